@@ -1,0 +1,95 @@
+/**
+ * What every command gets: validated settings, the event sinks, the journal, the run's abort
+ * signal (Ctrl-C) and a way to ask the administrator. Built once per invocation by the CLI.
+ */
+import { randomUUID } from "node:crypto";
+import { createInterface } from "node:readline/promises";
+import type { Settings } from "../engine/settings.js";
+import type { EventSink } from "../engine/events.js";
+import { FileJournal } from "../engine/journal.js";
+import { RunLock } from "../engine/lock.js";
+import { FanoutSink, HumanSink, JsonSink, LogFileSink, outputOptionsFromEnv } from "./output.js";
+
+export interface CommonFlags {
+  json?: boolean;
+  quiet?: boolean;
+  yes?: boolean;
+  dryRun?: boolean;
+}
+
+export interface App {
+  readonly command: string;
+  readonly settings: Settings;
+  readonly flags: CommonFlags;
+  readonly events: EventSink;
+  readonly journal: FileJournal;
+  readonly lock: RunLock;
+  readonly runId: string;
+  readonly signal: AbortSignal;
+  /** stdin and stdout are a terminal and --json is off: questions can be asked. */
+  readonly interactive: boolean;
+  confirm(question: string): Promise<boolean>;
+  /** Text for people on stdout (nothing with --json: JSON lines only there). */
+  print(text: string): void;
+  logCommand(host: string, command: string): void;
+  close(): void;
+}
+
+export function createApp(command: string, settings: Settings, flags: CommonFlags): App {
+  const out = outputOptionsFromEnv(flags);
+  const human = flags.json ? undefined : new HumanSink(out);
+  const sinks: EventSink[] = [new LogFileSink(settings.logDir)];
+  sinks.push(flags.json ? new JsonSink() : human!);
+  const events = new FanoutSink(sinks);
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) return;
+    events.emit({
+      type: "warning",
+      message: `${sig} received: stopping cleanly (children are stopped, the journal stays consistent)`,
+    });
+    controller.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !flags.json;
+  const journal = new FileJournal(settings.stateDir);
+  return {
+    command,
+    settings,
+    flags,
+    events,
+    journal,
+    lock: new RunLock(settings.stateDir),
+    runId: `${new Date().toISOString().replace(/[:.]/g, "").slice(0, 15)}-${randomUUID().slice(0, 4)}`,
+    signal: controller.signal,
+    interactive,
+    async confirm(question: string): Promise<boolean> {
+      if (flags.yes) return true;
+      if (!interactive) return false;
+      human?.finish();
+      const rl = createInterface({ input: process.stdin, output: process.stdout });
+      try {
+        const answer = await rl.question(`${question} [y/N] `);
+        return /^y(es)?$/i.test(answer.trim());
+      } finally {
+        rl.close();
+      }
+    },
+    print(text: string): void {
+      if (!flags.json) {
+        human?.finish();
+        process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+      }
+    },
+    logCommand(host: string, cmd: string): void {
+      events.emit({ type: "command", host, command: cmd });
+    },
+    close(): void {
+      human?.finish();
+      journal.close();
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * Where events go: a live view on a terminal, plain timestamped lines elsewhere, JSON lines with
+ * --json; and always the log file, with every command run.
+ */
+import { appendFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Event, EventSink } from "../engine/events.js";
+import { formatBytes, formatDuration } from "./format.js";
+
+export interface OutputOptions {
+  json: boolean;
+  quiet: boolean;
+  tty: boolean;
+  color: boolean;
+  stream?: NodeJS.WritableStream;
+}
+
+export function outputOptionsFromEnv(flags: { json?: boolean; quiet?: boolean }): OutputOptions {
+  const tty = Boolean(process.stdout.isTTY) && !flags.json;
+  return {
+    json: Boolean(flags.json),
+    quiet: Boolean(flags.quiet),
+    tty,
+    color: tty && !process.env["NO_COLOR"],
+  };
+}
+
+export class JsonSink implements EventSink {
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+  emit(event: Event): void {
+    this.out.write(JSON.stringify({ ts: new Date().toISOString(), ...event }) + "\n");
+  }
+}
+
+const paint = (on: boolean, code: string, s: string): string => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+
+export class HumanSink implements EventSink {
+  private live = "";
+  private readonly out: NodeJS.WritableStream;
+  private readonly progress = new Map<string, string>();
+  constructor(private readonly o: OutputOptions) {
+    this.out = o.stream ?? process.stdout;
+  }
+
+  private line(text: string): void {
+    if (this.o.tty && this.live) this.out.write("\r\x1b[K");
+    const stamp = this.o.tty ? "" : `${new Date().toISOString().slice(11, 19)} `;
+    this.out.write(`${stamp}${text}\n`);
+    if (this.o.tty && this.live) this.out.write(this.live);
+  }
+
+  private redrawLive(): void {
+    if (!this.o.tty || this.o.quiet) return;
+    const parts = [...this.progress.values()];
+    this.live = parts.length ? paint(this.o.color, "2", `  … ${parts.join(" | ")}`).slice(0, 400) : "";
+    this.out.write(`\r\x1b[K${this.live}`);
+  }
+
+  emit(e: Event): void {
+    const c = this.o.color;
+    switch (e.type) {
+      case "phase-started":
+        if (!this.o.quiet) this.line(paint(c, "1", `== ${e.phase}${e.pass ? ` (pass ${e.pass})` : ""}`));
+        break;
+      case "phase-finished":
+        this.line(
+          paint(
+            c,
+            "1",
+            `== ${e.phase} finished in ${formatDuration(e.durationMs)}${e.summary ? `: ${e.summary}` : ""}`,
+          ),
+        );
+        break;
+      case "step-started":
+        if (!this.o.quiet) this.line(`-> ${e.title}${e.host ? paint(c, "2", ` [${e.host}]`) : ""}`);
+        break;
+      case "progress": {
+        const bits: string[] = [];
+        if (e.current) bits.push(e.current);
+        if (e.percent !== undefined) bits.push(`${e.percent}%`);
+        if (e.bytesDone !== undefined) bits.push(formatBytes(e.bytesDone));
+        if (e.filesDone !== undefined)
+          bits.push(`${e.filesDone}${e.filesTotal ? `/${e.filesTotal}` : ""} files`);
+        if (e.rateBytesPerSec) bits.push(`${formatBytes(e.rateBytesPerSec)}/s`);
+        if (e.etaSec !== undefined) bits.push(`ETA ${formatDuration(e.etaSec * 1000)}`);
+        this.progress.set(e.step, bits.join(" "));
+        this.redrawLive();
+        break;
+      }
+      case "step-finished":
+        this.progress.delete(e.step);
+        if (!this.o.quiet)
+          this.line(
+            `   ${paint(c, "32", "ok")} ${e.title}: ${e.summary}${e.skipped ? "" : paint(c, "2", ` (${formatDuration(e.durationMs)})`)}`,
+          );
+        this.redrawLive();
+        break;
+      case "step-failed":
+        this.progress.delete(e.step);
+        this.line(`   ${paint(c, "31", "FAILED")} ${e.title}: ${e.error}`);
+        if (e.hint) this.line(`   next: ${e.hint}`);
+        this.redrawLive();
+        break;
+      case "info":
+        if (!this.o.quiet) this.line(e.message);
+        break;
+      case "warning":
+        this.line(paint(c, "33", `warning: ${e.message}`));
+        break;
+      case "command":
+        break; // in the log file only
+    }
+  }
+
+  /** Leave the terminal clean (no live line). */
+  finish(): void {
+    if (this.o.tty && this.live) this.out.write("\r\x1b[K");
+    this.live = "";
+  }
+}
+
+/** The log file: every event and every command, one timestamped line each (secrets removed upstream). */
+export class LogFileSink implements EventSink {
+  private readonly path: string;
+  private broken = false;
+  constructor(logDir: string) {
+    this.path = join(logDir, "bm-migrate.log");
+    try {
+      mkdirSync(logDir, { recursive: true, mode: 0o700 });
+    } catch {
+      this.broken = true;
+    }
+  }
+  emit(e: Event): void {
+    if (this.broken || e.type === "progress") return;
+    try {
+      appendFileSync(this.path, `${new Date().toISOString()} ${JSON.stringify(e)}\n`, { mode: 0o600 });
+    } catch {
+      this.broken = true;
+    }
+  }
+}
+
+export class FanoutSink implements EventSink {
+  constructor(private readonly sinks: EventSink[]) {}
+  emit(e: Event): void {
+    for (const s of this.sinks) s.emit(e);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Runs a plan against the journal. A step is journaled `step-started`, runs, then `step-done`;
+ * on a resumed pass, steps already done are skipped and a step started but not done runs again
+ * (steps are idempotent). The steps of a stage run concurrently; a stage waits for all of them,
+ * so a failure never leaves a sibling half-run in the background.
+ */
+import { randomUUID } from "node:crypto";
+import { StepFailed, describeError } from "./errors.js";
+import type { EventSink } from "./events.js";
+import type { Journal, JournalRecord } from "./journal.js";
+import type { Plan, StepContext } from "./plan.js";
+
+export interface RunPlanOptions {
+  journal: Journal;
+  events: EventSink;
+  signal: AbortSignal;
+  runId: string;
+  /** Resume this pass (skip its done steps) instead of starting a new one. */
+  pass?: string;
+  logCommand?: (host: string, command: string) => void;
+  /** Journal fields added to pass-started (e.g. forecast, flags). */
+  passData?: Record<string, unknown>;
+}
+
+export interface PassOutcome {
+  pass: string;
+  durationMs: number;
+  results: Record<string, { summary: string; data?: Record<string, unknown>; skipped?: boolean }>;
+}
+
+/** The pass of a phase that started and neither finished nor was abandoned, if any. */
+export function unfinishedPass(records: JournalRecord[], phase: string): string | undefined {
+  let open: string | undefined;
+  for (const r of records) {
+    if (r.phase !== phase) continue;
+    if (r.type === "pass-started") open = r.pass;
+    else if ((r.type === "pass-finished" || r.type === "pass-abandoned") && r.pass === open) open = undefined;
+  }
+  return open;
+}
+
+export function doneSteps(records: JournalRecord[], pass: string): Map<string, JournalRecord> {
+  const done = new Map<string, JournalRecord>();
+  for (const r of records) if (r.pass === pass && r.type === "step-done" && r.step) done.set(r.step, r);
+  return done;
+}
+
+export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOutcome> {
+  const { journal, events } = opts;
+  const started = Date.now();
+  const resumed = opts.pass !== undefined;
+  const pass = opts.pass ?? randomUUID().slice(0, 8);
+  const done = resumed ? doneSteps(journal.records(), pass) : new Map<string, JournalRecord>();
+  const base = { run: opts.runId, phase: plan.phase, pass };
+  journal.append({ ...base, type: resumed ? "pass-resumed" : "pass-started", ...(opts.passData ?? {}) });
+  events.emit({ type: "phase-started", phase: plan.phase, pass });
+  const ctx: StepContext = {
+    signal: opts.signal,
+    events,
+    logCommand: opts.logCommand ?? (() => undefined),
+  };
+  const results: PassOutcome["results"] = {};
+
+  for (const stage of plan.stages) {
+    const failures: StepFailed[] = [];
+    await Promise.all(
+      stage.steps.map(async (step) => {
+        const prior = done.get(step.id);
+        if (prior) {
+          const summary = typeof prior.summary === "string" ? prior.summary : "done";
+          results[step.id] = { summary, skipped: true };
+          events.emit({
+            type: "step-finished",
+            step: step.id,
+            title: step.title,
+            durationMs: 0,
+            summary: `already done: ${summary}`,
+            skipped: true,
+          });
+          return;
+        }
+        if (opts.signal.aborted) return;
+        const t0 = Date.now();
+        journal.append({ ...base, type: "step-started", step: step.id, title: step.title, host: step.host });
+        events.emit({ type: "step-started", step: step.id, title: step.title, host: step.host });
+        try {
+          const r = await step.run(ctx);
+          const durationMs = Date.now() - t0;
+          journal.append({
+            ...base,
+            type: "step-done",
+            step: step.id,
+            title: step.title,
+            durationMs,
+            summary: r.summary,
+            ...(r.data ? { data: r.data } : {}),
+          });
+          results[step.id] = { summary: r.summary, ...(r.data ? { data: r.data } : {}) };
+          events.emit({
+            type: "step-finished",
+            step: step.id,
+            title: step.title,
+            durationMs,
+            summary: r.summary,
+          });
+        } catch (err) {
+          const durationMs = Date.now() - t0;
+          const d = describeError(err);
+          const message = opts.signal.aborted ? `interrupted (${d.message})` : d.message;
+          journal.append({ ...base, type: "step-failed", step: step.id, durationMs, error: message });
+          events.emit({
+            type: "step-failed",
+            step: step.id,
+            title: step.title,
+            durationMs,
+            error: message,
+            ...(d.hint ? { hint: d.hint } : {}),
+          });
+          failures.push(
+            new StepFailed(step.id, `${step.title}: ${message}`, {
+              cause: err,
+              ...(d.hint ? { hint: d.hint } : {}),
+            }),
+          );
+        }
+      }),
+    );
+    if (opts.signal.aborted && failures.length === 0) {
+      failures.push(new StepFailed(stage.name, "interrupted", {}));
+    }
+    const first = failures[0];
+    if (first) {
+      journal.append({ ...base, type: "pass-failed", step: first.stepId, error: first.message });
+      throw first;
+    }
+  }
+  const durationMs = Date.now() - started;
+  journal.append({ ...base, type: "pass-finished", durationMs });
+  events.emit({ type: "phase-finished", phase: plan.phase, durationMs });
+  return { pass, durationMs, results };
+}
