@@ -43,9 +43,13 @@ if [ -r /etc/bm/bm.ini ]; then echo "--- bm.ini"; cat /etc/bm/bm.ini; echo "--- 
 echo "clock=$(date +%s.%N)"
 `;
 
-export async function gatherFacts(host: Host, signal?: AbortSignal): Promise<{ facts?: HostFacts; error?: string }> {
+export async function gatherFacts(
+  host: Host,
+  signal?: AbortSignal,
+): Promise<{ facts?: HostFacts; error?: string }> {
   const r = await host.sh(SCRIPT, { timeoutMs: 60_000, ...(signal ? { signal } : {}) });
-  if (r.exitCode !== 0 && !r.stdout.includes("clock=")) return { error: r.stderr.trim() || `exit ${r.exitCode}` };
+  if (r.exitCode !== 0 && !r.stdout.includes("clock="))
+    return { error: r.stderr.trim() || `exit ${r.exitCode}` };
   return { facts: parseFacts(r.stdout) };
 }
 

@@ -4,6 +4,9 @@
  */
 import { Option } from "commander";
 import type { App } from "./app.js";
+import { report } from "../commands/report.js";
+import { hotSyncCommand } from "../commands/hotSync.js";
+import { coldSyncCommand } from "../commands/coldSync.js";
 
 export interface CommandSpec {
   name: string;
@@ -21,11 +24,13 @@ export const COMMANDS: CommandSpec[] = [
     name: "hot-sync",
     description: "copy the data directories while the origin keeps serving (repeatable)",
     options: [dryRun()],
+    run: (app) => hotSyncCommand(app),
   },
   {
     name: "cold-sync",
     description: "downtime: stop services on both, final copy, databases and configuration",
     options: [yes(), dryRun()],
+    run: (app, opts) => coldSyncCommand(app, opts),
   },
   { name: "verify", description: "prove the target holds exactly what the origin holds" },
   { name: "swap", description: "stop the origin for good and give the target its place" },
@@ -47,5 +52,15 @@ export const COMMANDS: CommandSpec[] = [
     description: "all phases in order, asking before the downtime and before the swap",
     options: [yes()],
   },
-  { name: "report", description: "write the migration report (one self-contained HTML file)" },
+  {
+    name: "report",
+    description: "write the migration report (one self-contained HTML file)",
+    options: [
+      new Option(
+        "--out <file>",
+        "where to write it (default <state-dir>/reports/migration-report-<time>.html)",
+      ),
+    ],
+    run: (app, opts) => report(app, opts),
+  },
 ];

@@ -30,7 +30,10 @@ export class OriginUnreachable extends BmError {
 
 export function requireOrigin(app: App): NonNullable<App["settings"]["origin"]> {
   const o = app.settings.origin;
-  if (!o) throw new ConfigError("no origin given", { hint: "name it with --origin [user@]host or 'origin = ...' in the configuration file" });
+  if (!o)
+    throw new ConfigError("no origin given", {
+      hint: "name it with --origin [user@]host or 'origin = ...' in the configuration file",
+    });
   return o;
 }
 
@@ -40,7 +43,11 @@ export async function connect(app: App): Promise<Hosts> {
   const ssh = new SshConnection(origin);
   const failed = await ssh.open();
   if (failed) {
-    throw new OriginUnreachable(ssh.destination, classifySshFailure(failed.stderr), stderrTail(failed.stderr, 3));
+    throw new OriginUnreachable(
+      ssh.destination,
+      classifySshFailure(failed.stderr),
+      stderrTail(failed.stderr, 3),
+    );
   }
   app.logCommand("target", `ssh -M ${ssh.destination} (master connection)`);
   return { origin: new RemoteHost("origin", ssh), target: new LocalHost("target"), ssh };

@@ -34,6 +34,8 @@ export interface Step {
 export interface Stage {
   name: string;
   steps: Step[];
+  /** At most this many of its steps at once (default: all). */
+  maxParallel?: number;
 }
 
 export interface Plan {

@@ -15,8 +15,10 @@ export interface RunPlanOptions {
   events: EventSink;
   signal: AbortSignal;
   runId: string;
-  /** Resume this pass (skip its done steps) instead of starting a new one. */
+  /** The pass id (a new one when absent). */
   pass?: string;
+  /** Resume that pass: skip its done steps. */
+  resume?: boolean;
   logCommand?: (host: string, command: string) => void;
   /** Journal fields added to pass-started (e.g. forecast, flags). */
   passData?: Record<string, unknown>;
@@ -26,6 +28,10 @@ export interface PassOutcome {
   pass: string;
   durationMs: number;
   results: Record<string, { summary: string; data?: Record<string, unknown>; skipped?: boolean }>;
+}
+
+export function newPassId(): string {
+  return `${new Date().toISOString().replace(/[-:]/g, "").slice(0, 15)}-${randomUUID().slice(0, 4)}`;
 }
 
 /** The pass of a phase that started and neither finished nor was abandoned, if any. */
@@ -48,8 +54,8 @@ export function doneSteps(records: JournalRecord[], pass: string): Map<string, J
 export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOutcome> {
   const { journal, events } = opts;
   const started = Date.now();
-  const resumed = opts.pass !== undefined;
-  const pass = opts.pass ?? randomUUID().slice(0, 8);
+  const resumed = Boolean(opts.resume && opts.pass);
+  const pass = opts.pass ?? newPassId();
   const done = resumed ? doneSteps(journal.records(), pass) : new Map<string, JournalRecord>();
   const base = { run: opts.runId, phase: plan.phase, pass };
   journal.append({ ...base, type: resumed ? "pass-resumed" : "pass-started", ...(opts.passData ?? {}) });
@@ -63,68 +69,66 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOut
 
   for (const stage of plan.stages) {
     const failures: StepFailed[] = [];
-    await Promise.all(
-      stage.steps.map(async (step) => {
-        const prior = done.get(step.id);
-        if (prior) {
-          const summary = typeof prior.summary === "string" ? prior.summary : "done";
-          results[step.id] = { summary, skipped: true };
-          events.emit({
-            type: "step-finished",
-            step: step.id,
-            title: step.title,
-            durationMs: 0,
-            summary: `already done: ${summary}`,
-            skipped: true,
-          });
-          return;
-        }
-        if (opts.signal.aborted) return;
-        const t0 = Date.now();
-        journal.append({ ...base, type: "step-started", step: step.id, title: step.title, host: step.host });
-        events.emit({ type: "step-started", step: step.id, title: step.title, host: step.host });
-        try {
-          const r = await step.run(ctx);
-          const durationMs = Date.now() - t0;
-          journal.append({
-            ...base,
-            type: "step-done",
-            step: step.id,
-            title: step.title,
-            durationMs,
-            summary: r.summary,
-            ...(r.data ? { data: r.data } : {}),
-          });
-          results[step.id] = { summary: r.summary, ...(r.data ? { data: r.data } : {}) };
-          events.emit({
-            type: "step-finished",
-            step: step.id,
-            title: step.title,
-            durationMs,
-            summary: r.summary,
-          });
-        } catch (err) {
-          const durationMs = Date.now() - t0;
-          const d = describeError(err);
-          const message = opts.signal.aborted ? `interrupted (${d.message})` : d.message;
-          journal.append({ ...base, type: "step-failed", step: step.id, durationMs, error: message });
-          events.emit({
-            type: "step-failed",
-            step: step.id,
-            title: step.title,
-            durationMs,
-            error: message,
+    await inPool(stage.steps, stage.maxParallel ?? stage.steps.length, async (step) => {
+      const prior = done.get(step.id);
+      if (prior) {
+        const summary = typeof prior.summary === "string" ? prior.summary : "done";
+        results[step.id] = { summary, skipped: true };
+        events.emit({
+          type: "step-finished",
+          step: step.id,
+          title: step.title,
+          durationMs: 0,
+          summary: `already done: ${summary}`,
+          skipped: true,
+        });
+        return;
+      }
+      if (opts.signal.aborted) return;
+      const t0 = Date.now();
+      journal.append({ ...base, type: "step-started", step: step.id, title: step.title, host: step.host });
+      events.emit({ type: "step-started", step: step.id, title: step.title, host: step.host });
+      try {
+        const r = await step.run(ctx);
+        const durationMs = Date.now() - t0;
+        journal.append({
+          ...base,
+          type: "step-done",
+          step: step.id,
+          title: step.title,
+          durationMs,
+          summary: r.summary,
+          ...(r.data ? { data: r.data } : {}),
+        });
+        results[step.id] = { summary: r.summary, ...(r.data ? { data: r.data } : {}) };
+        events.emit({
+          type: "step-finished",
+          step: step.id,
+          title: step.title,
+          durationMs,
+          summary: r.summary,
+        });
+      } catch (err) {
+        const durationMs = Date.now() - t0;
+        const d = describeError(err);
+        const message = opts.signal.aborted ? `interrupted (${d.message})` : d.message;
+        journal.append({ ...base, type: "step-failed", step: step.id, durationMs, error: message });
+        events.emit({
+          type: "step-failed",
+          step: step.id,
+          title: step.title,
+          durationMs,
+          error: message,
+          ...(d.hint ? { hint: d.hint } : {}),
+        });
+        failures.push(
+          new StepFailed(step.id, `${step.title}: ${message}`, {
+            cause: err,
             ...(d.hint ? { hint: d.hint } : {}),
-          });
-          failures.push(
-            new StepFailed(step.id, `${step.title}: ${message}`, {
-              cause: err,
-              ...(d.hint ? { hint: d.hint } : {}),
-            }),
-          );
-        }
-      }),
-    );
+          }),
+        );
+      }
+    });
     if (opts.signal.aborted && failures.length === 0) {
       failures.push(new StepFailed(stage.name, "interrupted", {}));
     }
@@ -138,4 +142,16 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOut
   journal.append({ ...base, type: "pass-finished", durationMs });
   events.emit({ type: "phase-finished", phase: plan.phase, durationMs });
   return { pass, durationMs, results };
+}
+
+/** Run `fn` over items with at most `limit` at once; resolves when all have settled. */
+async function inPool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }

@@ -19,7 +19,18 @@ function cli(...args: string[]) {
 test("--help lists every command of the interface", () => {
   const r = cli("--help");
   assert.equal(r.code, 0);
-  for (const c of ["check", "hot-sync", "cold-sync", "verify", "swap", "post", "rollback", "status", "run", "report"]) {
+  for (const c of [
+    "check",
+    "hot-sync",
+    "cold-sync",
+    "verify",
+    "swap",
+    "post",
+    "rollback",
+    "status",
+    "run",
+    "report",
+  ]) {
     assert.match(r.out, new RegExp(`^\\s+${c} `, "m"), `help lists ${c}`);
   }
   assert.match(r.out, /Exit codes: 0 done; 1 a step failed/);

@@ -1,0 +1,172 @@
+/**
+ * The procedure's prerequisites about BlueMind itself: installed on both, the same bm-core version,
+ * the same external-url, a subscription on the target, rsync on both, and a profile for the version.
+ */
+import type { HostFacts } from "../bluemind/facts.js";
+import type { CheckContext } from "./context.js";
+import type { Finding } from "./findings.js";
+import type { PreflightFacts } from "./gather.js";
+
+type Both = { origin: HostFacts; target: HostFacts };
+
+function both(f: PreflightFacts): Both | undefined {
+  const o = f.origin.host;
+  const t = f.target.host;
+  return o && t ? { origin: o, target: t } : undefined;
+}
+
+export function bluemindInstalledFindings(f: PreflightFacts): Finding[] {
+  const o = f.origin.host;
+  const t = f.target.host;
+  const missing = (h: HostFacts | undefined) => h !== undefined && h.bmVersion === undefined;
+  if (!missing(o) && !missing(t)) return [];
+  const shown = (h: HostFacts | undefined) =>
+    h === undefined
+      ? undefined
+      : (h.bmVersion ??
+        `bm-core not installed (${h.packageManager === "none" ? "no dpkg or rpm" : h.packageManager})`);
+  return [
+    {
+      id: "bluemind-installed",
+      severity: "blocker",
+      title: `BlueMind is not installed on the ${[missing(o) ? "origin" : "", missing(t) ? "target" : ""].filter(Boolean).join(" and ")}`,
+      ...(shown(o) ? { origin: shown(o) } : {}),
+      ...(shown(t) ? { target: shown(t) } : {}),
+      remedy:
+        "install BlueMind on the target with the origin's exact version and run its setup wizard; run bm-migrate on the target, with --origin naming the old server",
+    },
+  ];
+}
+
+export function versionFindings(f: PreflightFacts): Finding[] {
+  const b = both(f);
+  const ov = b?.origin.bmVersion;
+  const tv = b?.target.bmVersion;
+  if (!ov || !tv) return [];
+  if (ov === tv)
+    return [{ id: "bm-version", severity: "info", title: `bm-core ${ov} on both`, origin: ov, target: tv }];
+  return [
+    {
+      id: "bm-version",
+      severity: "blocker",
+      title: "bm-core versions differ",
+      origin: ov,
+      target: tv,
+      detail: "The procedure requires exactly the same BlueMind version on both servers.",
+      remedy: `install bm-core ${ov} on the target (same version as the origin), or upgrade the origin to ${tv} first`,
+    },
+  ];
+}
+
+const normalizeUrl = (u: string) => u.trim().toLowerCase().replace(/\/+$/, "");
+
+export function externalUrlFindings(f: PreflightFacts): Finding[] {
+  const b = both(f);
+  if (!b) return [];
+  const shown = (h: HostFacts) =>
+    h.bmIni ? (h.bmIni.externalUrl ?? "(external-url not set)") : "(no readable /etc/bm/bm.ini)";
+  const ou = b.origin.bmIni?.externalUrl;
+  const tu = b.target.bmIni?.externalUrl;
+  if (ou && tu && normalizeUrl(ou) === normalizeUrl(tu))
+    return [
+      { id: "external-url", severity: "info", title: `external-url ${ou} on both`, origin: ou, target: tu },
+    ];
+  return [
+    {
+      id: "external-url",
+      severity: "blocker",
+      title: ou && tu ? "external-url differs" : "external-url is missing",
+      origin: shown(b.origin),
+      target: shown(b.target),
+      detail:
+        "Both servers must be configured with the same external-url (/etc/bm/bm.ini, [global] external-url).",
+      remedy: ou
+        ? `configure the target with external-url = ${ou} (run its setup wizard with the origin's URL), then check again`
+        : "configure the origin's external-url first: it must be set and identical on both",
+    },
+  ];
+}
+
+export function subscriptionFindings(f: PreflightFacts): Finding[] {
+  const t = f.target.host;
+  if (!t) return [];
+  const o = f.origin.host;
+  const shown = (h: HostFacts) =>
+    h.subscription ? "/etc/bm/subscription.bmz present" : "no /etc/bm/subscription.bmz";
+  if (t.subscription)
+    return [
+      {
+        id: "subscription",
+        severity: "info",
+        title: "subscription present on the target",
+        ...(o ? { origin: shown(o) } : {}),
+        target: shown(t),
+      },
+    ];
+  return [
+    {
+      id: "subscription",
+      severity: "blocker",
+      title: "no subscription on the target",
+      ...(o ? { origin: shown(o) } : {}),
+      target: shown(t),
+      remedy:
+        "install a valid subscription for the target's OS (admin console, or copy it to /etc/bm/subscription.bmz), then check it with: bm-cli setup check-subscription",
+    },
+  ];
+}
+
+export function rsyncFindings(f: PreflightFacts): Finding[] {
+  const o = f.origin.host;
+  const t = f.target.host;
+  const shown = (h: HostFacts) =>
+    h.hasRsync ? `rsync ${h.rsyncVersion ?? "(version unknown)"}` : "rsync not installed";
+  const missing = [o && !o.hasRsync ? "origin" : "", t && !t.hasRsync ? "target" : ""].filter(Boolean);
+  const values = { ...(o ? { origin: shown(o) } : {}), ...(t ? { target: shown(t) } : {}) };
+  if (!o && !t) return [];
+  if (missing.length === 0) return [{ id: "rsync", severity: "info", title: "rsync present", ...values }];
+  return [
+    {
+      id: "rsync",
+      severity: "blocker",
+      title: `rsync is missing on the ${missing.join(" and ")}`,
+      ...values,
+      remedy: `install rsync on the ${missing.join(" and ")} (apt-get install rsync, or yum install rsync)`,
+    },
+  ];
+}
+
+export function profileFindings(f: PreflightFacts, ctx: CheckContext): Finding[] {
+  const ov = f.origin.host?.bmVersion;
+  if (!ctx.profile) {
+    if (!ov) return [];
+    return [
+      {
+        id: "profile",
+        severity: "blocker",
+        title: `no migration profile for BlueMind ${ov}`,
+        origin: ov,
+        detail: "bm-migrate knows BlueMind 3.5, 4.x, 5.0/5.1 and 5.2 and later.",
+        remedy: "if the layout matches a known version, force it with --profile 3.5|4|5|5.2",
+      },
+    ];
+  }
+  const p = ctx.profile;
+  return [
+    {
+      id: "profile",
+      severity: "info",
+      title: `profile ${p.id}${ctx.profileSource === "--profile" ? " (forced with --profile)" : ""}: ${p.description}`,
+      ...(ov ? { origin: ov } : {}),
+      detail: [
+        `data directories: ${p.dataDirs.join(" ")}`,
+        `databases: ${p.databases.join(", ")}`,
+        `configuration: ${p.configFiles.length} paths or patterns (${p.configFiles
+          .slice(0, 4)
+          .map((c) => c.pattern)
+          .join(", ")}, ...)`,
+        ...(p.dbPasswordInIni ? ["the target keeps its own database password from its bm.ini"] : []),
+      ].join("\n"),
+    },
+  ];
+}

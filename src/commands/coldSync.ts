@@ -1,0 +1,110 @@
+/**
+ * `bm-migrate cold-sync`: the downtime. Stops BlueMind and postfix on both servers, then copies
+ * the rest at once: the final pass over the data, the databases, the configuration. It ends with
+ * both servers' BlueMind stopped, ready for verify and swap, and says how long the downtime was.
+ */
+import type { App } from "../cli/app.js";
+import { formatPlan } from "../engine/plan.js";
+import { newPassId, runPlan, unfinishedPass } from "../engine/runner.js";
+import { formatDuration } from "../cli/format.js";
+import { coldSyncPlan } from "../phases/plans.js";
+import { finishMigration, originDbCredentials, prepareMigration } from "../phases/prepare.js";
+import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
+import { openTunnel, type OriginDb, type Tunnel } from "../adapters/postgres.js";
+import { stderrTail } from "../adapters/process.js";
+
+export async function coldSyncCommand(app: App, opts: Record<string, unknown>): Promise<number> {
+  const dry = Boolean(app.flags.dryRun);
+  const records = app.journal.records();
+  const open = unfinishedPass(records, "cold-sync");
+  if (!dry && !open && !app.flags.yes) {
+    if (!app.interactive)
+      throw new ConfigError("cold-sync stops BlueMind on the origin (downtime) and needs confirmation", {
+        hint: "run it on a terminal to be asked, or add --yes",
+      });
+    const ok = await app.confirm(
+      "The cold sync stops BlueMind and postfix on the origin: users lose mail access until the swap. Go on?",
+    );
+    if (!ok) {
+      app.print("Nothing done.");
+      return ExitCode.ok;
+    }
+  }
+  void opts;
+  const mc = await prepareMigration(app, { lock: !dry });
+  let tunnel: Tunnel | undefined;
+  try {
+    const pass = open ?? newPassId();
+    const creds = originDbCredentials(mc.originFacts);
+    const originDb = (): OriginDb => {
+      if (!tunnel) throw new StepFailed("tunnel", "no database tunnel to the origin");
+      return { host: "127.0.0.1", port: tunnel.port, ...creds };
+    };
+    const plan = coldSyncPlan(mc, records, { originDb, pass });
+    if (dry) {
+      app.print(formatPlan(plan));
+      return ExitCode.ok;
+    }
+    const t = await openTunnel(mc.ssh);
+    if (!("port" in t)) {
+      throw new StepFailed(
+        "tunnel",
+        `cannot forward a port to the origin's PostgreSQL through SSH (${mc.ssh.destination}): ${stderrTail(t.stderr)}`,
+        {
+          hint: "allow TCP forwarding for root in the origin's sshd (AllowTcpForwarding), then run the command again",
+        },
+      );
+    }
+    tunnel = t;
+    const started = open ? firstRecordTime(records, pass) : new Date();
+    app.events.emit({
+      type: "info",
+      message: open
+        ? `Resuming cold sync pass ${pass} (downtime began ${started.toISOString()})`
+        : `Cold sync pass ${pass}: the downtime starts now`,
+    });
+    const outcome = await runPlan(plan, {
+      journal: app.journal,
+      events: app.events,
+      signal: app.signal,
+      runId: app.runId,
+      pass,
+      resume: Boolean(open),
+      logCommand: (h, c) => app.logCommand(h, c),
+      passData: {
+        origin: mc.ssh.destination,
+        profile: mc.profile.id,
+        originVersion: mc.originFacts.bmVersion,
+      },
+    });
+    const ended = new Date();
+    const ms = ended.getTime() - started.getTime();
+    app.journal.append({
+      type: "downtime",
+      run: app.runId,
+      phase: "cold-sync",
+      pass,
+      startedAt: started.toISOString(),
+      endedAt: ended.toISOString(),
+      ms,
+    });
+    app.events.emit({
+      type: "info",
+      message: `Downtime so far: ${formatDuration(ms)}`,
+      data: { downtimeMs: ms, coldSyncMs: outcome.durationMs },
+    });
+    app.print(
+      `Cold sync done: BlueMind is stopped on both servers. Downtime so far: ${formatDuration(ms)} (since ${started.toISOString().slice(11, 19)} UTC).\n` +
+        `Next: bm-migrate verify, then bm-migrate swap`,
+    );
+    return ExitCode.ok;
+  } finally {
+    await tunnel?.close();
+    await finishMigration(app, mc, { lock: !dry });
+  }
+}
+
+function firstRecordTime(records: { t: string; pass?: string; type: string }[], pass: string): Date {
+  const r = records.find((x) => x.pass === pass && x.type === "pass-started");
+  return r ? new Date(r.t) : new Date();
+}

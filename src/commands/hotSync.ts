@@ -1,0 +1,56 @@
+/**
+ * `bm-migrate hot-sync`: copy the data directories while the origin keeps serving. Repeatable;
+ * an interrupted pass is resumed by the next run.
+ */
+import type { App } from "../cli/app.js";
+import { formatPlan } from "../engine/plan.js";
+import { newPassId, runPlan, unfinishedPass } from "../engine/runner.js";
+import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
+import { hotSyncPlan } from "../phases/plans.js";
+import { finishMigration, prepareMigration } from "../phases/prepare.js";
+import { ExitCode } from "../engine/errors.js";
+
+export async function hotSyncCommand(app: App): Promise<number> {
+  const lock = !app.flags.dryRun;
+  const mc = await prepareMigration(app, { lock });
+  try {
+    const records = app.journal.records();
+    const plan = hotSyncPlan(mc, records);
+    if (app.flags.dryRun) {
+      app.print(formatPlan(plan));
+      return ExitCode.ok;
+    }
+    const open = unfinishedPass(records, "hot-sync");
+    app.events.emit({
+      type: "info",
+      message: `Origin ${mc.ssh.destination}: BlueMind ${mc.originFacts.bmVersion} on ${mc.originFacts.osPrettyName}; profile ${mc.profile.id} (${mc.profile.description})${open ? `; resuming pass ${open}` : ""}`,
+    });
+    const outcome = await runPlan(plan, {
+      journal: app.journal,
+      events: app.events,
+      signal: app.signal,
+      runId: app.runId,
+      pass: open ?? newPassId(),
+      resume: Boolean(open),
+      logCommand: (h, c) => app.logCommand(h, c),
+      passData: {
+        origin: mc.ssh.destination,
+        profile: mc.profile.id,
+        originVersion: mc.originFacts.bmVersion,
+      },
+    });
+    let files = 0;
+    let bytes = 0;
+    for (const r of Object.values(outcome.results)) {
+      files += Number(r.data?.["transferredFiles"] ?? 0);
+      bytes += Number(r.data?.["transferredBytes"] ?? 0);
+    }
+    app.print(
+      `Hot sync pass ${outcome.pass} done in ${formatDuration(outcome.durationMs)}: ${formatCount(files)} files, ${formatBytes(bytes)} moved.\n` +
+        `Run hot-sync again to shorten the cold sync, or when ready for the downtime: bm-migrate cold-sync`,
+    );
+    return ExitCode.ok;
+  } finally {
+    await finishMigration(app, mc, { lock });
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * Steps that move the data directories: setting aside what the fresh target had, and rsync.
+ */
+import { join } from "node:path";
+import type { Host } from "../adapters/host.js";
+import { failure, shellQuote } from "../adapters/process.js";
+import { RSYNC_VANISHED, rsyncArgs, rsyncPull } from "../adapters/rsync.js";
+import type { SshConnection } from "../adapters/ssh.js";
+import { StepFailed } from "../engine/errors.js";
+import type { Step } from "../engine/plan.js";
+import { formatBytes, formatCount } from "../cli/format.js";
+
+/** Where a directory's pre-existing target content is kept. */
+export function setAsidePath(stateDir: string, dir: string): string {
+  return join(stateDir, "set-aside", dir.replace(/^\/+/, ""));
+}
+
+/**
+ * The fresh install's own content in a data directory must not survive nor be taken for origin
+ * data (rsync's quick check compares only size and mtime), so the first sync into a directory
+ * starts from empty: its content is moved aside, kept and restorable.
+ */
+export function setAsideStep(target: Host, dir: string, stateDir: string): Step {
+  const aside = setAsidePath(stateDir, dir);
+  const script = `set -e
+d=${shellQuote(dir)}; a=${shellQuote(aside)}
+[ -d "$d" ] || { echo 0; exit 0; }
+mkdir -p "$a"
+n=$(find "$d" -mindepth 1 -maxdepth 1 | wc -l)
+find "$d" -mindepth 1 -maxdepth 1 -exec mv -t "$a" -- {} +
+echo "$n"`;
+  return {
+    id: `set-aside:${dir}`,
+    title: `Set aside the target's own content of ${dir}`,
+    host: "target",
+    commands: [`mv ${dir}/* ${aside}/`],
+    async run(ctx) {
+      ctx.logCommand(target.label, `move the content of ${dir} to ${aside}`);
+      const r = await target.sh(script, { signal: ctx.signal });
+      if (r.exitCode !== 0)
+        throw failure(target.label, r, `check ${dir} and ${aside} on the target, then run the command again`);
+      const n = Number(r.stdout.trim().split("\n").pop() ?? "0");
+      return {
+        summary: n ? `${n} entries moved to ${aside}` : "nothing to set aside",
+        data: { dir, entries: n, aside },
+      };
+    },
+  };
+}
+
+export interface RsyncStepOptions {
+  hot: boolean;
+  nice: boolean;
+  bwlimitKiB: number;
+}
+
+export function rsyncStep(ssh: SshConnection, target: Host, dir: string, o: RsyncStepOptions): Step {
+  const pull = { ssh, source: dir, dest: dir, nice: o.nice, bwlimitKiB: o.bwlimitKiB };
+  return {
+    id: `rsync:${dir}`,
+    title: `${o.hot ? "Copy" : "Final copy of"} ${dir}`,
+    host: "target",
+    commands: [["rsync", ...rsyncArgs(pull)].map(shellQuote).join(" ")],
+    async run(ctx) {
+      // The origin has the directory or it is absent: an absent one is created empty on the target.
+      const mk = await target.run(["mkdir", "-p", dir]);
+      if (mk.exitCode !== 0) throw failure(target.label, mk);
+      ctx.logCommand(target.label, ["rsync", ...rsyncArgs(pull)].join(" "));
+      const { result, stats } = await rsyncPull({
+        ...pull,
+        signal: ctx.signal,
+        onProgress: (p) =>
+          ctx.events.emit({
+            type: "progress",
+            step: `rsync:${dir}`,
+            current: dir,
+            bytesDone: p.bytes,
+            percent: p.percent,
+            rateBytesPerSec: p.rateBytesPerSec,
+            etaSec: p.etaSec,
+            filesDone: p.transferred,
+          }),
+      });
+      const vanished = result.exitCode === RSYNC_VANISHED;
+      if (result.exitCode !== 0 && !(vanished && o.hot)) {
+        if (/No space left on device/i.test(result.stderr)) {
+          const df = await target.sh(`df -B1 --output=avail ${shellQuote(dir)} | tail -1`);
+          throw new StepFailed(
+            `rsync:${dir}`,
+            `the target's filesystem for ${dir} is full (${formatBytes(Number(df.stdout.trim()) || 0)} free)`,
+            {
+              hint: `free space on the target's filesystem holding ${dir} (bm-migrate check shows how much ${dir} needs), then run the command again`,
+            },
+          );
+        }
+        if (
+          /connection unexpectedly closed|Broken pipe|Connection reset|Timeout|timed out/i.test(result.stderr)
+        ) {
+          throw new StepFailed(
+            `rsync:${dir}`,
+            `the connection to the origin ${ssh.destination} was lost while copying ${dir}`,
+            {
+              cause: failure(ssh.destination, result),
+              hint: "check the network between the two servers, then run the same command again: it resumes",
+            },
+          );
+        }
+        throw failure(
+          `target (rsync from ${ssh.destination})`,
+          result,
+          "run the same command again: it resumes where it stopped",
+        );
+      }
+      if (vanished)
+        ctx.events.emit({
+          type: "warning",
+          step: `rsync:${dir}`,
+          message: `${dir}: some files vanished on the origin during the copy (normal while it serves; the next pass takes the rest)`,
+        });
+      return {
+        summary: `${formatCount(stats.files)} entries, ${formatBytes(stats.totalBytes)}; moved ${formatCount(stats.transferredFiles)} files, ${formatBytes(stats.transferredBytes)}, deleted ${formatCount(stats.deletedFiles)}`,
+        data: { dir, ...stats, vanished },
+      };
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * The plans of the two copying phases, as data built from the hosts' facts and the journal.
+ *
+ * Hot sync: stop BlueMind and postfix on the target, set aside what the fresh install had in each
+ * data directory never synced before, then pull the data directories while the origin serves.
+ * Cold sync: stop services on both, make sure PostgreSQL runs on both, then at once: the final
+ * pass over the data directories, each database, the configuration files.
+ */
+import { join } from "node:path";
+import type { JournalRecord } from "../engine/journal.js";
+import type { Plan, Stage, Step } from "../engine/plan.js";
+import type { MigrationContext } from "./context.js";
+import { rsyncStep, setAsideStep } from "./dataSteps.js";
+import { ensurePostgresStep, stopServicesStep } from "./serviceSteps.js";
+import { databaseStep, rolePasswordStep } from "./databaseSteps.js";
+import { configStep } from "./configSteps.js";
+import type { OriginDb } from "../adapters/postgres.js";
+import { originDbCredentials } from "./prepare.js";
+
+/** Directories whose first sync already happened (their fresh-install content is set aside). */
+export function directoriesSetAside(records: JournalRecord[]): Set<string> {
+  const s = new Set<string>();
+  for (const r of records)
+    if (r.type === "step-done" && r.step?.startsWith("set-aside:")) s.add(r.step.slice("set-aside:".length));
+  return s;
+}
+
+function setAsideStage(mc: MigrationContext, records: JournalRecord[]): Step[] {
+  const done = directoriesSetAside(records);
+  return mc.profile.dataDirs
+    .filter((d) => !done.has(d))
+    .map((d) => setAsideStep(mc.target, d, mc.settings.stateDir));
+}
+
+export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[]): Plan {
+  const stages: Stage[] = [
+    { name: "Prepare the target", steps: [stopServicesStep(mc.target), ...setAsideStage(mc, records)] },
+    {
+      name: "Copy the data directories (the origin keeps serving)",
+      maxParallel: 4,
+      steps: mc.profile.dataDirs.map((d) =>
+        rsyncStep(mc.ssh, mc.target, d, {
+          hot: true,
+          nice: mc.settings.nice,
+          bwlimitKiB: mc.settings.bwlimit,
+        }),
+      ),
+    },
+  ];
+  return { phase: "hot-sync", stages };
+}
+
+export interface ColdSyncExtras {
+  /** Filled once the tunnel is open: the origin's database as seen from the target. */
+  originDb: () => OriginDb;
+  pass: string;
+}
+
+export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
+  const dumpDir = join(mc.settings.stateDir, "dumps", x.pass);
+  const copy: Step[] = [
+    ...mc.profile.dataDirs.map((d) =>
+      rsyncStep(mc.ssh, mc.target, d, { hot: false, nice: false, bwlimitKiB: mc.settings.bwlimit }),
+    ),
+    ...mc.profile.databases.map((db) =>
+      databaseStep(db, { target: mc.target, origin: x.originDb, dumpDir, originLabel: mc.ssh.destination }),
+    ),
+    configStep(
+      mc.ssh,
+      mc.origin,
+      mc.target,
+      mc.profile.configFiles,
+      join(mc.settings.stateDir, "config-before", x.pass),
+    ),
+  ];
+  const stages: Stage[] = [
+    {
+      name: "Stop BlueMind and postfix on both servers (downtime starts)",
+      steps: [stopServicesStep(mc.origin), stopServicesStep(mc.target)],
+    },
+    {
+      name: "Make sure PostgreSQL runs on both",
+      steps: [ensurePostgresStep(mc.origin), ensurePostgresStep(mc.target), ...setAsideStage(mc, records)],
+    },
+    { name: "Final copy: data, databases and configuration at once", steps: copy },
+  ];
+  if (mc.profile.dbPasswordInIni) {
+    const { user, password } = originDbCredentials(mc.originFacts);
+    stages.push({
+      name: "Align the database password with the copied bm.ini",
+      steps: [rolePasswordStep(user, () => password)],
+    });
+  }
+  return { phase: "cold-sync", stages };
+}

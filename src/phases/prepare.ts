@@ -1,0 +1,65 @@
+/**
+ * Before any phase: one run at a time (the lock), the connection to the origin, both hosts' facts
+ * read in parallel, the profile chosen from the origin's BlueMind version.
+ */
+import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
+import { profileFor, PROFILES } from "../bluemind/profiles.js";
+import type { App } from "../cli/app.js";
+import { connect } from "../commands/connect.js";
+import { PreflightFailed, StepFailed } from "../engine/errors.js";
+import type { MigrationContext } from "./context.js";
+
+export async function prepareMigration(app: App, opts: { lock: boolean }): Promise<MigrationContext> {
+  if (opts.lock) app.lock.acquire(`bm-migrate ${app.command}`);
+  try {
+    const hosts = await connect(app);
+    try {
+      const [o, t] = await Promise.all([
+        gatherFacts(hosts.origin, app.signal),
+        gatherFacts(hosts.target, app.signal),
+      ]);
+      if (!o.facts)
+        throw new StepFailed("facts", `cannot read facts on the origin ${hosts.ssh.destination}: ${o.error}`);
+      if (!t.facts) throw new StepFailed("facts", `cannot read facts on the target: ${t.error}`);
+      const profile = app.settings.profile
+        ? PROFILES[app.settings.profile]
+        : profileFor(o.facts.bmVersion ?? "");
+      if (!profile) {
+        throw new PreflightFailed(
+          `no migration profile for the origin's BlueMind version '${o.facts.bmVersion ?? "not installed"}' (${hosts.ssh.destination})`,
+          {
+            hint: "check that BlueMind (bm-core) is installed on the origin; bm-migrate check tells more; --profile forces one",
+          },
+        );
+      }
+      return {
+        ...hosts,
+        originFacts: o.facts,
+        targetFacts: t.facts,
+        profile,
+        settings: app.settings,
+        journal: app.journal,
+      };
+    } catch (err) {
+      await hosts.ssh.close();
+      throw err;
+    }
+  } catch (err) {
+    if (opts.lock) app.lock.release();
+    throw err;
+  }
+}
+
+export async function finishMigration(
+  app: App,
+  mc: MigrationContext,
+  opts: { lock: boolean },
+): Promise<void> {
+  await mc.ssh.close();
+  if (opts.lock) app.lock.release();
+}
+
+/** The origin's database credentials, from its bm.ini (BlueMind's defaults when absent). */
+export function originDbCredentials(f: HostFacts): { user: string; password: string } {
+  return { user: f.bmIni?.user || "bj", password: f.bmIni?.password || "bj" };
+}

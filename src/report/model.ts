@@ -1,0 +1,543 @@
+/**
+ * The report's data, derived from the journal records (and the commands of the log file) by pure
+ * functions: no I/O here, so every part is unit-tested on plain records. A part whose records are
+ * missing is left undefined or empty; the renderer says "not run yet" for it.
+ */
+import type { JournalRecord } from "../engine/journal.js";
+
+/** The phases in the order a migration runs them. */
+export const PHASES = ["hot-sync", "cold-sync", "verify", "swap", "post"] as const;
+
+export type PassStatus = "finished" | "failed" | "abandoned" | "running";
+
+/** One stretch of work on a pass: from its start (or resume) to its end, failure or last record. */
+export interface PassSegment {
+  start: number;
+  end: number;
+  outcome: PassStatus;
+}
+
+export interface StepView {
+  step: string;
+  title: string;
+  host?: string;
+  start: number;
+  durationMs?: number;
+  status: "done" | "failed" | "started";
+  summary?: string;
+  error?: string;
+  data?: Record<string, unknown>;
+}
+
+export interface PassView {
+  phase: string;
+  pass: string;
+  /** 1-based rank of this pass within its phase. */
+  ordinal: number;
+  /** "hot-sync #2", or just "cold-sync" for a phase run once. */
+  label: string;
+  start: number;
+  end: number;
+  /** Time spent working (sum of the segments), not the wall time between start and end. */
+  workMs: number;
+  status: PassStatus;
+  segments: PassSegment[];
+  steps: StepView[];
+  error?: string;
+}
+
+export interface DirectoryRow {
+  dir: string;
+  passLabel: string;
+  phase: string;
+  bytes?: number;
+  files?: number;
+  transferredBytes?: number;
+  transferredFiles?: number;
+  durationMs?: number;
+}
+
+export interface DatabaseWork {
+  passLabel: string;
+  durationMs?: number;
+  bytes?: number;
+  tables?: number;
+  rows?: number;
+}
+
+export interface DatabaseRow {
+  db: string;
+  dump?: DatabaseWork;
+  restore?: DatabaseWork;
+}
+
+export type Severity = "blocker" | "warning" | "info";
+
+export interface Finding {
+  id: string;
+  severity: Severity;
+  title: string;
+  origin?: string;
+  target?: string;
+  remedy?: string;
+}
+
+export interface CheckView {
+  at: number;
+  findings: Finding[];
+  counts: Record<Severity, number>;
+}
+
+export interface VerifyCountRow {
+  name: string;
+  /** Column name to value, e.g. { origin: "120", target: "120" } or { value: "3" }. */
+  values: Record<string, string>;
+}
+
+export interface VerifyView {
+  at: number;
+  ok: boolean;
+  differences: string[];
+  counts: VerifyCountRow[];
+  /** Union of the column names of `counts`, in first-seen order. */
+  countColumns: string[];
+}
+
+export interface DowntimeView {
+  start: number;
+  end: number;
+  ms: number;
+}
+
+export interface ForecastView {
+  downtimeMs: number;
+  basis?: string;
+  at?: number;
+}
+
+export interface CommandView {
+  at?: number;
+  host: string;
+  command: string;
+}
+
+export interface PhaseState {
+  phase: string;
+  status: PassStatus | "not run yet";
+  passes: number;
+}
+
+export interface ReportModel {
+  generatedAt: number;
+  /** First and last record times; undefined for an empty journal. */
+  span?: { start: number; end: number };
+  runs: string[];
+  phases: PhaseState[];
+  passes: PassView[];
+  directories: DirectoryRow[];
+  databases: DatabaseRow[];
+  check?: CheckView;
+  verify?: VerifyView;
+  downtime?: DowntimeView;
+  forecast?: ForecastView;
+  commands: CommandView[];
+}
+
+// ---- tolerant field readers: the journal is written by several versions of several steps ----
+
+const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) ? v : undefined);
+const obj = (v: unknown): Record<string, unknown> | undefined =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+
+function time(v: unknown): number | undefined {
+  if (typeof v === "number" && Number.isFinite(v)) return v;
+  if (typeof v !== "string") return undefined;
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+/** Keeps passwords out of the report even if an upstream log line let one through. */
+export function redactSecrets(text: string): string {
+  return text
+    .replace(/\b(PGPASSWORD|[A-Z_]*PASSWORD|password|passwd)=("[^"]*"|'[^']*'|\S+)/g, "$1=***")
+    .replace(/(--password[= ])("[^"]*"|'[^']*'|\S+)/g, "$1***")
+    .replace(/(:\/\/[^:/\s@]+:)[^@/\s]+@/g, "$1***@");
+}
+
+export interface BuildOptions {
+  /** When the report is made (epoch ms); a parameter so the model stays a pure function. */
+  now: number;
+  /** Commands found in the log file (see {@link commandsFromLog}). */
+  logCommands?: CommandView[];
+}
+
+export function buildReportModel(records: JournalRecord[], opts: BuildOptions): ReportModel {
+  const timed = records.filter((r) => time(r.t) !== undefined);
+  const times = timed.map((r) => time(r.t)!);
+  const passes = buildPasses(timed);
+  const downtime = lastDowntime(timed);
+  return {
+    generatedAt: opts.now,
+    ...(times.length ? { span: { start: Math.min(...times), end: Math.max(...times) } } : {}),
+    runs: unique(timed.map((r) => str(r.run)).filter((r): r is string => r !== undefined)),
+    phases: phaseStates(passes),
+    passes,
+    directories: directoryRows(passes),
+    databases: databaseRows(passes),
+    ...optional("check", lastCheck(timed)),
+    ...optional("verify", lastVerify(timed)),
+    ...optional("downtime", downtime),
+    ...optional("forecast", chooseForecast(timed, downtime)),
+    commands: mergeCommands(timed, opts.logCommands ?? []),
+  };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+function unique<T>(xs: T[]): T[] {
+  return [...new Set(xs)];
+}
+
+// ---- passes and steps ----
+
+interface PassDraft {
+  phase: string;
+  pass: string;
+  segments: PassSegment[];
+  open?: number;
+  lastSeen: number;
+  ended: PassStatus | undefined;
+  steps: Map<string, StepView>;
+  error?: string;
+  finishedMs?: number;
+}
+
+/** Passes in the order they were started, with their segments (a resumed pass has several). */
+export function buildPasses(records: JournalRecord[]): PassView[] {
+  const drafts = new Map<string, PassDraft>();
+  const order: PassDraft[] = [];
+  for (const r of records) {
+    const t = time(r.t);
+    const phase = str(r.phase);
+    const pass = str(r.pass);
+    if (t === undefined || !phase || !pass) continue;
+    const key = `${phase}\u0000${pass}`;
+    let d = drafts.get(key);
+    if (!d) {
+      // A pass whose start was lost (journal cut) still shows, from its first record on.
+      d = { phase, pass, segments: [], open: t, lastSeen: t, ended: undefined, steps: new Map() };
+      drafts.set(key, d);
+      order.push(d);
+    }
+    d.lastSeen = Math.max(d.lastSeen, t);
+    switch (r.type) {
+      case "pass-started":
+      case "pass-resumed":
+        if (d.open === undefined) d.open = t;
+        d.ended = undefined;
+        break;
+      case "pass-finished":
+      case "pass-failed":
+      case "pass-abandoned": {
+        const outcome: PassStatus =
+          r.type === "pass-finished" ? "finished" : r.type === "pass-failed" ? "failed" : "abandoned";
+        d.segments.push({ start: d.open ?? t, end: t, outcome });
+        d.open = undefined;
+        d.ended = outcome;
+        if (outcome === "finished") d.finishedMs = num(r.durationMs);
+        if (outcome === "failed") d.error = str(r.error) ?? d.error;
+        break;
+      }
+      case "step-started":
+      case "step-done":
+      case "step-failed":
+        addStep(d, r, t);
+        break;
+    }
+  }
+  const perPhase = new Map<string, number>();
+  const counts = new Map<string, number>();
+  for (const d of order) counts.set(d.phase, (counts.get(d.phase) ?? 0) + 1);
+  return order.map((d) => {
+    const ordinal = (perPhase.get(d.phase) ?? 0) + 1;
+    perPhase.set(d.phase, ordinal);
+    const segments = [...d.segments];
+    if (d.open !== undefined) segments.push({ start: d.open, end: d.lastSeen, outcome: "running" });
+    const first = segments[0]!;
+    const last = segments[segments.length - 1]!;
+    const status: PassStatus = d.open !== undefined ? "running" : (d.ended ?? "running");
+    return {
+      phase: d.phase,
+      pass: d.pass,
+      ordinal,
+      label: (counts.get(d.phase) ?? 1) > 1 ? `${d.phase} #${ordinal}` : d.phase,
+      start: first.start,
+      end: last.end,
+      workMs: segments.reduce((sum, s) => sum + (s.end - s.start), 0),
+      status,
+      segments,
+      steps: [...d.steps.values()].sort((a, b) => a.start - b.start),
+      ...(d.error ? { error: d.error } : {}),
+    };
+  });
+}
+
+function addStep(d: PassDraft, r: JournalRecord, t: number): void {
+  const id = str(r.step);
+  if (!id) return;
+  const prior = d.steps.get(id);
+  const title = str(r.title) ?? prior?.title ?? id;
+  const host = str(r.host) ?? prior?.host;
+  const base = { step: id, title, ...(host ? { host } : {}) };
+  if (r.type === "step-started") {
+    // A step started again on a resumed pass: its earlier failure no longer stands.
+    d.steps.set(id, { ...base, start: t, status: "started" });
+    return;
+  }
+  const durationMs = num(r.durationMs);
+  const start = prior?.start ?? (durationMs !== undefined ? t - durationMs : t);
+  if (r.type === "step-done") {
+    const data = obj(r.data);
+    const summary = str(r.summary);
+    d.steps.set(id, {
+      ...base,
+      start,
+      status: "done",
+      ...(durationMs !== undefined ? { durationMs } : {}),
+      ...(summary ? { summary } : {}),
+      ...(data ? { data } : {}),
+    });
+  } else {
+    const error = str(r.error);
+    d.steps.set(id, {
+      ...base,
+      start,
+      status: "failed",
+      ...(durationMs !== undefined ? { durationMs } : {}),
+      ...(error ? { error } : {}),
+    });
+  }
+}
+
+function phaseStates(passes: PassView[]): PhaseState[] {
+  const known: string[] = [...PHASES];
+  for (const p of passes) if (!known.includes(p.phase)) known.push(p.phase);
+  return known.map((phase) => {
+    const mine = passes.filter((p) => p.phase === phase);
+    const last = mine[mine.length - 1];
+    return { phase, status: last ? last.status : "not run yet", passes: mine.length };
+  });
+}
+
+// ---- volumes ----
+
+/** One row per directory and pass, directories in first-seen order, passes in time order. */
+export function directoryRows(passes: PassView[]): DirectoryRow[] {
+  const rows: DirectoryRow[] = [];
+  for (const p of passes) {
+    for (const s of p.steps) {
+      const dir = str(s.data?.["dir"]);
+      if (s.status !== "done" || !dir) continue;
+      const bytes = num(s.data?.["bytes"]);
+      const files = num(s.data?.["files"]);
+      const transferredBytes = num(s.data?.["transferredBytes"]);
+      const transferredFiles = num(s.data?.["transferredFiles"]);
+      rows.push({
+        dir,
+        passLabel: p.label,
+        phase: p.phase,
+        ...(bytes !== undefined ? { bytes } : {}),
+        ...(files !== undefined ? { files } : {}),
+        ...(transferredBytes !== undefined ? { transferredBytes } : {}),
+        ...(transferredFiles !== undefined ? { transferredFiles } : {}),
+        ...(s.durationMs !== undefined ? { durationMs: s.durationMs } : {}),
+      });
+    }
+  }
+  const firstSeen = unique(rows.map((r) => r.dir));
+  return rows
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => firstSeen.indexOf(a.r.dir) - firstSeen.indexOf(b.r.dir) || a.i - b.i)
+    .map(({ r }) => r);
+}
+
+/**
+ * Per database, its latest dump and latest restore. A step is a dump or a restore by its id
+ * (`dump:bj`, `restore:bj-data`); a database step with another prefix counts as a dump.
+ */
+export function databaseRows(passes: PassView[]): DatabaseRow[] {
+  const byDb = new Map<string, DatabaseRow>();
+  for (const p of passes) {
+    for (const s of p.steps) {
+      const db = str(s.data?.["db"]);
+      if (s.status !== "done" || !db) continue;
+      const work: DatabaseWork = { passLabel: p.label };
+      if (s.durationMs !== undefined) work.durationMs = s.durationMs;
+      for (const k of ["bytes", "tables", "rows"] as const) {
+        const v = num(s.data?.[k]);
+        if (v !== undefined) work[k] = v;
+      }
+      const row = byDb.get(db) ?? { db };
+      if (s.step.startsWith("restore:")) row.restore = work;
+      else row.dump = work;
+      byDb.set(db, row);
+    }
+  }
+  return [...byDb.values()];
+}
+
+// ---- checks, verification, downtime, forecast ----
+
+const SEVERITIES: readonly Severity[] = ["blocker", "warning", "info"];
+
+function lastOfType(records: JournalRecord[], type: string): JournalRecord | undefined {
+  for (let i = records.length - 1; i >= 0; i--) if (records[i]!.type === type) return records[i];
+  return undefined;
+}
+
+/** The findings of the latest preflight, blockers first. */
+export function lastCheck(records: JournalRecord[]): CheckView | undefined {
+  const r = lastOfType(records, "check");
+  if (!r || !Array.isArray(r.findings)) return undefined;
+  const findings: Finding[] = [];
+  for (const f of r.findings as unknown[]) {
+    const o = obj(f);
+    const title = str(o?.["title"]);
+    if (!o || !title) continue;
+    const sev = str(o["severity"]);
+    const severity: Severity = SEVERITIES.includes(sev as Severity) ? (sev as Severity) : "info";
+    const finding: Finding = { id: str(o["id"]) ?? "", severity, title };
+    for (const k of ["origin", "target", "remedy"] as const) {
+      const v = o[k];
+      const text = typeof v === "string" ? v : v === undefined || v === null ? undefined : JSON.stringify(v);
+      if (text) finding[k] = text;
+    }
+    findings.push(finding);
+  }
+  findings.sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity));
+  const counts = { blocker: 0, warning: 0, info: 0 };
+  for (const f of findings) counts[f.severity]++;
+  return { at: time(r.t)!, findings, counts };
+}
+
+export function lastVerify(records: JournalRecord[]): VerifyView | undefined {
+  const r = lastOfType(records, "verify-result");
+  if (!r || typeof r.ok !== "boolean") return undefined;
+  const differences = Array.isArray(r.differences)
+    ? (r.differences as unknown[]).map((d) => (typeof d === "string" ? d : JSON.stringify(d)))
+    : [];
+  const counts: VerifyCountRow[] = [];
+  const columns: string[] = [];
+  for (const [name, v] of Object.entries(obj(r.counts) ?? {})) {
+    const values: Record<string, string> = {};
+    const o = obj(v);
+    if (o) for (const [k, x] of Object.entries(o)) values[k] = scalarText(x);
+    else values["value"] = scalarText(v);
+    for (const k of Object.keys(values)) if (!columns.includes(k)) columns.push(k);
+    counts.push({ name, values });
+  }
+  return { at: time(r.t)!, ok: r.ok, differences, counts, countColumns: columns };
+}
+
+function scalarText(v: unknown): string {
+  if (typeof v === "number") return v.toLocaleString("en-US");
+  if (typeof v === "string") return v;
+  return JSON.stringify(v) ?? "";
+}
+
+export function lastDowntime(records: JournalRecord[]): DowntimeView | undefined {
+  const r = lastOfType(records, "downtime");
+  if (!r) return undefined;
+  const start = time(r.startedAt);
+  const end = time(r.endedAt);
+  if (start === undefined || end === undefined) return undefined;
+  return { start, end, ms: num(r.ms) ?? end - start };
+}
+
+/**
+ * The forecast the downtime is judged against: the latest one made before the downtime began
+ * (a later forecast would know the answer), else the cold-sync pass's own, else the latest.
+ */
+export function chooseForecast(
+  records: JournalRecord[],
+  downtime: DowntimeView | undefined,
+): ForecastView | undefined {
+  const forecasts: ForecastView[] = [];
+  for (const r of records) {
+    const at = time(r.t);
+    if (r.type === "forecast") {
+      const ms = num(r.downtimeMs);
+      const basis = str(r.basis) ?? (r.basis !== undefined ? JSON.stringify(r.basis) : undefined);
+      if (ms !== undefined)
+        forecasts.push({ downtimeMs: ms, ...(basis ? { basis } : {}), ...(at ? { at } : {}) });
+    }
+  }
+  const cutoff = downtime?.start ?? Infinity;
+  const before = forecasts.filter((f) => f.at !== undefined && f.at <= cutoff);
+  if (before.length) return before[before.length - 1];
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i]!;
+    const ms = num(obj(r.forecast)?.["downtimeMs"]);
+    if (r.type === "pass-started" && r.phase === "cold-sync" && ms !== undefined) {
+      const at = time(r.t);
+      return { downtimeMs: ms, basis: "forecast recorded when the cold sync began", ...(at ? { at } : {}) };
+    }
+  }
+  return forecasts[forecasts.length - 1];
+}
+
+// ---- commands ----
+
+/** Parses `<ISO time> {"type":"command","host":...,"command":...}` lines of bm-migrate.log. */
+export function commandsFromLog(text: string): CommandView[] {
+  const out: CommandView[] = [];
+  for (const line of text.split("\n")) {
+    const space = line.indexOf(" ");
+    if (space < 0 || !line.includes('"command"')) continue;
+    let e: unknown;
+    try {
+      e = JSON.parse(line.slice(space + 1));
+    } catch {
+      continue;
+    }
+    const o = obj(e);
+    const host = str(o?.["host"]);
+    const command = str(o?.["command"]);
+    if (o?.["type"] !== "command" || !host || !command) continue;
+    const at = time(line.slice(0, space));
+    out.push({ ...(at !== undefined ? { at } : {}), host, command });
+  }
+  return out;
+}
+
+/**
+ * Journal and log commands together, in time order, secrets masked. The same command seen in both
+ * (timestamps a few milliseconds apart) is listed once.
+ */
+export function mergeCommands(records: JournalRecord[], fromLog: CommandView[]): CommandView[] {
+  const all: CommandView[] = [...fromLog];
+  for (const r of records) {
+    const host = str(r.host);
+    const command = str(r.command);
+    const at = time(r.t);
+    if (r.type === "command" && host && command)
+      all.push({ ...(at !== undefined ? { at } : {}), host, command });
+  }
+  const ordered = all.map((c, i) => ({ c, i })).sort((a, b) => (a.c.at ?? 0) - (b.c.at ?? 0) || a.i - b.i);
+  const lastAt = new Map<string, number | undefined>();
+  const out: CommandView[] = [];
+  for (const { c } of ordered) {
+    const key = `${c.host}\u0000${c.command}`;
+    if (lastAt.has(key)) {
+      const prior = lastAt.get(key);
+      const twin = prior === undefined || c.at === undefined ? prior === c.at : Math.abs(c.at - prior) < 2000;
+      if (twin) continue;
+    }
+    lastAt.set(key, c.at);
+    out.push({ ...c, command: redactSecrets(c.command) });
+  }
+  return out;
+}
