@@ -1,0 +1,106 @@
+/**
+ * `bm-migrate rollback`: before the swap, give the service back to the origin. Restarts the
+ * origin's PostgreSQL, postfix and BlueMind, closes any open cold-sync pass, and says what the
+ * target holds now and where its own earlier content was kept. The origin's data was never
+ * changed, so nothing there needs undoing.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { App } from "../cli/app.js";
+import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
+import { foldJournal, lastPass } from "../engine/status.js";
+import { connect } from "./connect.js";
+import { ensurePostgresScript, startBlueMindScript } from "../bluemind/services.js";
+import { failure } from "../adapters/process.js";
+import { unfinishedPass } from "../engine/runner.js";
+
+export async function rollbackCommand(app: App): Promise<number> {
+  const records = app.journal.records();
+  const st = foldJournal(records);
+  if (st.swappedAt)
+    throw new ConfigError(
+      `the swap was done at ${st.swappedAt}: the target now holds the origin's place and rollback no longer applies`,
+      {
+        hint: "to go back, reverse the swap by hand (give the origin its address back and start it)",
+      },
+    );
+  if (!app.flags.yes) {
+    if (!app.interactive)
+      throw new ConfigError("rollback restarts BlueMind on the origin and needs confirmation", {
+        hint: "add --yes",
+      });
+    if (!(await app.confirm("Restart BlueMind on the origin and abandon the cold sync?"))) return ExitCode.ok;
+  }
+  app.lock.acquire("bm-migrate rollback");
+  try {
+    const hosts = await connect(app);
+    try {
+      app.events.emit({
+        type: "step-started",
+        step: "rollback:origin",
+        title: "Restart PostgreSQL, postfix and BlueMind on the origin",
+        host: "origin",
+      });
+      const t0 = Date.now();
+      for (const script of [ensurePostgresScript, startBlueMindScript]) {
+        const r = await hosts.origin.sh(script, { signal: app.signal, timeoutMs: 15 * 60_000 });
+        if (r.exitCode !== 0) {
+          throw new StepFailed("rollback:origin", failure(hosts.origin.label, r).message, {
+            hint: "start BlueMind on the origin by hand (service postfix start; bmctl start)",
+          });
+        }
+      }
+      const open = unfinishedPass(records, "cold-sync");
+      const cold = lastPass(st, "cold-sync");
+      for (const pass of new Set([open, cold?.pass].filter((p): p is string => Boolean(p)))) {
+        app.journal.append({ type: "pass-abandoned", run: app.runId, phase: "cold-sync", pass });
+      }
+      app.journal.append({ type: "rollback", run: app.runId, origin: hosts.ssh.destination });
+      app.events.emit({
+        type: "step-finished",
+        step: "rollback:origin",
+        title: "Restart services on the origin",
+        durationMs: Date.now() - t0,
+        summary: "BlueMind runs on the origin again",
+      });
+    } finally {
+      await hosts.ssh.close();
+    }
+    app.print(describeTarget(app, st));
+    return ExitCode.ok;
+  } finally {
+    app.lock.release();
+  }
+}
+
+function describeTarget(app: App, st: ReturnType<typeof foldJournal>): string {
+  const lines = ["The origin serves again. The target now holds:"];
+  const synced = new Map<string, string>();
+  for (const p of st.passes)
+    for (const s of p.steps)
+      if (s.state === "done" && s.id.startsWith("rsync:"))
+        synced.set(s.id.slice(6), p.endedAt ?? p.startedAt);
+  lines.push(
+    synced.size
+      ? `  - data directories copied (last at): ${[...synced].map(([d, t]) => `${d} (${t.slice(11, 19)})`).join(", ")}`
+      : "  - no data directory copied yet",
+  );
+  const cold = lastPass(st, "cold-sync");
+  const dbs =
+    cold?.steps.filter((s) => s.id.startsWith("database:") && s.state === "done").map((s) => s.id.slice(9)) ??
+    [];
+  lines.push(
+    dbs.length
+      ? `  - the origin's databases as of the cold sync: ${dbs.join(", ")} (replaced the target's own)`
+      : "  - its own databases (none replaced)",
+  );
+  const aside = join(app.settings.stateDir, "set-aside");
+  if (existsSync(aside)) lines.push(`  - its fresh install's own data-directory content, kept in ${aside}`);
+  const before = join(app.settings.stateDir, "config-before");
+  if (existsSync(before) && readdirSync(before).length)
+    lines.push(`  - its own configuration files that were replaced, kept in ${before}/<pass>/`);
+  lines.push(
+    "Its BlueMind stays stopped. Run bm-migrate hot-sync to go on later; the next cold sync starts afresh.",
+  );
+  return lines.join("\n");
+}

@@ -1,0 +1,72 @@
+/**
+ * `bm-migrate status`: each phase's passes and steps with times and volumes, and what to run next.
+ * Reads the journal only: no connection, no lock.
+ */
+import type { App } from "../cli/app.js";
+import { ExitCode } from "../engine/errors.js";
+import { foldJournal, PHASES, type PassState } from "../engine/status.js";
+import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
+
+export function statusCommand(app: App): Promise<number> {
+  const st = foldJournal(app.journal.records());
+  if (app.flags.json) {
+    process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), type: "status", ...st }) + "\n");
+    return Promise.resolve(ExitCode.ok);
+  }
+  const lines: string[] = [];
+  lines.push(`Migration state in ${app.settings.stateDir}`);
+  if (st.origin)
+    lines.push(
+      `Origin: ${st.origin}${st.originVersion ? `, BlueMind ${st.originVersion}` : ""}${st.profile ? `, profile ${st.profile}` : ""}`,
+    );
+  if (st.lastCheck)
+    lines.push(
+      `check: ${st.lastCheck.blockers} blockers, ${st.lastCheck.warnings} warnings (${st.lastCheck.at})`,
+    );
+  for (const phase of PHASES) {
+    if (phase === "check") continue;
+    const passes = st.passes.filter((p) => p.phase === phase);
+    if (!passes.length) {
+      lines.push(`${phase}: not run yet`);
+      continue;
+    }
+    const last = passes.at(-1)!;
+    lines.push(`${phase}: ${passes.length} pass${passes.length > 1 ? "es" : ""}; last ${describePass(last)}`);
+    for (const s of last.steps) {
+      const vol =
+        s.data && typeof s.data["transferredBytes"] === "number"
+          ? ` [${formatCount(Number(s.data["transferredFiles"] ?? 0))} files, ${formatBytes(Number(s.data["transferredBytes"]))} moved]`
+          : "";
+      const t = s.durationMs !== undefined ? ` ${formatDuration(s.durationMs)}` : "";
+      lines.push(
+        `    ${s.state.padEnd(11)} ${s.title}${t}${s.summary ? `: ${s.summary}` : ""}${s.error ? `: ${s.error}` : ""}${vol && !s.summary ? vol : ""}`,
+      );
+    }
+  }
+  if (st.lastVerify)
+    lines.push(
+      `verify result: ${st.lastVerify.ok ? "identical" : `${st.lastVerify.differences} differences`} (${st.lastVerify.at})`,
+    );
+  if (st.downtime)
+    lines.push(
+      `downtime (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,
+    );
+  if (st.rolledBackAt) lines.push(`rolled back at ${st.rolledBackAt}`);
+  lines.push(`Next: ${st.next}`);
+  app.print(lines.join("\n"));
+  return Promise.resolve(ExitCode.ok);
+}
+
+function describePass(p: PassState): string {
+  const when = `started ${p.startedAt.slice(0, 19).replace("T", " ")}`;
+  switch (p.state) {
+    case "finished":
+      return `${p.pass} finished in ${formatDuration(p.durationMs ?? 0)} (${when})`;
+    case "failed":
+      return `${p.pass} FAILED (${when}): ${p.error ?? ""}`;
+    case "abandoned":
+      return `${p.pass} abandoned by rollback (${when})`;
+    default:
+      return `${p.pass} unfinished (${when}): run the same command again to resume`;
+  }
+}
