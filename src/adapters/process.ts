@@ -37,6 +37,19 @@ export interface RunOptions {
 
 const STDERR_KEEP = 64 * 1024;
 
+/**
+ * Told of every child started and ended, so that a later run can stop the children a killed run
+ * left behind (a `kill -9` of the tool does not stop its rsync or psql).
+ */
+export interface ChildObserver {
+  started(pid: number, command: string): void;
+  ended(pid: number): void;
+}
+let observer: ChildObserver | undefined;
+export function observeChildren(o: ChildObserver | undefined): void {
+  observer = o;
+}
+
 /** How a command is written in logs: arguments quoted as a shell would need them. */
 export function displayCommand(cmd: string, args: readonly string[]): string {
   return [cmd, ...args].map(shellQuote).join(" ");
@@ -54,11 +67,14 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
   return new Promise((resolve) => {
     const spawnOpts: SpawnOptions = {
       stdio: ["pipe", "pipe", "pipe"],
+      // Its own process group: stopping it stops its pipeline too (bash | pg_dump | psql).
+      detached: true,
       env: { ...process.env, ...opts.env },
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
     };
     const child = spawn(cmd, [...args], spawnOpts);
     opts.onSpawn?.(child.pid);
+    if (child.pid) observer?.started(child.pid, cmd);
     let stdout = "";
     let stderr = "";
     let timedOut = false;
@@ -87,15 +103,23 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       if (stderr.length > STDERR_KEEP * 2) stderr = stderr.slice(-STDERR_KEEP);
       if (opts.onStderrLine) errBuf = splitLines(errBuf, chunk, opts.onStderrLine);
     });
+    const killGroup = (sig: NodeJS.Signals): void => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {
+        child.kill(sig);
+      }
+    };
     const timer = opts.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
-          child.kill("SIGTERM");
-          setTimeout(() => child.kill("SIGKILL"), 3000).unref();
+          killGroup("SIGTERM");
+          setTimeout(() => killGroup("SIGKILL"), 3000).unref();
         }, opts.timeoutMs)
       : undefined;
     const onAbort = (): void => {
-      child.kill("SIGTERM");
+      killGroup("SIGTERM");
+      setTimeout(() => killGroup("SIGKILL"), 5000).unref();
     };
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     child.stdin!.on("error", () => {
@@ -108,6 +132,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       stderr += `${err.message}\n`;
     });
     child.on("close", (exitCode, signal) => {
+      if (child.pid) observer?.ended(child.pid);
       if (timer) clearTimeout(timer);
       opts.signal?.removeEventListener("abort", onAbort);
       if (opts.onStdoutLine && outBuf) opts.onStdoutLine(outBuf);

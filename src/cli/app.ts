@@ -8,6 +8,7 @@ import type { Settings } from "../engine/settings.js";
 import type { EventSink } from "../engine/events.js";
 import { FileJournal } from "../engine/journal.js";
 import { RunLock } from "../engine/lock.js";
+import { observeChildren } from "../adapters/process.js";
 import { FanoutSink, HumanSink, JsonSink, LogFileSink, outputOptionsFromEnv } from "./output.js";
 
 export interface CommonFlags {
@@ -54,13 +55,18 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
   process.on("SIGTERM", onSignal);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !flags.json;
   const journal = new FileJournal(settings.stateDir);
+  const lock = new RunLock(settings.stateDir);
+  observeChildren({
+    started: (pid, cmd) => lock.childStarted(pid, cmd),
+    ended: (pid) => lock.childEnded(pid),
+  });
   return {
     command,
     settings,
     flags,
     events,
     journal,
-    lock: new RunLock(settings.stateDir),
+    lock,
     runId: `${new Date().toISOString().replace(/[:.]/g, "").slice(0, 15)}-${randomUUID().slice(0, 4)}`,
     signal: controller.signal,
     interactive,
@@ -88,6 +94,7 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
     close(): void {
       human?.finish();
       journal.close();
+      observeChildren(undefined);
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     },

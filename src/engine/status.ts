@@ -67,7 +67,7 @@ export function foldJournal(records: JournalRecord[]): MigrationStatus {
         const existing = p.steps.find((s) => s.id === r.step);
         const s: StepState = {
           id: r.step!,
-          title: String(r["title"] ?? r.step),
+          title: typeof r["title"] === "string" ? r["title"] : r.step!,
           state: "running",
           startedAt: r.t,
         };
@@ -79,7 +79,14 @@ export function foldJournal(records: JournalRecord[]): MigrationStatus {
       case "step-failed": {
         if (!p) break;
         let s = p.steps.find((x) => x.id === r.step);
-        if (!s) p.steps.push((s = { id: r.step!, title: String(r["title"] ?? r.step), state: "running" }));
+        if (!s)
+          p.steps.push(
+            (s = {
+              id: r.step!,
+              title: typeof r["title"] === "string" ? r["title"] : r.step!,
+              state: "running",
+            }),
+          );
         s.state = r.type === "step-done" ? "done" : "failed";
         if (typeof r["durationMs"] === "number") s.durationMs = r["durationMs"];
         if (typeof r["summary"] === "string") s.summary = r["summary"];

@@ -75,7 +75,8 @@ export function databaseStep(db: string, o: DatabaseStepOptions): Step {
       const tables = Number(tablesText);
       // 2. A fresh staging database with the origin's encoding and locale, owned like the origin's.
       const create = await psqlAsPostgres(
-        `DROP DATABASE IF EXISTS ${quoteIdent(staging)};
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(staging)};
+         DROP DATABASE IF EXISTS ${quoteIdent(staging)};
          CREATE DATABASE ${quoteIdent(staging)} OWNER ${quoteIdent(owner)} TEMPLATE template0
            ENCODING ${quoteLiteral(encoding)} LC_COLLATE ${quoteLiteral(collate)} LC_CTYPE ${quoteLiteral(ctype)};`,
         "postgres",

@@ -10,7 +10,14 @@ import { PreflightFailed, StepFailed } from "../engine/errors.js";
 import type { MigrationContext } from "./context.js";
 
 export async function prepareMigration(app: App, opts: { lock: boolean }): Promise<MigrationContext> {
-  if (opts.lock) app.lock.acquire(`bm-migrate ${app.command}`);
+  if (opts.lock) {
+    app.lock.acquire(`bm-migrate ${app.command}`);
+    for (const c of app.lock.reaped)
+      app.events.emit({
+        type: "warning",
+        message: `stopped ${c.command} (pid ${c.pid}) left running by an earlier run that was killed`,
+      });
+  }
   try {
     const hosts = await connect(app);
     try {

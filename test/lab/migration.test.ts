@@ -1,0 +1,115 @@
+// The migration itself, end to end in the lab, driven only through bin/bm-migrate on the target:
+// two hot passes while the origin's live writer runs, then the cold sync; the oracle then finds
+// the target identical to the origin, and the origin untouched.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Lab } from "../../lab/lab.js";
+import { compareHosts, differences, journal, manifest } from "./support.js";
+
+const SCALE = Number(process.env["BM_TEST_SCALE"] ?? 20);
+const ORIGIN = ["--origin", "root@bm-origin"];
+let lab: Lab;
+
+before(() => {
+  lab = Lab.up("t-mig", { scale: SCALE });
+});
+after(() => lab?.down());
+
+test(`full migration at scale ${SCALE}: two hot passes with the origin serving, then the cold sync`, async () => {
+  assert.match(
+    lab.must("origin", "bmctl status"),
+    /running/,
+    "the origin's live writer runs during the hot syncs",
+  );
+  const seq0 = lab.must("origin", "cat /var/lib/cyrus/bm-lab-writer.seq");
+  const first = lab.bm(["hot-sync", ...ORIGIN]);
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  assert.match(first.stdout, /Hot sync pass \S+ done/);
+  const second = lab.bm(["hot-sync", ...ORIGIN, "--json"]);
+  assert.equal(second.code, 0, second.stderr);
+  assert.notEqual(
+    lab.must("origin", "cat /var/lib/cyrus/bm-lab-writer.seq"),
+    seq0,
+    "mail kept arriving on the origin meanwhile",
+  );
+  assert.equal(
+    lab.sh("target", "bmctl status").code,
+    3,
+    "BlueMind is stopped on the target during hot syncs",
+  );
+
+  // The origin's picture with its services stopped, before the cold sync...
+  lab.must("origin", "bmctl stop; service postfix stop");
+  const before = manifest(lab, "origin");
+  const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes"]);
+  assert.equal(cold.code, 0, cold.stderr + cold.stdout);
+  assert.match(cold.stdout, /Downtime so far: [\d.]+ (ms|s|min)/);
+  // ...is the same after it: the tool never wrote to the origin.
+  const afterOrigin = manifest(lab, "origin");
+  assert.deepEqual(
+    (await differences(before, afterOrigin)).map((d) => d.message),
+    [],
+    "the origin is untouched",
+  );
+
+  // Both servers' BlueMind stopped, ready for the swap.
+  assert.equal(lab.sh("origin", "bmctl status").code, 3);
+  assert.equal(lab.sh("target", "bmctl status").code, 3);
+  assert.equal(lab.sh("origin", "service postfix status").code, 3);
+
+  // The target holds exactly the origin's data, databases and configuration, nothing of its own.
+  const diffs = await differences(afterOrigin, manifest(lab, "target"));
+  assert.deepEqual(
+    diffs.map((d) => d.message),
+    [],
+    "target identical to origin",
+  );
+
+  // What the fresh install had was set aside, not lost.
+  assert.match(
+    lab.must("target", "find /var/lib/bm-migrate/set-aside -type f | head -3"),
+    /set-aside\/var\/spool/,
+  );
+  // The origin's database locale travelled with it (the target's default differs).
+  assert.equal(
+    lab
+      .must(
+        "target",
+        `runuser -u postgres -- psql -Atc "select datcollate from pg_database where datname='bj-data'"`,
+      )
+      .trim(),
+    "C",
+  );
+
+  const st = lab.bm(["status"]);
+  assert.equal(st.code, 0);
+  assert.match(st.stdout, /cold-sync: 1 pass; last \S+ finished/);
+  assert.match(st.stdout, /Next: bm-migrate verify/);
+});
+
+test("a second run of cold-sync after it finished does not start another downtime silently", () => {
+  const r = lab.bm(["status", "--json"]);
+  const status = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+    passes: { phase: string; state: string }[];
+  };
+  assert.equal(status.passes.filter((p) => p.phase === "hot-sync").length, 2);
+  assert.ok(
+    journal(lab).some((x) => x["type"] === "downtime"),
+    "the downtime is journaled",
+  );
+});
+
+test("rollback gives the service back to the origin and says what the target holds", async () => {
+  const r = lab.bm(["rollback", ...ORIGIN, "--yes"]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /The origin serves again/);
+  assert.match(r.stdout, /kept in \/var\/lib\/bm-migrate\/set-aside/);
+  assert.match(lab.must("origin", "bmctl status"), /running/);
+  assert.equal(lab.sh("origin", "service postfix status").code, 0);
+  assert.match(lab.bm(["status"]).stdout, /Next: bm-migrate hot-sync again/);
+  assert.deepEqual(
+    await compareHosts(lab, { ignore: ["/var/spool/cyrus", "/var/lib/cyrus", "db:bj-data"] }),
+    [],
+    "nothing else moved",
+  );
+});

@@ -1,0 +1,70 @@
+/**
+ * Helpers for lab tests: the test oracle (lab/manifest.ts run inside a host, lab/compare.ts),
+ * waiting for the journal to reach a step, and reading bm-migrate's JSON output.
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { compareManifests, readManifest, type CompareOptions, type Difference } from "../../lab/compare.js";
+import { REPO, type Lab, type Role } from "../../lab/lab.js";
+
+const TSX = join(REPO, "node_modules", ".bin", "tsx");
+const outDir = mkdtempSync(join(tmpdir(), "bm-oracle-"));
+let n = 0;
+
+/** The oracle's manifest of a host: data directories, configuration files and both databases. */
+export function manifest(lab: Lab, role: Role, dbs = "bj,bj-data"): string {
+  const out = join(outDir, `${lab.name}-${role}-${++n}.jsonl`);
+  const r = lab.exec(role, [TSX, join(REPO, "lab", "manifest.ts"), "--db", dbs, "--out", out], {
+    timeoutMs: 600_000,
+  });
+  if (r.code !== 0) throw new Error(`manifest of ${role} failed: ${r.stderr}`);
+  return out;
+}
+
+export async function differences(a: string, b: string, opts: CompareOptions = {}): Promise<Difference[]> {
+  return compareManifests(await readManifest(a), await readManifest(b), opts);
+}
+
+/** Compare both hosts now; returns the differences as sentences (empty when identical). */
+export async function compareHosts(lab: Lab, opts: CompareOptions = {}): Promise<string[]> {
+  const [o, t] = [manifest(lab, "origin"), manifest(lab, "target")];
+  return (await differences(o, t, opts)).map((d) => d.message);
+}
+
+/** The journal lines on the target. */
+export function journal(lab: Lab): Record<string, unknown>[] {
+  const r = lab.sh("target", "cat /var/lib/bm-migrate/journal.jsonl 2>/dev/null || true");
+  return r.stdout
+    .split("\n")
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** Wait until the journal holds a record matching `pred` (e.g. a step started). */
+export async function waitForJournal(
+  lab: Lab,
+  pred: (r: Record<string, unknown>) => boolean,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (journal(lab).some(pred)) return;
+    await sleep(100);
+  }
+  throw new Error("timed out waiting for the journal");
+}
+
+export function jsonLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
