@@ -58,7 +58,8 @@ export const CLI_EQUIVALENTS = {
   mynetworks: (value: string) => `bm-cli sysconf set mynetworks -v "${value}"`,
 } as const;
 
-export type LoginStatus = "Ok" | "Bad" | "Expired" | string;
+/** "Ok", "Bad", "Expired"... (BlueMind may add others). */
+export type LoginStatus = string;
 
 export interface LoginResponse {
   status: LoginStatus;

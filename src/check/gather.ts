@@ -37,6 +37,8 @@ export interface PreflightFacts {
   stateDir: string;
   /** The journal shows syncs already run: the target's data directories are expected to hold data. */
   syncedBefore: boolean;
+  /** The journal shows a cold sync step done: the target's databases may hold the origin's. */
+  databasesRestoredBefore: boolean;
   /** Milliseconds spent gathering. */
   durationMs: number;
 }
@@ -61,6 +63,7 @@ export interface GatherOptions {
   dataDirs: string[];
   stateDir: string;
   syncedBefore: boolean;
+  databasesRestoredBefore: boolean;
   signal?: AbortSignal;
 }
 
@@ -69,14 +72,14 @@ export async function gatherPreflightFacts(
   opts: GatherOptions,
 ): Promise<PreflightFacts> {
   const started = Date.now();
+  const targetSide = gatherSide(hosts.target, hosts.target, opts);
+  // The clock is read alone first: in the crowd of the other probes its round trip, hence its
+  // uncertainty, would grow.
+  const clock = hosts.origin ? await measureClock(hosts.origin, opts.signal) : undefined;
   const originSide: Promise<SideFacts> = hosts.origin
     ? gatherSide(hosts.origin, hosts.target, opts, hosts.ssh)
     : Promise.resolve({ errors: {} });
-  const [origin, target, clock] = await Promise.all([
-    originSide,
-    gatherSide(hosts.target, hosts.target, opts),
-    hosts.origin ? measureClock(hosts.origin, opts.signal) : Promise.resolve(undefined),
-  ]);
+  const [origin, target] = await Promise.all([originSide, targetSide]);
   const u = hosts.unreachable;
   return {
     originDestination: opts.originDestination,
@@ -87,6 +90,7 @@ export async function gatherPreflightFacts(
     dataDirs: opts.dataDirs,
     stateDir: opts.stateDir,
     syncedBefore: opts.syncedBefore,
+    databasesRestoredBefore: opts.databasesRestoredBefore,
     durationMs: Date.now() - started,
   };
 }
@@ -99,6 +103,7 @@ async function gatherSide(
   ssh?: SshConnection,
 ): Promise<SideFacts> {
   const side: SideFacts = { errors: {} };
+
   const signal = opts.signal ? { signal: opts.signal } : {};
   const isTarget = host.role === "target";
   const withFactsAndDb = async (): Promise<void> => {
@@ -178,8 +183,7 @@ async function probeDatabases(facts: HostFacts, local: Host, ssh?: SshConnection
     return { ok: false, failure: classifyPsqlFailure(msg), message: msg, sizes: {} };
   }
   const outputs = [first.stdout];
-  const facts = parseDbProbe(outputs);
-  if (facts.sizes["bj-data"] !== undefined) {
+  if (parseDbProbe(outputs).sizes["bj-data"] !== undefined) {
     const second = await psql("bj-data");
     if (second.exitCode === 0) outputs.push(second.stdout);
   }

@@ -22,7 +22,10 @@ export interface ServiceFacts {
 export interface DirUsage {
   path: string;
   present: boolean;
-  /** Allocated bytes, each inode once (what `du -sB1` reports). */
+  /**
+   * Bytes the data takes once copied, each inode once: per file the larger of its allocated size
+   * (what `du -sB1` counts) and its apparent size (a sparse file is written in full by rsync -a).
+   */
   bytes: number;
   /** Apparent size, each inode once (what travels). */
   apparentBytes: number;
@@ -115,18 +118,27 @@ export function storageScript(dataDirs: readonly string[], spaceOnly: readonly s
 export LC_ALL=C
 space() {
   p="$1"; while [ ! -e "$p" ] && [ "$p" != / ]; do p="$(dirname "$p")"; done
-  df -P -B1 --output=target,avail,iavail,itotal "$p" 2>/dev/null | tail -n 1 | awk -v d="$1" '{print "space\t" d "\t" $1 "\t" $2 "\t" $3 "\t" $4}'
+  df -B1 --output=target,avail,iavail,itotal "$p" 2>/dev/null | tail -n 1 | awk -v d="$1" '{print "space\t" d "\t" $1 "\t" $2 "\t" $3 "\t" $4}'
 }
-for d in ${dirs}; do
+# Ids only in find: resolving names per file costs seconds on large spools; the few distinct ids
+# are named once at the end.
+measured="$(for d in ${dirs}; do
   space "$d"
   if [ ! -d "$d" ]; then printf 'dir\t%s\tabsent\n' "$d"; continue; fi
-  nice -n 10 find "$d" -printf '%D:%i %n %b %s %U %G %u %g\n' 2>/dev/null | awk -v d="$d" '
+  nice -n 10 find "$d" -printf '%D:%i %n %b %s %U %G\n' 2>/dev/null | awk -v d="$d" '
     { paths++
       if ($2 > 1 && seen[$1]++) next
-      inodes++; bytes += $3 * 512; apparent += $4
-      owners[$7 "\t" $8 "\t" $5 "\t" $6] = 1 }
+      # rsync without --sparse writes a sparse file in full: count the larger of the two.
+      inodes++; alloc = $3 * 512; bytes += (alloc > $4 ? alloc : $4); apparent += $4
+      owners[$5 "\t" $6] = 1 }
     END { printf "dir\t%s\tpresent\t%.0f\t%.0f\t%d\t%d\n", d, bytes, apparent, inodes, paths
-          for (o in owners) print "owner\t" o }'
+          for (o in owners) print "ownerid\t" o }'
+done)"
+printf '%s\n' "$measured" | grep -v '^ownerid'
+printf '%s\n' "$measured" | awk -F'\t' '$1 == "ownerid" { print $2, $3 }' | sort -u | while read -r u g; do
+  un="$(getent passwd "$u" | cut -d: -f1)"; [ -n "$un" ] || un="$u"
+  gn="$(getent group "$g" | cut -d: -f1)"; [ -n "$gn" ] || gn="$g"
+  printf 'owner\t%s\t%s\t%s\t%s\n' "$un" "$gn" "$u" "$g"
 done
 for d in ${extra}; do space "$d"; done
 true

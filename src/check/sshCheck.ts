@@ -42,7 +42,7 @@ export function sshFindings(f: PreflightFacts): Finding[] {
         id: "facts",
         severity: "blocker",
         title: `could not read the ${side}'s facts (version, bm.ini, OS)`,
-        [side]: err,
+        ...(side === "origin" ? { origin: err } : { target: err }),
         remedy: `check that bash, dpkg-query or rpm work for root on the ${side}, then run bm-migrate check again`,
       });
   }

@@ -1,0 +1,138 @@
+/**
+ * PostgreSQL on both sides: running and accepting bm.ini's credentials (the origin's through the
+ * SSH tunnel the dump will use), and the target's tools able to dump the origin's server and
+ * restore into its own.
+ */
+import type { CheckId, Finding } from "./findings.js";
+import type { PreflightFacts } from "./gather.js";
+import { pgMajor, type SideFacts } from "./probes.js";
+import type { Side } from "./context.js";
+
+function serverShown(s: SideFacts): string {
+  const v = s.db?.serverVersionNum;
+  const svc = s.services;
+  const state = svc
+    ? `postgresql ${svc.postgresql}, ${svc.pgAcceptsConnections ? "accepting connections" : "not accepting connections"} on localhost:5432`
+    : "";
+  return [v ? `PostgreSQL ${pgMajor(v)}` : "", state].filter(Boolean).join(", ");
+}
+
+function loginFinding(f: PreflightFacts, side: Side): Finding[] {
+  const s = f[side];
+  if (!s.host || !s.db) return [];
+  const id: CheckId = side === "origin" ? "pg-origin" : "pg-target";
+  const on = (value: string) => (side === "origin" ? { origin: value } : { target: value });
+  const user = s.host.bmIni?.user ?? "bj";
+  const how = side === "origin" ? "through the SSH tunnel" : "on localhost:5432";
+  if (s.db.ok)
+    return [
+      {
+        id,
+        severity: "info",
+        title: `${user} logs in to the ${side}'s PostgreSQL ${how}`,
+        ...on(serverShown(s)),
+      },
+    ];
+  const notRunning = s.services && (s.services.postgresql === "stopped" || !s.services.pgAcceptsConnections);
+  const base = {
+    id,
+    severity: "blocker" as const,
+    ...on([serverShown(s), s.db.message].filter(Boolean).join(": ")),
+  };
+  const svc = side === "origin" ? "on the origin" : "on the target";
+  if (s.db.failure === "auth")
+    return [
+      {
+        ...base,
+        title: `the ${side}'s PostgreSQL refuses ${user}'s password from /etc/bm/bm.ini`,
+        remedy: `make /etc/bm/bm.ini's password ${svc} match the role's actual password (or ALTER ROLE ${user} PASSWORD ... there to match bm.ini), then check again`,
+      },
+    ];
+  if (s.db.failure === "tunnel")
+    return [
+      {
+        ...base,
+        title: "the origin's sshd refuses to forward a port to its PostgreSQL",
+        remedy:
+          "allow TCP forwarding for root in the origin's sshd_config (AllowTcpForwarding yes) and reload sshd",
+      },
+    ];
+  if (s.db.failure === "no-psql")
+    return [
+      {
+        ...base,
+        title: "psql is missing on the target",
+        remedy: "install the PostgreSQL client on the target (apt-get install postgresql-client)",
+      },
+    ];
+  if (notRunning || s.db.failure === "unreachable")
+    return [
+      {
+        ...base,
+        title: `PostgreSQL is not running on the ${side}`,
+        remedy: `start it ${svc}: service postgresql start (or systemctl start postgresql); the dump and restore need it running`,
+      },
+    ];
+  return [
+    {
+      ...base,
+      title: `cannot log in to the ${side}'s PostgreSQL as ${user}`,
+      remedy: `check PostgreSQL ${svc} and the db, user and password in its /etc/bm/bm.ini`,
+    },
+  ];
+}
+
+export function postgresLoginFindings(f: PreflightFacts): Finding[] {
+  return [...loginFinding(f, "origin"), ...loginFinding(f, "target")];
+}
+
+/** pg_dump on the target must be at least the origin server's major version; pg_restore must exist. */
+export function postgresToolFindings(f: PreflightFacts): Finding[] {
+  const t = f.target;
+  if (!t.host) return [];
+  const originServer = f.origin.db?.serverVersionNum;
+  const originMajor = originServer ? pgMajor(originServer) : undefined;
+  const dump = t.host.pgDumpMajor;
+  const restore = t.services?.pgRestoreMajor;
+  const tools = `pg_dump ${dump ?? "missing"}, pg_restore ${restore ?? "missing"}`;
+  const origin =
+    originMajor !== undefined ? `PostgreSQL server ${originMajor}` : "server version unknown (not reached)";
+  const problems: string[] = [];
+  if (dump === undefined) problems.push("pg_dump is missing on the target");
+  if (t.services && restore === undefined) problems.push("pg_restore is missing on the target");
+  if (dump !== undefined && originMajor !== undefined && dump < Math.floor(originMajor))
+    problems.push(`pg_dump ${dump} cannot dump a PostgreSQL ${originMajor} server`);
+  const out: Finding[] = [];
+  if (problems.length)
+    out.push({
+      id: "pg-tools",
+      severity: "blocker",
+      title: problems.join("; "),
+      origin,
+      target: tools,
+      remedy: `install the PostgreSQL client tools on the target, version ${originMajor !== undefined ? `${Math.ceil(originMajor)} or later` : "at least the origin's"}`,
+    });
+  else
+    out.push({
+      id: "pg-tools",
+      severity: "info",
+      title: `the target's ${tools} can dump the origin${originMajor !== undefined ? `'s PostgreSQL ${originMajor}` : ""}`,
+      origin,
+      target: tools,
+    });
+  const targetServer = t.db?.serverVersionNum;
+  if (originServer && targetServer) {
+    const older = targetServer < originServer && pgMajor(targetServer) < pgMajor(originServer);
+    out.push({
+      id: "pg-versions",
+      severity: older ? "warning" : "info",
+      title: older
+        ? "the target's PostgreSQL is older than the origin's: the restore may fail"
+        : "PostgreSQL versions allow the restore",
+      origin: `PostgreSQL ${pgMajor(originServer)}`,
+      target: `PostgreSQL ${pgMajor(targetServer)}`,
+      ...(older ? { remedy: "install the origin's PostgreSQL version (or later) on the target" } : {}),
+    });
+  }
+  return out;
+}

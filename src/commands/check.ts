@@ -1,0 +1,60 @@
+/**
+ * `bm-migrate check`: the preflight alone. Reports every blocker, warning and fact at once; exit 3
+ * while a blocker stands. When SSH to the origin fails, the target's checks are still reported.
+ */
+import { LocalHost } from "../adapters/host.js";
+import type { App } from "../cli/app.js";
+import { ExitCode } from "../engine/errors.js";
+import { runPreflight, validateSkips } from "../check/preflight.js";
+import type { PreflightHosts } from "../check/gather.js";
+import { blockers } from "../check/findings.js";
+import { OriginUnreachable, connect, requireOrigin } from "./connect.js";
+
+export interface CheckOptions {
+  skipCheck?: string[];
+  forceOverwriteTarget?: boolean;
+}
+
+export async function checkCommand(app: App, opts: CheckOptions): Promise<number> {
+  requireOrigin(app);
+  const skip = opts.skipCheck ?? [];
+  validateSkips(skip);
+  let hosts: PreflightHosts;
+  try {
+    hosts = await connect(app);
+  } catch (err) {
+    if (!(err instanceof OriginUnreachable)) throw err;
+    hosts = {
+      target: new LocalHost("target"),
+      unreachable: { destination: err.destination, kind: err.kind, sshMessage: err.sshMessage },
+    };
+  }
+  try {
+    const result = await runPreflight(app, hosts, {
+      skip,
+      forceOverwriteTarget: Boolean(opts.forceOverwriteTarget),
+    });
+    const exitCode = blockers(result.findings).length ? ExitCode.blockers : ExitCode.ok;
+    if (app.flags.json) {
+      const ts = new Date().toISOString();
+      for (const f of result.findings)
+        process.stdout.write(JSON.stringify({ ts, type: "finding", ...f }) + "\n");
+      process.stdout.write(
+        JSON.stringify({
+          ts,
+          type: "check-result",
+          blockers: blockers(result.findings).length,
+          exitCode,
+          durationMs: result.durationMs,
+          profile: result.profile?.id,
+          report: result.reportPath,
+        }) + "\n",
+      );
+    } else {
+      app.print(result.report + (result.reportPath ? `(report kept in ${result.reportPath})\n` : ""));
+    }
+    return exitCode;
+  } finally {
+    await hosts.ssh?.close();
+  }
+}
