@@ -4,9 +4,14 @@
  */
 import { Option } from "commander";
 import type { App } from "./app.js";
+import { checkCommand } from "../commands/check.js";
+import { postCommand, postOptions } from "../commands/post.js";
 import { report } from "../commands/report.js";
 import { hotSyncCommand } from "../commands/hotSync.js";
 import { coldSyncCommand } from "../commands/coldSync.js";
+import { statusCommand } from "../commands/status.js";
+import { rollbackCommand } from "../commands/rollback.js";
+import { verifyCommand } from "../commands/verify.js";
 
 export interface CommandSpec {
   name: string;
@@ -16,36 +21,71 @@ export interface CommandSpec {
 }
 
 const yes = () => new Option("-y, --yes", "do not ask for confirmation (needed when not interactive)");
+const skipCheck = () =>
+  new Option(
+    "--skip-check <id>",
+    "turn one check's blocker into a warning (repeatable; journaled)",
+  ).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+const forceOverwrite = () =>
+  new Option(
+    "--force-overwrite-target",
+    "accept a target that is already in use (its data will be replaced)",
+  );
+/** The preflight options every copying phase takes. */
+const preflight = (opts: Record<string, unknown>) => ({
+  skip: (opts["skipCheck"] as string[] | undefined) ?? [],
+  forceOverwriteTarget: Boolean(opts["forceOverwriteTarget"]),
+});
 const dryRun = () => new Option("--dry-run", "print the plan (steps and commands per host) and do nothing");
 
 export const COMMANDS: CommandSpec[] = [
-  { name: "check", description: "preflight: inspect both servers and report blockers, warnings and facts" },
+  {
+    name: "check",
+    description: "preflight: inspect both servers and report blockers, warnings and facts",
+    options: [skipCheck(), forceOverwrite()],
+    run: (app, opts) =>
+      checkCommand(app, {
+        skipCheck: opts["skipCheck"] as string[] | undefined,
+        forceOverwriteTarget: Boolean(opts["forceOverwriteTarget"]),
+      }),
+  },
   {
     name: "hot-sync",
     description: "copy the data directories while the origin keeps serving (repeatable)",
-    options: [dryRun()],
-    run: (app) => hotSyncCommand(app),
+    options: [dryRun(), skipCheck(), forceOverwrite()],
+    run: (app, opts) => hotSyncCommand(app, preflight(opts)),
   },
   {
     name: "cold-sync",
     description: "downtime: stop services on both, final copy, databases and configuration",
-    options: [yes(), dryRun()],
-    run: (app, opts) => coldSyncCommand(app, opts),
+    options: [yes(), dryRun(), skipCheck(), forceOverwrite()],
+    run: (app, opts) => coldSyncCommand(app, preflight(opts)),
   },
-  { name: "verify", description: "prove the target holds exactly what the origin holds" },
+  {
+    name: "verify",
+    description: "prove the target holds exactly what the origin holds",
+    options: [
+      new Option("--sample <percent>", "compare the content of only this share of data files (e.g. 10%)"),
+    ],
+    run: (app, opts) => verifyCommand(app, opts),
+  },
   { name: "swap", description: "stop the origin for good and give the target its place" },
   {
     name: "post",
     description: "BlueMind's post-migration admin steps (firewall, mail maintenance, my networks)",
+    options: postOptions(),
+    run: postCommand,
   },
   {
     name: "rollback",
     description: "before the swap: restart the origin's services and describe the target's state",
     options: [yes()],
+    run: (app) => rollbackCommand(app),
   },
   {
     name: "status",
     description: "where the migration stands: phases, steps, times, volumes, what to run next",
+    run: (app) => statusCommand(app),
   },
   {
     name: "run",

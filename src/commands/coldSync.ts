@@ -12,8 +12,9 @@ import { finishMigration, originDbCredentials, prepareMigration } from "../phase
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import { openTunnel, type OriginDb, type Tunnel } from "../adapters/postgres.js";
 import { stderrTail } from "../adapters/process.js";
+import type { PreflightOptions } from "../check/preflight.js";
 
-export async function coldSyncCommand(app: App, opts: Record<string, unknown>): Promise<number> {
+export async function coldSyncCommand(app: App, preflight: PreflightOptions): Promise<number> {
   const dry = Boolean(app.flags.dryRun);
   const records = app.journal.records();
   const open = unfinishedPass(records, "cold-sync");
@@ -30,8 +31,7 @@ export async function coldSyncCommand(app: App, opts: Record<string, unknown>): 
       return ExitCode.ok;
     }
   }
-  void opts;
-  const mc = await prepareMigration(app, { lock: !dry });
+  const mc = await prepareMigration(app, { lock: !dry, preflight });
   let tunnel: Tunnel | undefined;
   try {
     const pass = open ?? newPassId();

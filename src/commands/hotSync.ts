@@ -9,10 +9,11 @@ import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
 import { hotSyncPlan } from "../phases/plans.js";
 import { finishMigration, prepareMigration } from "../phases/prepare.js";
 import { ExitCode } from "../engine/errors.js";
+import type { PreflightOptions } from "../check/preflight.js";
 
-export async function hotSyncCommand(app: App): Promise<number> {
+export async function hotSyncCommand(app: App, preflight: PreflightOptions): Promise<number> {
   const lock = !app.flags.dryRun;
-  const mc = await prepareMigration(app, { lock });
+  const mc = await prepareMigration(app, { lock, preflight });
   try {
     const records = app.journal.records();
     const plan = hotSyncPlan(mc, records);

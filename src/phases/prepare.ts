@@ -8,8 +8,18 @@ import type { App } from "../cli/app.js";
 import { connect } from "../commands/connect.js";
 import { PreflightFailed, StepFailed } from "../engine/errors.js";
 import type { MigrationContext } from "./context.js";
+import { assertNoBlockers, runPreflight, validateSkips, type PreflightOptions } from "../check/preflight.js";
+import { blockers } from "../check/findings.js";
+import { formatDuration } from "../cli/format.js";
 
-export async function prepareMigration(app: App, opts: { lock: boolean }): Promise<MigrationContext> {
+export interface PrepareOptions {
+  lock: boolean;
+  /** Run the preflight and refuse to go on while a blocker stands. */
+  preflight?: PreflightOptions;
+}
+
+export async function prepareMigration(app: App, opts: PrepareOptions): Promise<MigrationContext> {
+  if (opts.preflight) validateSkips(opts.preflight.skip);
   if (opts.lock) {
     app.lock.acquire(`bm-migrate ${app.command}`);
     for (const c of app.lock.reaped)
@@ -21,6 +31,18 @@ export async function prepareMigration(app: App, opts: { lock: boolean }): Promi
   try {
     const hosts = await connect(app);
     try {
+      if (opts.preflight) {
+        const pre = await runPreflight(app, hosts, opts.preflight);
+        const b = blockers(pre.findings);
+        app.events.emit({
+          type: "info",
+          message: `Preflight: ${b.length} blocker(s), ${pre.findings.filter((f) => f.severity === "warning").length} warning(s) in ${formatDuration(pre.durationMs)}${pre.reportPath ? ` (report: ${pre.reportPath})` : ""}`,
+        });
+        for (const f of pre.findings.filter((x) => x.severity === "warning"))
+          app.events.emit({ type: "warning", message: `[${f.id}] ${f.title}` });
+        if (b.length) app.print(pre.report);
+        assertNoBlockers(pre, app.command);
+      }
       const [o, t] = await Promise.all([
         gatherFacts(hosts.origin, app.signal),
         gatherFacts(hosts.target, app.signal),

@@ -87,7 +87,7 @@ test(`full migration at scale ${SCALE}: two hot passes with the origin serving, 
   assert.match(st.stdout, /Next: bm-migrate verify/);
 });
 
-test("a second run of cold-sync after it finished does not start another downtime silently", () => {
+test("status counts both hot passes and the downtime is journaled", () => {
   const r = lab.bm(["status", "--json"]);
   const status = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
     passes: { phase: string; state: string }[];
