@@ -9,9 +9,14 @@ import { DEFAULT_CONFIG_FILE, DEFAULT_LOG_DIR, DEFAULT_STATE_DIR, loadSettings }
 import { createApp, type App, type CommonFlags } from "./app.js";
 import { COMMANDS, type CommandSpec } from "./commands.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
+/** Set by the single-file build (scripts/package.sh, esbuild --define): no package.json there. */
+declare const BM_MIGRATE_VERSION: string | undefined;
+const pkg =
+  typeof BM_MIGRATE_VERSION === "string"
+    ? { version: BM_MIGRATE_VERSION }
+    : (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+        version: string;
+      });
 
 function positiveInt(name: string) {
   return (v: string): number => {

@@ -77,22 +77,24 @@ export function renderTimeline(m: ReportModel): string {
     );
   });
 
-  // Collapsed gaps.
+  parts.push(`<line x1="${x0}" y1="${plotBottom}" x2="${x1}" y2="${plotBottom}" stroke="#a0aec0"/>`);
+
+  // Collapsed gaps, breaking the axis.
   for (const piece of axis.pieces.filter((p) => p.kind === "break")) {
-    const idle = `idle ${formatDuration(Math.round(piece.t1 - piece.t0))}`;
+    const idle = `idle ${formatDuration(Math.round(piece.idleMs ?? piece.t1 - piece.t0))}`;
     const mid = (piece.x0 + piece.x1) / 2;
     parts.push(
       `<g class="gap"><title>${esc(idle)}</title>`,
       `<rect x="${f(piece.x0 + 3)}" y="${TOP}" width="${f(piece.x1 - piece.x0 - 6)}" height="${rows * ROW_H}" fill="url(#hatch-gap)"/>`,
+      `<rect x="${f(piece.x0 + 3)}" y="${plotBottom - 1}" width="${f(piece.x1 - piece.x0 - 6)}" height="3" fill="#ffffff"/>`,
       rows * ROW_H >= 90
         ? `<text transform="translate(${f(mid + 3)} ${TOP + (rows * ROW_H) / 2}) rotate(-90)" text-anchor="middle" class="gap-label">${esc(idle)}</text>`
         : "",
-      `<text x="${f(mid)}" y="${plotBottom + 14}" text-anchor="middle" class="gap-mark">//</text></g>`,
+      `<text x="${f(mid)}" y="${plotBottom + 4}" text-anchor="middle" class="gap-mark">//</text></g>`,
     );
   }
 
   // Axis.
-  parts.push(`<line x1="${x0}" y1="${plotBottom}" x2="${x1}" y2="${plotBottom}" stroke="#a0aec0"/>`);
   for (const t of axis.ticks) {
     parts.push(
       `<line x1="${f(t.x)}" y1="${TOP}" x2="${f(t.x)}" y2="${plotBottom}" stroke="#e2e8f0" stroke-dasharray="2 3"/>`,
@@ -119,7 +121,10 @@ export function renderTimeline(m: ReportModel): string {
       parts.push(
         `<g class="forecast"><title>${esc(`forecast ${formatDuration(m.forecast.downtimeMs)}`)}</title>`,
         `<line x1="${f(fx)}" y1="${TOP - 8}" x2="${f(fx)}" y2="${plotBottom}" stroke="#1a202c" stroke-width="1.5" stroke-dasharray="5 3"/>`,
-        `<text x="${f(fx + 4)}" y="${TOP - 28}" class="forecast-label">forecast ${esc(formatDuration(m.forecast.downtimeMs))}</text></g>`,
+        // The label goes on the side of the line that has room.
+        fx + 110 <= x1
+          ? `<text x="${f(fx + 4)}" y="${TOP - 28}" class="forecast-label">forecast ${esc(formatDuration(m.forecast.downtimeMs))}</text></g>`
+          : `<text x="${f(fx - 4)}" y="${TOP - 28}" text-anchor="end" class="forecast-label">forecast ${esc(formatDuration(m.forecast.downtimeMs))}</text></g>`,
       );
     }
   }
@@ -136,12 +141,18 @@ export function renderTimeline(m: ReportModel): string {
         `<rect class="bar" data-phase="${esc(p.phase)}" data-pass="${esc(p.pass)}" data-outcome="${s.outcome}" x="${f(bx0)}" y="${y}" width="${f(bx1 - bx0)}" height="${BAR_H}" rx="3" ${barStyle(p.phase, s)}><title>${esc(`${p.label}: ${s.outcome}, ${formatDuration(s.end - s.start)}`)}</title></rect>`,
       );
     }
+    // The working time goes after the bar, else inside its last segment, else before it.
     const text = `${formatDuration(p.workMs)}${p.status === "finished" ? "" : ` · ${p.status}`}`;
-    const fits = lastX + 8 + text.length * 6.2 <= x1;
+    const textW = text.length * 6.2;
+    const lastSeg = p.segments[p.segments.length - 1]!;
+    const lastW = lastX - axis.x(lastSeg.start);
+    const ty = y + BAR_H - 4;
     parts.push(
-      fits
-        ? `<text x="${f(lastX + 6)}" y="${y + BAR_H - 4}" class="bar-label">${esc(text)}</text>`
-        : `<text x="${f(axis.x(p.start) - 6)}" y="${y + BAR_H - 4}" text-anchor="end" class="bar-label">${esc(text)}</text>`,
+      lastX + 8 + textW <= x1
+        ? `<text x="${f(lastX + 6)}" y="${ty}" class="bar-label">${esc(text)}</text>`
+        : lastW >= textW + 12 && lastSeg.outcome === "finished"
+          ? `<text x="${f(lastX - 6)}" y="${ty}" text-anchor="end" class="bar-label inside">${esc(text)}</text>`
+          : `<text x="${f(axis.x(p.start) - 6)}" y="${ty}" text-anchor="end" class="bar-label">${esc(text)}</text>`,
     );
   });
 

@@ -10,6 +10,6 @@ const ENTITIES: Record<string, string> = {
   "'": "&#39;",
 };
 
-export function esc(value: unknown): string {
+export function esc(value: string | number | undefined): string {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ENTITIES[c]!);
 }

@@ -47,6 +47,13 @@ function utc(t: number | undefined): string {
   return new Date(t).toISOString().replace("T", " ").slice(0, 19);
 }
 
+/** A date and time for a table cell: may wrap between the two, never inside either. */
+function when(t: number | undefined): string {
+  if (t === undefined) return "—";
+  const [date, time] = utc(t).split(" ");
+  return `<span class="nb">${esc(date)}</span> <span class="nb">${esc(time)}</span>`;
+}
+
 function bytes(n: number | undefined): string {
   return n === undefined ? "—" : esc(formatBytes(n));
 }
@@ -84,7 +91,8 @@ function header(m: ReportModel): string {
     const vs = m.forecast
       ? `forecast ${formatDuration(m.forecast.downtimeMs)} (${deviation(m.downtime.ms, m.forecast.downtimeMs)})`
       : "no forecast recorded";
-    cards.push(card("Downtime", formatDuration(m.downtime.ms), vs, "bad-soft"));
+    const tone = !m.forecast ? "info" : m.downtime.ms <= m.forecast.downtimeMs ? "ok" : "warn";
+    cards.push(card("Downtime", formatDuration(m.downtime.ms), vs, tone));
   } else {
     cards.push(
       card(
@@ -159,7 +167,7 @@ function latestVolumes(m: ReportModel): { bytes: number; files: number; dbs: num
     bytesTotal += v.bytes;
     files += v.files;
   }
-  for (const db of m.databases) bytesTotal += db.dump?.bytes ?? 0;
+  for (const db of m.databases) bytesTotal += db.originBytes ?? db.bytes ?? 0;
   return { bytes: bytesTotal, files, dbs: m.databases.length };
 }
 
@@ -182,14 +190,14 @@ function downtime(m: ReportModel): string {
     rows.push([
       "Forecast",
       duration(m.forecast.downtimeMs),
-      esc(m.forecast.at !== undefined ? utc(m.forecast.at) : "—"),
+      when(m.forecast.at),
       esc(m.forecast.basis ?? "—"),
     ]);
   if (m.downtime)
     rows.push([
       "Real (services stopped → copy done)",
       `<strong>${duration(m.downtime.ms)}</strong>`,
-      `${esc(utc(m.downtime.start))} → ${esc(utc(m.downtime.end))}`,
+      `${when(m.downtime.start)} → ${when(m.downtime.end)}`,
       m.forecast ? esc(deviation(m.downtime.ms, m.forecast.downtimeMs)) : "no forecast recorded",
     ]);
   else rows.push(["Real", NOT_RUN, "", ""]);
@@ -201,12 +209,14 @@ function phases(m: ReportModel): string {
   const rows = m.passes.map((p) => [
     `<span class="dot" style="background:${phaseColour(p.phase)}"></span>${esc(p.label)}`,
     `<code>${esc(p.pass)}</code>`,
-    esc(utc(p.start)),
-    esc(utc(p.end)),
+    when(p.start),
+    when(p.end),
     duration(p.workMs) +
       (p.segments.length > 1 ? ` <span class="muted">(${p.segments.length} runs)</span>` : ""),
     `${p.steps.filter((s) => s.status === "done").length} / ${p.steps.length}`,
-    badge(p.status, STATUS_CLASS[p.status]) + (p.error ? `<div class="error">${esc(p.error)}</div>` : ""),
+    badge(p.status, STATUS_CLASS[p.status]) +
+      (p.error ? `<div class="error">${esc(p.error)}</div>` : "") +
+      p.earlierFailures.map((e) => `<div class="muted small">resumed after: ${esc(e)}</div>`).join(""),
   ]);
   const notRun = m.phases
     .filter((p) => p.status === "not run yet")
@@ -214,6 +224,7 @@ function phases(m: ReportModel): string {
   return table(
     ["Phase", "Pass", "Started", "Ended", "Working time", "Steps done", "Result"],
     [...rows, ...notRun],
+    "passes",
   );
 }
 
@@ -240,19 +251,25 @@ function directories(m: ReportModel): string {
 
 function databases(m: ReportModel): string {
   if (m.databases.length === 0) return NOT_RUN;
-  const rows = m.databases.map((d) => [
-    `<code>${esc(d.db)}</code>`,
-    d.dump ? esc(d.dump.passLabel) : "",
-    `<span class="num">${bytes(d.dump?.bytes)}</span>`,
-    `<span class="num">${duration(d.dump?.durationMs)}</span>`,
-    `<span class="num">${count(d.restore?.tables ?? d.dump?.tables)}</span>`,
-    `<span class="num">${count(d.restore?.rows ?? d.dump?.rows)}</span>`,
-    d.restore
-      ? `<span class="num">${duration(d.restore.durationMs)}</span>`
-      : `<span class="not-run">not run yet</span>`,
-  ]);
+  const rows = m.databases.map((d) => {
+    const time =
+      d.copyMs !== undefined
+        ? duration(d.copyMs)
+        : d.dumpMs !== undefined || d.restoreMs !== undefined
+          ? `dump ${duration(d.dumpMs)}<br>restore ${d.restoreMs !== undefined ? duration(d.restoreMs) : `<span class="not-run">not run yet</span>`}`
+          : "—";
+    return [
+      `<code>${esc(d.db)}</code>`,
+      esc(d.passLabel),
+      `<span class="num">${bytes(d.originBytes)}</span>`,
+      `<span class="num">${bytes(d.bytes)}</span>`,
+      `<span class="num">${count(d.tables)}</span>`,
+      `<span class="num">${count(d.rows)}</span>`,
+      `<span class="num">${time}</span>`,
+    ];
+  });
   return table(
-    ["Database", "Pass", "Dump size", "Dump time", "Tables", "Rows", "Restore time"],
+    ["Database", "Pass", "Size on origin", "Dump size", "Tables", "Rows", "Copy time"],
     rows,
     "numeric",
   );
@@ -265,8 +282,11 @@ function preflight(m: ReportModel): string {
   if (m.check.findings.length === 0) return intro;
   const sevClass = { blocker: "bad", warning: "warn", info: "info" } as const;
   const rows = m.check.findings.map((f) => [
-    badge(f.severity, sevClass[f.severity]),
-    `<strong>${esc(f.title)}</strong>${f.id ? `<div class="muted"><code>${esc(f.id)}</code></div>` : ""}`,
+    badge(f.severity, sevClass[f.severity]) +
+      (f.skipped ? `<div class="muted small">blocker skipped (--skip-check)</div>` : ""),
+    `<strong>${esc(f.title)}</strong>` +
+      (f.detail ? `<div class="small">${esc(f.detail)}</div>` : "") +
+      (f.id ? `<div class="muted"><code>${esc(f.id)}</code></div>` : ""),
     esc(f.origin ?? "—"),
     esc(f.target ?? "—"),
     esc(f.remedy ?? ""),
@@ -279,7 +299,11 @@ function verification(m: ReportModel): string {
   const v = m.verify;
   const verdict = v.ok
     ? `<p class="verdict ok">${badge("passed", "ok")} Verified ${esc(utc(v.at))} UTC: no difference between origin and target.</p>`
-    : `<p class="verdict bad">${badge("differences", "bad")} Verified ${esc(utc(v.at))} UTC: ${v.differences.length} difference(s).</p>`;
+    : `<p class="verdict bad">${badge("differences", "bad")} Verified ${esc(utc(v.at))} UTC: ${esc(formatCount(v.differenceCount))} difference(s)${v.differenceCount > v.differences.length ? `, the first ${esc(formatCount(v.differences.length))} listed` : ""}.</p>`;
+  const sample =
+    v.sample !== undefined
+      ? `<p class="muted">The content of ${esc(v.sample)} % of the data files was compared (a sample); sizes and dates of all.</p>`
+      : "";
   const diffs = v.differences.length
     ? `<ul class="differences">${v.differences.map((d) => `<li>${esc(d)}</li>`).join("")}</ul>`
     : "";
@@ -293,7 +317,7 @@ function verification(m: ReportModel): string {
         "numeric",
       )
     : "";
-  return verdict + diffs + counts;
+  return verdict + sample + diffs + counts;
 }
 
 function steps(m: ReportModel): string {
@@ -321,11 +345,14 @@ function steps(m: ReportModel): string {
 
 function commands(m: ReportModel): string {
   if (m.commands.length === 0) return NOT_RUN;
-  const rows = m.commands.map((c) => [
-    esc(c.at !== undefined ? utc(c.at).slice(11) : ""),
-    esc(c.host),
-    `<code class="cmd">${esc(c.command)}</code>`,
-  ]);
+  let day = "";
+  const rows = m.commands.map((c) => {
+    // The date is shown when it changes: most rows need only the time.
+    const [date = "", time = ""] = c.at !== undefined ? utc(c.at).split(" ") : [];
+    const stamp = date && date !== day ? `<div class="small">${esc(date)}</div>${esc(time)}` : esc(time);
+    day = date || day;
+    return [stamp, esc(c.host), `<code class="cmd">${esc(c.command)}</code>`];
+  });
   return table(["Time", "Host", "Command"], rows, "commands");
 }
 
@@ -348,7 +375,7 @@ code { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 1
 .cards { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; }
 .card { border: 1px solid var(--line); border-left: 4px solid var(--muted); border-radius: 6px; padding: 10px 12px; background: var(--soft); }
 .card.ok { border-left-color: var(--ok); } .card.bad { border-left-color: var(--bad); }
-.card.bad-soft { border-left-color: var(--bad); } .card.warn { border-left-color: var(--warn); }
+.card.warn { border-left-color: var(--warn); }
 .card.info { border-left-color: var(--info); }
 .card-label { font-size: 11px; text-transform: uppercase; letter-spacing: .06em; color: var(--muted); }
 .card-value { font-size: 20px; font-weight: 600; margin: 2px 0; }
@@ -368,12 +395,17 @@ th { text-align: left; font-size: 11px; text-transform: uppercase; letter-spacin
 td { border-bottom: 1px solid var(--line); padding: 5px 8px; vertical-align: top; }
 tbody tr:nth-child(even) td { background: #fbfcfd; }
 table.numeric td:has(.num), table.numeric th:nth-child(n+3) { text-align: right; }
+.nb { white-space: nowrap; }
 .num { font-variant-numeric: tabular-nums; white-space: nowrap; }
 table.grouped td:first-child { font-weight: 600; }
 table.kv td:first-child { font-weight: 600; width: 28%; }
-table.commands td:first-child { white-space: nowrap; color: var(--muted); font-variant-numeric: tabular-nums; width: 70px; }
+table.commands td:first-child { white-space: nowrap; color: var(--muted); font-variant-numeric: tabular-nums; width: 84px; }
 table.commands td:nth-child(2) { white-space: nowrap; width: 90px; }
-code.cmd { white-space: pre-wrap; word-break: break-all; }
+table.passes td:nth-child(-n+2), table.passes td:nth-child(5), table.grouped td:nth-child(2), table.numeric td:first-child { white-space: nowrap; }
+table.grouped.steps td:nth-child(2) { white-space: normal; }
+table.grouped td:first-child { white-space: nowrap; }
+.small { font-size: 12px; }
+code.cmd { white-space: pre-wrap; overflow-wrap: anywhere; }
 .dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 6px; }
 figure.chart { margin: 0; }
 svg.timeline { display: block; font-family: "DejaVu Sans", Helvetica, Arial, sans-serif; }
@@ -382,11 +414,12 @@ svg .row-label.muted { fill: var(--muted); font-weight: 400; }
 svg .not-run { font-size: 11px; fill: var(--muted); font-style: italic; }
 svg .tick { font-size: 10px; fill: #4a5568; }
 svg .tick-date { font-size: 9px; fill: var(--muted); }
-svg .bar-label { font-size: 10px; fill: #4a5568; }
+svg .bar-label { font-size: 10px; fill: #4a5568; paint-order: stroke; stroke: #ffffff; stroke-width: 3px; stroke-linejoin: round; }
+svg .bar-label.inside { fill: #ffffff; font-weight: 600; stroke: none; }
 svg .gap-label { font-size: 9px; fill: var(--muted); }
-svg .gap-mark { font-size: 11px; fill: var(--muted); font-weight: 700; }
+svg .gap-mark { font-size: 12px; fill: #718096; font-weight: 700; }
 svg .downtime-label { font-size: 11px; font-weight: 700; fill: var(--bad); }
-svg .forecast-label { font-size: 10px; fill: var(--ink); }
+svg .forecast-label { font-size: 10px; fill: var(--ink); paint-order: stroke; stroke: #ffffff; stroke-width: 3px; }
 .legend { list-style: none; display: flex; flex-wrap: wrap; gap: 4px 16px; padding: 0; margin: 8px 0 2px; font-size: 12px; }
 .swatch { display: inline-block; width: 14px; height: 10px; border-radius: 2px; margin-right: 5px; vertical-align: -1px; }
 .downtime-swatch { background: rgba(229,62,62,.15); border: 1px solid var(--bad); }
@@ -404,7 +437,9 @@ footer { margin-top: 28px; padding-top: 8px; border-top: 1px solid var(--line); 
   h2 { break-after: avoid; page-break-after: avoid; }
   section#timeline, section#downtime, header, .card, tr { break-inside: avoid; page-break-inside: avoid; }
   thead { display: table-header-group; }
-  table { font-size: 9pt; }
+  table { font-size: 8.5pt; }
+  td, th { padding: 4px 6px; }
+  .card-value { font-size: 16pt; }
   code.cmd { font-size: 8pt; }
 }
 `;

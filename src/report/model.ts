@@ -3,6 +3,7 @@
  * functions: no I/O here, so every part is unit-tested on plain records. A part whose records are
  * missing is left undefined or empty; the renderer says "not run yet" for it.
  */
+import { formatBytes } from "../cli/format.js";
 import type { JournalRecord } from "../engine/journal.js";
 
 /** The phases in the order a migration runs them. */
@@ -43,7 +44,10 @@ export interface PassView {
   status: PassStatus;
   segments: PassSegment[];
   steps: StepView[];
+  /** Why the pass failed, when it stands failed. */
   error?: string;
+  /** Failures of earlier runs of this pass, since resumed. */
+  earlierFailures: string[];
 }
 
 export interface DirectoryRow {
@@ -57,18 +61,19 @@ export interface DirectoryRow {
   durationMs?: number;
 }
 
-export interface DatabaseWork {
-  passLabel: string;
-  durationMs?: number;
-  bytes?: number;
-  tables?: number;
-  rows?: number;
-}
-
+/** A database as last copied: one step that dumps and loads (`database:bj`), or a dump and a restore. */
 export interface DatabaseRow {
   db: string;
-  dump?: DatabaseWork;
-  restore?: DatabaseWork;
+  passLabel: string;
+  /** Size of the dump. */
+  bytes?: number;
+  /** Size of the database on the origin. */
+  originBytes?: number;
+  tables?: number;
+  rows?: number;
+  copyMs?: number;
+  dumpMs?: number;
+  restoreMs?: number;
 }
 
 export type Severity = "blocker" | "warning" | "info";
@@ -79,7 +84,10 @@ export interface Finding {
   title: string;
   origin?: string;
   target?: string;
+  detail?: string;
   remedy?: string;
+  /** A blocker turned into a warning by --skip-check. */
+  skipped?: boolean;
 }
 
 export interface CheckView {
@@ -97,7 +105,12 @@ export interface VerifyCountRow {
 export interface VerifyView {
   at: number;
   ok: boolean;
+  /** The differences journaled (the first ones, when there are many). */
   differences: string[];
+  /** All differences found, listed or not. */
+  differenceCount: number;
+  /** Percentage of data files whose content was compared, when not all. */
+  sample?: number;
   counts: VerifyCountRow[];
   /** Union of the column names of `counts`, in first-seen order. */
   countColumns: string[];
@@ -211,53 +224,98 @@ interface PassDraft {
   lastSeen: number;
   ended: PassStatus | undefined;
   steps: Map<string, StepView>;
-  error?: string;
-  finishedMs?: number;
+  failures: string[];
+}
+
+/**
+ * The records of a pass, in the runner's vocabulary. `post` journals `post-step` and
+ * `post-finished` records per invocation (no pass id): they become a pass per run.
+ */
+function asPassRecord(r: JournalRecord): { key?: string; type: string; record: JournalRecord } {
+  if (r.type === "post-step" || r.type === "post-finished") {
+    const pass = str(r.pass) ?? str(r.run) ?? "post";
+    const type =
+      r.type === "post-finished"
+        ? "pass-finished"
+        : r.status === "started"
+          ? "step-started"
+          : r.status === "done"
+            ? "step-done"
+            : "step-failed";
+    return { key: `post\u0000${pass}`, type, record: { ...r, phase: "post", pass } };
+  }
+  const phase = str(r.phase);
+  const pass = str(r.pass);
+  return { ...(phase && pass ? { key: `${phase}\u0000${pass}` } : {}), type: r.type, record: r };
 }
 
 /** Passes in the order they were started, with their segments (a resumed pass has several). */
 export function buildPasses(records: JournalRecord[]): PassView[] {
   const drafts = new Map<string, PassDraft>();
-  const order: PassDraft[] = [];
-  for (const r of records) {
-    const t = time(r.t);
-    const phase = str(r.phase);
-    const pass = str(r.pass);
-    if (t === undefined || !phase || !pass) continue;
-    const key = `${phase}\u0000${pass}`;
-    let d = drafts.get(key);
-    if (!d) {
-      // A pass whose start was lost (journal cut) still shows, from its first record on.
-      d = { phase, pass, segments: [], open: t, lastSeen: t, ended: undefined, steps: new Map() };
-      drafts.set(key, d);
-      order.push(d);
+  const newDraft = (key: string, phase: string, pass: string, t: number): PassDraft => {
+    // A pass whose start was lost (journal cut) still shows, from its first record on.
+    const d: PassDraft = {
+      phase,
+      pass,
+      segments: [],
+      open: t,
+      lastSeen: t,
+      ended: undefined,
+      steps: new Map(),
+      failures: [],
+    };
+    drafts.set(key, d);
+    return d;
+  };
+  for (const raw of records) {
+    const t = time(raw.t);
+    if (t === undefined) continue;
+    if (raw.type === "verify-result" && typeof raw.ok === "boolean" && !str(raw.pass)) {
+      // `verify` runs outside the runner: its result record is its whole pass.
+      const ms = num(raw.durationMs) ?? 0;
+      const run = str(raw.run) ?? raw.t;
+      const d = newDraft(`verify\u0000${run}`, "verify", run, t - ms);
+      const outcome: PassStatus = "finished";
+      d.segments.push({ start: t - ms, end: t, outcome });
+      d.open = undefined;
+      d.ended = outcome;
+      continue;
     }
+    const { key, type, record: r } = asPassRecord(raw);
+    if (!key) continue;
+    const d = drafts.get(key) ?? newDraft(key, str(r.phase)!, str(r.pass)!, t);
     d.lastSeen = Math.max(d.lastSeen, t);
-    switch (r.type) {
+    const close = (outcome: PassStatus, error?: string): void => {
+      d.segments.push({ start: d.open ?? t, end: t, outcome });
+      d.open = undefined;
+      d.ended = outcome;
+      if (outcome !== "finished") d.failures.push(error ?? outcome);
+    };
+    switch (type) {
       case "pass-started":
       case "pass-resumed":
         if (d.open === undefined) d.open = t;
         d.ended = undefined;
         break;
       case "pass-finished":
-      case "pass-failed":
-      case "pass-abandoned": {
-        const outcome: PassStatus =
-          r.type === "pass-finished" ? "finished" : r.type === "pass-failed" ? "failed" : "abandoned";
-        d.segments.push({ start: d.open ?? t, end: t, outcome });
-        d.open = undefined;
-        d.ended = outcome;
-        if (outcome === "finished") d.finishedMs = num(r.durationMs);
-        if (outcome === "failed") d.error = str(r.error) ?? d.error;
+        close("finished");
         break;
-      }
+      case "pass-failed":
+        close("failed", str(r.error));
+        break;
+      case "pass-abandoned":
+        close("abandoned", str(r.error));
+        break;
       case "step-started":
       case "step-done":
       case "step-failed":
-        addStep(d, r, t);
+        addStep(d, { ...r, type }, t);
+        // A post step that fails ends its invocation; the runner's passes say so themselves.
+        if (raw.type === "post-step" && type === "step-failed") close("failed", str(r.error));
         break;
     }
   }
+  const order = [...drafts.values()].sort((a, b) => firstTime(a) - firstTime(b));
   const perPhase = new Map<string, number>();
   const counts = new Map<string, number>();
   for (const d of order) counts.set(d.phase, (counts.get(d.phase) ?? 0) + 1);
@@ -269,6 +327,7 @@ export function buildPasses(records: JournalRecord[]): PassView[] {
     const first = segments[0]!;
     const last = segments[segments.length - 1]!;
     const status: PassStatus = d.open !== undefined ? "running" : (d.ended ?? "running");
+    const failed = status === "failed" || status === "abandoned";
     return {
       phase: d.phase,
       pass: d.pass,
@@ -280,9 +339,14 @@ export function buildPasses(records: JournalRecord[]): PassView[] {
       status,
       segments,
       steps: [...d.steps.values()].sort((a, b) => a.start - b.start),
-      ...(d.error ? { error: d.error } : {}),
+      ...(failed ? { error: d.failures[d.failures.length - 1] } : {}),
+      earlierFailures: failed ? d.failures.slice(0, -1) : d.failures,
     };
   });
+}
+
+function firstTime(d: PassDraft): number {
+  return Math.min(d.segments[0]?.start ?? Infinity, d.open ?? Infinity);
 }
 
 function addStep(d: PassDraft, r: JournalRecord, t: number): void {
@@ -341,8 +405,9 @@ export function directoryRows(passes: PassView[]): DirectoryRow[] {
     for (const s of p.steps) {
       const dir = str(s.data?.["dir"]);
       if (s.status !== "done" || !dir) continue;
-      const bytes = num(s.data?.["bytes"]);
-      const files = num(s.data?.["files"]);
+      // The rsync steps journal totalBytes and regularFiles (files counts directories too).
+      const bytes = num(s.data?.["bytes"]) ?? num(s.data?.["totalBytes"]);
+      const files = num(s.data?.["regularFiles"]) ?? num(s.data?.["files"]);
       const transferredBytes = num(s.data?.["transferredBytes"]);
       const transferredFiles = num(s.data?.["transferredFiles"]);
       rows.push({
@@ -365,8 +430,9 @@ export function directoryRows(passes: PassView[]): DirectoryRow[] {
 }
 
 /**
- * Per database, its latest dump and latest restore. A step is a dump or a restore by its id
- * (`dump:bj`, `restore:bj-data`); a database step with another prefix counts as a dump.
+ * Per database, its latest copy. A step is a dump or a restore by its id (`dump:bj`,
+ * `restore:bj-data`), else one step that does both (`database:bj`). A later pass replaces an
+ * earlier one; a dump and a restore of the same pass are joined.
  */
 export function databaseRows(passes: PassView[]): DatabaseRow[] {
   const byDb = new Map<string, DatabaseRow>();
@@ -374,15 +440,22 @@ export function databaseRows(passes: PassView[]): DatabaseRow[] {
     for (const s of p.steps) {
       const db = str(s.data?.["db"]);
       if (s.status !== "done" || !db) continue;
-      const work: DatabaseWork = { passLabel: p.label };
-      if (s.durationMs !== undefined) work.durationMs = s.durationMs;
-      for (const k of ["bytes", "tables", "rows"] as const) {
-        const v = num(s.data?.[k]);
-        if (v !== undefined) work[k] = v;
-      }
-      const row = byDb.get(db) ?? { db };
-      if (s.step.startsWith("restore:")) row.restore = work;
-      else row.dump = work;
+      const prior = byDb.get(db);
+      const row: DatabaseRow = prior && prior.passLabel === p.label ? prior : { db, passLabel: p.label };
+      const bytes = num(s.data?.["dumpBytes"]) ?? num(s.data?.["bytes"]);
+      const fields = {
+        bytes,
+        originBytes: num(s.data?.["originBytes"]),
+        tables: num(s.data?.["tables"]),
+        rows: num(s.data?.["rows"]),
+      };
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) row[k as keyof typeof fields] = v;
+      const kind = s.step.startsWith("dump:")
+        ? "dumpMs"
+        : s.step.startsWith("restore:")
+          ? "restoreMs"
+          : "copyMs";
+      if (s.durationMs !== undefined) row[kind] = s.durationMs;
       byDb.set(db, row);
     }
   }
@@ -410,7 +483,8 @@ export function lastCheck(records: JournalRecord[]): CheckView | undefined {
     const sev = str(o["severity"]);
     const severity: Severity = SEVERITIES.includes(sev as Severity) ? (sev as Severity) : "info";
     const finding: Finding = { id: str(o["id"]) ?? "", severity, title };
-    for (const k of ["origin", "target", "remedy"] as const) {
+    if (o["skipped"] === true) finding.skipped = true;
+    for (const k of ["origin", "target", "detail", "remedy"] as const) {
       const v = o[k];
       const text = typeof v === "string" ? v : v === undefined || v === null ? undefined : JSON.stringify(v);
       if (text) finding[k] = text;
@@ -426,24 +500,41 @@ export function lastCheck(records: JournalRecord[]): CheckView | undefined {
 export function lastVerify(records: JournalRecord[]): VerifyView | undefined {
   const r = lastOfType(records, "verify-result");
   if (!r || typeof r.ok !== "boolean") return undefined;
-  const differences = Array.isArray(r.differences)
-    ? (r.differences as unknown[]).map((d) => (typeof d === "string" ? d : JSON.stringify(d)))
-    : [];
+  const differences = Array.isArray(r.differences) ? (r.differences as unknown[]).map(differenceText) : [];
   const counts: VerifyCountRow[] = [];
   const columns: string[] = [];
   for (const [name, v] of Object.entries(obj(r.counts) ?? {})) {
     const values: Record<string, string> = {};
     const o = obj(v);
-    if (o) for (const [k, x] of Object.entries(o)) values[k] = scalarText(x);
-    else values["value"] = scalarText(v);
+    if (o) for (const [k, x] of Object.entries(o)) values[k] = scalarText(x, name);
+    else values["value"] = scalarText(v, name);
     for (const k of Object.keys(values)) if (!columns.includes(k)) columns.push(k);
     counts.push({ name, values });
   }
-  return { at: time(r.t)!, ok: r.ok, differences, counts, countColumns: columns };
+  const sample = num(r.sample);
+  return {
+    at: time(r.t)!,
+    ok: r.ok,
+    differences,
+    differenceCount: Math.max(num(r.differenceCount) ?? 0, differences.length),
+    ...(sample !== undefined ? { sample } : {}),
+    counts,
+    countColumns: columns,
+  };
 }
 
-function scalarText(v: unknown): string {
-  if (typeof v === "number") return v.toLocaleString("en-US");
+/** `verify` journals `{where, what}`; other shapes are shown as they are. */
+function differenceText(d: unknown): string {
+  if (typeof d === "string") return d;
+  const o = obj(d);
+  const where = str(o?.["where"]);
+  const what = str(o?.["what"]);
+  if (where && what) return `${where}: ${what}`;
+  return JSON.stringify(d) ?? String(d);
+}
+
+function scalarText(v: unknown, name: string): string {
+  if (typeof v === "number") return /bytes/i.test(name) ? formatBytes(v) : v.toLocaleString("en-US");
   if (typeof v === "string") return v;
   return JSON.stringify(v) ?? "";
 }

@@ -16,6 +16,8 @@ export interface AxisPiece {
   t1: number;
   x0: number;
   x1: number;
+  /** For a break: the idle time it stands for (between the activities, without the air). */
+  idleMs?: number;
 }
 
 export interface AxisTick {
@@ -130,13 +132,14 @@ export function buildTimeAxis(intervals: Interval[], o: AxisOptions): TimeAxis {
   const usable = o.x1 - o.x0 - breakWidth * (cl.length - 1);
   const share = shares(
     cl.map((c) => c.end - c.start),
-    o.minShare ?? 0.18,
+    o.minShare ?? 0.22,
   );
   const pieces: AxisPiece[] = [];
   let x = o.x0;
   cl.forEach((c, i) => {
     if (i > 0) {
-      pieces.push({ kind: "break", t0: cl[i - 1]!.end, t1: c.start, x0: x, x1: x + breakWidth });
+      const idleMs = raw[i]!.start - raw[i - 1]!.end;
+      pieces.push({ kind: "break", t0: cl[i - 1]!.end, t1: c.start, x0: x, x1: x + breakWidth, idleMs });
       x += breakWidth;
     }
     const w = usable * share[i]!;
@@ -151,7 +154,7 @@ export function buildTimeAxis(intervals: Interval[], o: AxisOptions): TimeAxis {
     }
     return pieces[pieces.length - 1]!.x1;
   };
-  return { x: at, pieces, ticks: ticksFor(pieces, o.tickSpacing ?? 72) };
+  return { x: at, pieces, ticks: ticksFor(pieces, o.tickSpacing ?? 56) };
 }
 
 function ticksFor(pieces: AxisPiece[], spacing: number): AxisTick[] {

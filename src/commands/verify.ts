@@ -1,0 +1,285 @@
+/**
+ * `bm-migrate verify`: shows that the target holds what the origin holds, without moving the data.
+ * Each host computes its own manifest (files: a script of standard tools, streamed and sorted by
+ * path; databases: queries inside PostgreSQL), and the target compares them as they arrive. Every
+ * difference is reported with its path or table; the result is journaled for `swap`.
+ */
+import { PassThrough } from "node:stream";
+import type { App } from "../cli/app.js";
+import type { Host } from "../adapters/host.js";
+import { failure, stderrTail, type ProcessResult } from "../adapters/process.js";
+import { openTunnel, type Tunnel } from "../adapters/postgres.js";
+import { serviceStateScript } from "../bluemind/services.js";
+import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
+import { formatBytes, formatCount } from "../cli/format.js";
+import { finishMigration, originDbCredentials, prepareMigration } from "../phases/prepare.js";
+import type { MigrationContext } from "../phases/context.js";
+import { compareFileManifests, DifferenceLog, formatDifference, type FileCounts } from "../verify/compare.js";
+import { fileManifestScript, parseFileManifest } from "../verify/fileManifest.js";
+import { compareDbManifests, readDbManifest, type DbCounts, type PsqlAccess } from "../verify/dbManifest.js";
+
+/** Differences journaled (and printed); all are counted. */
+const JOURNAL_DIFFERENCES = 200;
+
+/** `--sample 10%` or `--sample 10`: a percentage in (0, 100]. */
+export function parseSample(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const text = typeof value === "string" || typeof value === "number" ? String(value) : "";
+  const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
+  const n = m ? Number(m[1]) : NaN;
+  if (!(n > 0 && n <= 100))
+    throw new ConfigError(`--sample takes a percentage between 0 and 100, such as 10%, not '${text}'`);
+  return n;
+}
+
+export async function verifyCommand(app: App, opts: Record<string, unknown>): Promise<number> {
+  const samplePercent = parseSample(opts["sample"]);
+  const started = Date.now();
+  const mc = await prepareMigration(app, { lock: true });
+  let tunnel: Tunnel | undefined;
+  try {
+    app.events.emit({ type: "phase-started", phase: "verify" });
+    const running = await runningServices(mc);
+    for (const r of running)
+      app.events.emit({
+        type: "warning",
+        message: `${r.service} runs on the ${r.role}: differences are expected (verify after the cold sync, with BlueMind and postfix stopped on both)`,
+      });
+    const t = await openTunnel(mc.ssh);
+    if (!("port" in t))
+      throw new StepFailed(
+        "verify-tunnel",
+        `cannot forward a port to the origin's PostgreSQL through SSH (${mc.ssh.destination}): ${stderrTail(t.stderr)}`,
+        {
+          hint: "allow TCP forwarding for root in the origin's sshd (AllowTcpForwarding), then run verify again",
+        },
+      );
+    tunnel = t;
+    const log = new DifferenceLog(1000);
+    const [files, dbs] = await Promise.all([
+      verifyFiles(app, mc, log, samplePercent),
+      verifyDatabases(app, mc, tunnel.port, log),
+    ]);
+    const durationMs = Date.now() - started;
+    const ok = log.total === 0;
+    const counts = {
+      files: files.files,
+      dirs: files.dirs,
+      bytes: files.bytes,
+      tables: dbs.tables,
+      rows: dbs.rows,
+    };
+    app.journal.append({
+      type: "verify-result",
+      run: app.runId,
+      phase: "verify",
+      ok,
+      differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
+      differenceCount: log.total,
+      counts,
+      ...(samplePercent !== undefined ? { sample: samplePercent } : {}),
+      ...(running.length ? { originRunning: running.some((r) => r.role === "origin") } : {}),
+      durationMs,
+    });
+    const what =
+      `${formatCount(counts.files)} files, ${formatCount(counts.dirs)} directories, ${formatBytes(counts.bytes)}` +
+      ` (content of ${formatCount(files.contentCompared)} files compared${samplePercent !== undefined ? `, sample ${samplePercent}%` : ""}); ` +
+      `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows`;
+    app.events.emit({
+      type: "phase-finished",
+      phase: "verify",
+      durationMs,
+      summary: ok
+        ? `identical: ${what}`
+        : `${formatCount(log.total)} differences (${log.summary()}); ${what}`,
+    });
+    app.events.emit({
+      type: "info",
+      message: ok ? "verify: the target holds what the origin holds" : "verify: differences found",
+      data: {
+        ok,
+        differenceCount: log.total,
+        differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
+        counts,
+        durationMs,
+      },
+    });
+    if (ok) {
+      app.print(`Verified: the target holds what the origin holds (${what}).\nNext: bm-migrate swap`);
+      return ExitCode.ok;
+    }
+    const shown = log.kept.slice(0, JOURNAL_DIFFERENCES).map(formatDifference);
+    const more = log.total - shown.length;
+    app.print(
+      `${shown.join("\n")}\n${more > 0 ? `… and ${formatCount(more)} more\n` : ""}` +
+        `Verification FAILED: ${formatCount(log.total)} differences (${log.summary()}).\n` +
+        `Next: find out why (was a service running? did the cold sync finish?), run bm-migrate cold-sync again if needed, then bm-migrate verify`,
+    );
+    return ExitCode.stepFailed;
+  } finally {
+    await tunnel?.close();
+    await finishMigration(app, mc, { lock: true });
+  }
+}
+
+/** Services that change the data while they run. */
+async function runningServices(
+  mc: MigrationContext,
+): Promise<{ role: "origin" | "target"; service: string }[]> {
+  const out: { role: "origin" | "target"; service: string }[] = [];
+  for (const [role, host] of [
+    ["origin", mc.origin],
+    ["target", mc.target],
+  ] as const) {
+    const r = await host.sh(serviceStateScript, { timeoutMs: 60_000 });
+    for (const line of r.stdout.split("\n")) {
+      const [name, state] = line.split(" ");
+      if ((name === "bluemind" || name === "postfix") && state === "running")
+        out.push({ role, service: name === "bluemind" ? "BlueMind" : "postfix" });
+    }
+  }
+  return out;
+}
+
+/** Stream one host's file manifest; `done` settles when the script has exited. */
+function streamManifest(host: Host, script: string, signal: AbortSignal) {
+  const stream = new PassThrough({ highWaterMark: 1 << 20 });
+  const done: Promise<ProcessResult> = host.sh(script, { stdoutTo: stream, signal }).then((r) => {
+    stream.end();
+    return r;
+  });
+  return { stream, done };
+}
+
+async function verifyFiles(
+  app: App,
+  mc: MigrationContext,
+  log: DifferenceLog,
+  samplePercent: number | undefined,
+): Promise<FileCounts> {
+  const step = "verify-files";
+  const title = `Compare files${samplePercent !== undefined ? ` (content of a ${samplePercent}% sample)` : ""}`;
+  const started = Date.now();
+  app.events.emit({ type: "step-started", step, title, host: "both" });
+  const script = fileManifestScript(
+    { dataDirs: mc.profile.dataDirs, configFiles: mc.profile.configFiles },
+    samplePercent !== undefined ? { samplePercent } : {},
+  );
+  app.logCommand(mc.origin.label, "bash -c <file manifest: find | sort, sha256sum> (verify)");
+  app.logCommand(mc.target.label, "bash -c <file manifest: find | sort, sha256sum> (verify)");
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  app.signal.addEventListener("abort", onAbort, { once: true });
+  const origin = streamManifest(mc.origin, script, stop.signal);
+  const target = streamManifest(mc.target, script, stop.signal);
+  try {
+    const counts = await compareFileManifests(
+      parseFileManifest(origin.stream),
+      parseFileManifest(target.stream),
+      mc.profile.dataDirs,
+      log,
+      (n) => app.events.emit({ type: "progress", step, current: "files", filesDone: n }),
+    );
+    const [ro, rt] = await Promise.all([origin.done, target.done]);
+    for (const [host, r] of [
+      [mc.origin, ro],
+      [mc.target, rt],
+    ] as const) {
+      if (r.exitCode !== 0)
+        throw failure(
+          host.label,
+          r,
+          "run bm-migrate verify again; if it fails again, check the tools (find, sort, sha256sum) on that host",
+        );
+      const noise = stderrTail(r.stderr, 3);
+      if (noise) app.events.emit({ type: "warning", step, message: `${host.label}: ${noise}` });
+    }
+    app.events.emit({
+      type: "step-finished",
+      step,
+      title,
+      durationMs: Date.now() - started,
+      summary: `${formatCount(counts.files)} files, ${formatCount(counts.dirs)} directories, ${formatBytes(counts.bytes)}`,
+    });
+    return counts;
+  } catch (err) {
+    stop.abort();
+    origin.stream.resume();
+    target.stream.resume();
+    await Promise.all([origin.done, target.done]);
+    throw err;
+  } finally {
+    app.signal.removeEventListener("abort", onAbort);
+  }
+}
+
+async function verifyDatabases(
+  app: App,
+  mc: MigrationContext,
+  port: number,
+  log: DifferenceLog,
+): Promise<DbCounts> {
+  const creds = originDbCredentials(mc.originFacts);
+  const origin: PsqlAccess = {
+    label: mc.origin.label,
+    command: ["psql"],
+    connection: ["-h", "127.0.0.1", "-p", String(port), "-U", creds.user],
+    env: { PGPASSWORD: creds.password },
+  };
+  const target: PsqlAccess = {
+    label: mc.target.label,
+    command: ["runuser", "-u", "postgres", "--", "psql"],
+    connection: [],
+  };
+  const total: DbCounts = { tables: 0, rows: 0 };
+  for (const db of mc.profile.databases) {
+    const step = `verify-db:${db}`;
+    const title = `Compare database ${db}`;
+    const started = Date.now();
+    app.events.emit({ type: "step-started", step, title, host: "both" });
+    app.logCommand(
+      origin.label,
+      `psql -h 127.0.0.1 -p ${port} -U ${creds.user} -d ${db} <schema and table hashes> (via tunnel)`,
+    );
+    app.logCommand(target.label, `runuser -u postgres -- psql -d ${db} <schema and table hashes>`);
+    const [o, t] = await Promise.all([
+      readDbManifest(origin, db, app.signal),
+      readDbManifest(target, db, app.signal),
+    ]);
+    for (const [access, r] of [
+      [origin, o],
+      [target, t],
+    ] as const) {
+      if (r.kind === "failed")
+        throw failure(
+          access.label,
+          r.result,
+          `check that PostgreSQL runs on that host and that ${db} is readable, then run verify again`,
+        );
+    }
+    if (o.kind !== "ok" || t.kind !== "ok") {
+      if (o.kind === "ok") log.add({ where: `database ${db}`, what: "missing on target" });
+      else if (t.kind === "ok") log.add({ where: `database ${db}`, what: "extra on target" });
+      app.events.emit({
+        type: "step-finished",
+        step,
+        title,
+        durationMs: Date.now() - started,
+        summary: "absent",
+      });
+      continue;
+    }
+    const { differences, counts } = compareDbManifests(db, o.manifest, t.manifest);
+    for (const d of differences) log.add(d);
+    total.tables += counts.tables;
+    total.rows += counts.rows;
+    app.events.emit({
+      type: "step-finished",
+      step,
+      title,
+      durationMs: Date.now() - started,
+      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}`,
+    });
+  }
+  return total;
+}
