@@ -43,7 +43,15 @@ export class Lab {
 
   static up(name: string, opts: LabUpOptions = {}): Lab {
     const lab = new Lab(name);
-    const args = ["up", "--name", name, "--scale", String(opts.scale ?? 1), "--seed", String(opts.seed ?? 42)];
+    const args = [
+      "up",
+      "--name",
+      name,
+      "--scale",
+      String(opts.scale ?? 1),
+      "--seed",
+      String(opts.seed ?? 42),
+    ];
     if (opts.version) args.push("--version", opts.version);
     if (opts.targetVersion) args.push("--target-version", opts.targetVersion);
     if (opts.subscription === false) args.push("--no-subscription");
@@ -73,10 +81,27 @@ export class Lab {
   }
 
   /** Run argv inside a host (its files, network and hostname), synchronously. */
-  exec(role: Role, argv: string[], opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Exec {
+  exec(
+    role: Role,
+    argv: string[],
+    opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+  ): Exec {
     const r = spawnSync(
       "nsenter",
-      ["-t", this.pid(role), "-m", "-n", "-u", "--", "env", "-C", "/root", "HOME=/root", ...envArgs(opts.env), ...argv],
+      [
+        "-t",
+        this.pid(role),
+        "-m",
+        "-n",
+        "-u",
+        "--",
+        "env",
+        "-C",
+        "/root",
+        "HOME=/root",
+        ...envArgs(opts.env),
+        ...argv,
+      ],
       { encoding: "utf8", input: opts.input ?? "", maxBuffer: 256 << 20, timeout: opts.timeoutMs ?? 600_000 },
     );
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -101,14 +126,34 @@ export class Lab {
 
   /** Start bin/bm-migrate on the target in the background (for kill -9 tests). */
   bmSpawn(args: string[]) {
-    return spawn("nsenter", ["-t", this.pid("target"), "-m", "-n", "-u", "--", "env", "-C", "/root", "HOME=/root", join(REPO, "bin", "bm-migrate"), ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    return spawn(
+      "nsenter",
+      [
+        "-t",
+        this.pid("target"),
+        "-m",
+        "-n",
+        "-u",
+        "--",
+        "env",
+        "-C",
+        "/root",
+        "HOME=/root",
+        join(REPO, "bin", "bm-migrate"),
+        ...args,
+      ],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
   }
 
   /** Run a command in the lab's LAN namespace (a client standing on the network). */
   lan(argv: string[]): Exec {
-    const r = spawnSync("ip", ["netns", "exec", this.env.LAB_LAN_NS, ...argv], { encoding: "utf8", timeout: 60_000 });
+    const r = spawnSync("ip", ["netns", "exec", this.env.LAB_LAN_NS, ...argv], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 }

@@ -12,6 +12,7 @@ import { coldSyncCommand } from "../commands/coldSync.js";
 import { statusCommand } from "../commands/status.js";
 import { rollbackCommand } from "../commands/rollback.js";
 import { verifyCommand } from "../commands/verify.js";
+import { swapCommand, swapOptions } from "../commands/swap.js";
 
 export interface CommandSpec {
   name: string;
@@ -69,7 +70,12 @@ export const COMMANDS: CommandSpec[] = [
     ],
     run: (app, opts) => verifyCommand(app, opts),
   },
-  { name: "swap", description: "stop the origin for good and give the target its place" },
+  {
+    name: "swap",
+    description: "stop the origin for good and give the target its place",
+    options: swapOptions(),
+    run: swapCommand,
+  },
   {
     name: "post",
     description: "BlueMind's post-migration admin steps (firewall, mail maintenance, my networks)",

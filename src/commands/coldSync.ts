@@ -8,10 +8,8 @@ import { formatPlan } from "../engine/plan.js";
 import { newPassId, runPlan, unfinishedPass } from "../engine/runner.js";
 import { formatDuration } from "../cli/format.js";
 import { coldSyncPlan } from "../phases/plans.js";
-import { finishMigration, originDbCredentials, prepareMigration } from "../phases/prepare.js";
-import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
-import { openTunnel, type OriginDb, type Tunnel } from "../adapters/postgres.js";
-import { stderrTail } from "../adapters/process.js";
+import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
+import { ConfigError, ExitCode } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
 
 export async function coldSyncCommand(app: App, preflight: PreflightOptions): Promise<number> {
@@ -32,30 +30,15 @@ export async function coldSyncCommand(app: App, preflight: PreflightOptions): Pr
     }
   }
   const mc = await prepareMigration(app, { lock: !dry, preflight });
-  let tunnel: Tunnel | undefined;
+  const db = originDatabase(mc);
   try {
     const pass = open ?? newPassId();
-    const creds = originDbCredentials(mc.originFacts);
-    const originDb = (): OriginDb => {
-      if (!tunnel) throw new StepFailed("tunnel", "no database tunnel to the origin");
-      return { host: "127.0.0.1", port: tunnel.port, ...creds };
-    };
-    const plan = coldSyncPlan(mc, records, { originDb, pass });
+    const plan = coldSyncPlan(mc, records, { originDb: db.get, pass });
     if (dry) {
       app.print(formatPlan(plan));
       return ExitCode.ok;
     }
-    const t = await openTunnel(mc.ssh);
-    if (!("port" in t)) {
-      throw new StepFailed(
-        "tunnel",
-        `cannot forward a port to the origin's PostgreSQL through SSH (${mc.ssh.destination}): ${stderrTail(t.stderr)}`,
-        {
-          hint: "allow TCP forwarding for root in the origin's sshd (AllowTcpForwarding), then run the command again",
-        },
-      );
-    }
-    tunnel = t;
+    await db.open();
     const started = open ? firstRecordTime(records, pass) : new Date();
     app.events.emit({
       type: "info",
@@ -99,7 +82,7 @@ export async function coldSyncCommand(app: App, preflight: PreflightOptions): Pr
     );
     return ExitCode.ok;
   } finally {
-    await tunnel?.close();
+    await db.close();
     await finishMigration(app, mc, { lock: !dry });
   }
 }

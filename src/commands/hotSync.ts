@@ -7,21 +7,24 @@ import { formatPlan } from "../engine/plan.js";
 import { newPassId, runPlan, unfinishedPass } from "../engine/runner.js";
 import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
 import { hotSyncPlan } from "../phases/plans.js";
-import { finishMigration, prepareMigration } from "../phases/prepare.js";
+import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
 import { ExitCode } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
 
 export async function hotSyncCommand(app: App, preflight: PreflightOptions): Promise<number> {
   const lock = !app.flags.dryRun;
   const mc = await prepareMigration(app, { lock, preflight });
+  const db = originDatabase(mc);
   try {
     const records = app.journal.records();
-    const plan = hotSyncPlan(mc, records);
+    const open = unfinishedPass(records, "hot-sync");
+    const pass = open ?? newPassId();
+    const plan = hotSyncPlan(mc, records, { originDb: db.get, pass });
     if (app.flags.dryRun) {
       app.print(formatPlan(plan));
       return ExitCode.ok;
     }
-    const open = unfinishedPass(records, "hot-sync");
+    await db.open();
     app.events.emit({
       type: "info",
       message: `Origin ${mc.ssh.destination}: BlueMind ${mc.originFacts.bmVersion} on ${mc.originFacts.osPrettyName}; profile ${mc.profile.id} (${mc.profile.description})${open ? `; resuming pass ${open}` : ""}`,
@@ -31,7 +34,7 @@ export async function hotSyncCommand(app: App, preflight: PreflightOptions): Pro
       events: app.events,
       signal: app.signal,
       runId: app.runId,
-      pass: open ?? newPassId(),
+      pass,
       resume: Boolean(open),
       logCommand: (h, c) => app.logCommand(h, c),
       passData: {
@@ -52,6 +55,7 @@ export async function hotSyncCommand(app: App, preflight: PreflightOptions): Pro
     );
     return ExitCode.ok;
   } finally {
+    await db.close();
     await finishMigration(app, mc, { lock });
   }
 }

@@ -51,7 +51,7 @@ export function planSteps(plan: Plan): Step[] {
 export function formatPlan(plan: Plan): string {
   const lines = [`Plan for ${plan.phase}:`];
   let n = 0;
-  for (const stage of plan.stages) {
+  for (const stage of plan.stages.filter((s) => s.steps.length > 0)) {
     const together = stage.steps.length > 1 ? " (these run at the same time)" : "";
     lines.push(`  ${stage.name}${together}`);
     for (const step of stage.steps) {

@@ -67,7 +67,7 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOut
   };
   const results: PassOutcome["results"] = {};
 
-  for (const stage of plan.stages) {
+  for (const stage of plan.stages.filter((s) => s.steps.length > 0)) {
     const failures: StepFailed[] = [];
     await inPool(stage.steps, stage.maxParallel ?? stage.steps.length, async (step) => {
       const prior = done.get(step.id);

@@ -17,9 +17,10 @@ import {
   type OriginDb,
 } from "../adapters/postgres.js";
 import { StepFailed } from "../engine/errors.js";
-import type { Step } from "../engine/plan.js";
-import { formatBytes } from "../cli/format.js";
+import type { Step, StepContext } from "../engine/plan.js";
+import { formatBytes, formatCount } from "../cli/format.js";
 import { statSync } from "node:fs";
+import { deltaSync, originFingerprint, setStagingFingerprint, stagingFingerprint } from "./databaseDelta.js";
 
 export interface DatabaseStepOptions {
   target: Host;
@@ -31,137 +32,225 @@ export interface DatabaseStepOptions {
 
 export const stagingName = (db: string): string => `${db}.bm-migrate-new`;
 
-export function databaseStep(db: string, o: DatabaseStepOptions): Step {
+interface OriginDbInfo {
+  encoding: string;
+  collate: string;
+  ctype: string;
+  owner: string;
+  tables: number;
+  bytes: number;
+}
+
+async function readOriginDb(
+  origin: OriginDb,
+  db: string,
+  stepId: string,
+  originLabel: string,
+  signal: AbortSignal,
+): Promise<OriginDbInfo> {
+  const info = await queryOrigin(
+    origin,
+    db,
+    `SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba),
+            (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')),
+            pg_database_size(current_database())
+       FROM pg_database WHERE datname = current_database()`,
+    signal,
+  );
+  if (info.exitCode !== 0 || !info.rows[0]) {
+    throw new StepFailed(
+      stepId,
+      `cannot read database ${db} on the origin ${originLabel}: ${info.stderr.trim()}`,
+      {
+        hint: "check that PostgreSQL runs on the origin and that bm.ini's password is right (bm-migrate check), then run the command again",
+      },
+    );
+  }
+  const [encoding, collate, ctype, owner, tables, bytes] = info.rows[0] as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  return { encoding, collate, ctype, owner, tables: Number(tables), bytes: Number(bytes) };
+}
+
+/**
+ * A full copy into the staging database: created afresh with the origin's encoding, locale and
+ * owner, loaded by dump and restore at once, the dump kept. The staging database's comment then
+ * records the schema fingerprint the copy was made from (what a later delta checks).
+ */
+async function loadStaging(
+  db: string,
+  o: DatabaseStepOptions,
+  stepId: string,
+  ctx: StepContext,
+): Promise<{ info: OriginDbInfo; dumpBytes: number; dumpFile: string }> {
+  const origin = o.origin();
   const staging = stagingName(db);
   const dumpFile = join(o.dumpDir, `${db}.sql`);
+  const info = await readOriginDb(origin, db, stepId, o.originLabel, ctx.signal);
+  const fingerprint = await originFingerprint(origin, db, ctx.signal);
+  const create = await psqlAsPostgres(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(staging)};
+     DROP DATABASE IF EXISTS ${quoteIdent(staging)};
+     CREATE DATABASE ${quoteIdent(staging)} OWNER ${quoteIdent(info.owner)} TEMPLATE template0
+       ENCODING ${quoteLiteral(info.encoding)} LC_COLLATE ${quoteLiteral(info.collate)} LC_CTYPE ${quoteLiteral(info.ctype)};`,
+    "postgres",
+    ctx.signal,
+  );
+  if (create.exitCode !== 0)
+    throw failure(
+      "target",
+      create,
+      `the target's PostgreSQL must accept encoding ${info.encoding} and locale ${info.collate}/${info.ctype}: install that locale, then run the command again`,
+    );
+  // Dump and load at once. SET ROLE makes the owner create everything, as the procedure's load
+  // "as bj" does; the owner may create trusted extensions such as hstore.
+  mkdirSync(o.dumpDir, { recursive: true, mode: 0o700 });
+  let dumped = 0;
+  const script = `set -o pipefail
+{ echo ${shellQuote(`SET ROLE ${quoteIdent(info.owner)};`)}; pg_dump --verbose --no-password -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)}; } \\
+  | tee ${shellQuote(dumpFile)} \\
+  | runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} >/dev/null`;
+  ctx.logCommand("target", `pg_dump ${db} (origin, via tunnel) | tee ${dumpFile} | psql ${staging}`);
+  const load = await run("bash", ["-c", script], {
+    env: { PGPASSWORD: origin.password, PGCONNECT_TIMEOUT: "15" },
+    signal: ctx.signal,
+    onStderrLine: (line) => {
+      const m = /dumping contents of table "?([^"]+)"?/.exec(line);
+      if (m) {
+        dumped++;
+        ctx.events.emit({
+          type: "progress",
+          step: stepId,
+          current: `${db}: ${m[1]}`,
+          filesDone: dumped,
+          filesTotal: info.tables,
+        });
+      }
+    },
+  });
+  if (load.exitCode !== 0) {
+    const errors = load.stderr
+      .split("\n")
+      .filter((l) => !/^pg_dump: (?!error)/.test(l) && l.trim() !== "")
+      .slice(-4)
+      .join(" | ");
+    throw new StepFailed(
+      stepId,
+      `copying database ${db} failed (the target's ${db} is untouched): ${errors}`,
+      {
+        hint: "fix the cause shown, then run the same command again",
+      },
+    );
+  }
+  // The dump must be complete (pg_dump writes this line last).
+  const tail = await run("tail", ["-c", "300", dumpFile]);
+  if (!tail.stdout.includes("PostgreSQL database dump complete")) {
+    throw new StepFailed(
+      stepId,
+      `the dump of ${db} is incomplete (${dumpFile}); the target's ${db} is untouched`,
+      { hint: "run the same command again" },
+    );
+  }
+  if (fingerprint) await setStagingFingerprint(staging, fingerprint, ctx.signal);
+  return { info, dumpBytes: statSync(dumpFile).size, dumpFile };
+}
+
+/**
+ * Bring the staging database up to date: by delta when a staging copy with a known schema
+ * exists, in full otherwise (or when the delta cannot prove the result equal to the origin).
+ */
+async function refreshStaging(
+  db: string,
+  o: DatabaseStepOptions,
+  stepId: string,
+  ctx: StepContext,
+): Promise<{ summary: string; data: Record<string, unknown> }> {
+  const staging = stagingName(db);
+  const expected = await stagingFingerprint(staging, ctx.signal);
+  if (expected) {
+    const d = await deltaSync(o.origin(), db, staging, expected, ctx.signal);
+    if (d.ok) {
+      return {
+        summary: `by delta: ${d.changedTables.length} of ${d.tables} tables changed, ${formatCount(d.copiedRows)} rows copied`,
+        data: {
+          db,
+          mode: "delta",
+          tables: d.tables,
+          changedTables: d.changedTables,
+          copiedRows: d.copiedRows,
+        },
+      };
+    }
+    ctx.events.emit({
+      type: "warning",
+      step: stepId,
+      message: `${db}: full copy instead of a delta (${d.reason})`,
+    });
+  }
+  const full = await loadStaging(db, o, stepId, ctx);
+  return {
+    summary: `in full: ${full.info.tables} tables, dump ${formatBytes(full.dumpBytes)} (origin size ${formatBytes(full.info.bytes)}), ${full.info.encoding} ${full.info.collate}`,
+    data: {
+      db,
+      mode: "full",
+      tables: full.info.tables,
+      dumpBytes: full.dumpBytes,
+      originBytes: full.info.bytes,
+      encoding: full.info.encoding,
+      collate: full.info.collate,
+      ctype: full.info.ctype,
+      owner: full.info.owner,
+      dumpFile: full.dumpFile,
+    },
+  };
+}
+
+/** Hot sync: keep a staging copy of the origin's database up to date, while the origin serves. */
+export function stagingStep(db: string, o: DatabaseStepOptions): Step {
+  const staging = stagingName(db);
+  return {
+    id: `database-staging:${db}`,
+    title: `Copy database ${db} ahead (staging "${staging}")`,
+    host: "both",
+    commands: [
+      `pg_dump -h <tunnel to ${o.originLabel}:5432> -U bj ${db} | psql ${staging}  (first time; later passes copy only changed rows)`,
+    ],
+    run: (ctx) => refreshStaging(db, o, `database-staging:${db}`, ctx),
+  };
+}
+
+/**
+ * Cold sync: bring the staging copy up to date, then, only when it is complete and proven,
+ * replace the target's database with it.
+ */
+export function databaseStep(db: string, o: DatabaseStepOptions): Step {
+  const staging = stagingName(db);
   return {
     id: `database:${db}`,
     title: `Copy database ${db}`,
     host: "both",
     commands: [
-      `pg_dump -h <tunnel to ${o.originLabel}:5432> -U bj ${db} | tee ${dumpFile} | psql ${staging}  (as postgres, SET ROLE to the owner)`,
-      `dropdb ${db}; ALTER DATABASE "${staging}" RENAME TO "${db}"  (only after the load succeeded)`,
+      `delta into "${staging}" (changed rows only, proven by table hashes), or pg_dump ${db} | tee ${join(o.dumpDir, `${db}.sql`)} | psql ${staging}`,
+      `dropdb ${db}; ALTER DATABASE "${staging}" RENAME TO "${db}"  (only after the copy is complete)`,
     ],
     async run(ctx) {
-      const origin = o.origin();
-      // 1. What the origin's database is: encoding, locale, owner (the target's copy keeps them).
-      const info = await queryOrigin(
-        origin,
-        db,
-        `SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba),
-                (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                  WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')),
-                pg_database_size(current_database())
-           FROM pg_database WHERE datname = current_database()`,
-        ctx.signal,
-      );
-      if (info.exitCode !== 0 || !info.rows[0]) {
-        throw new StepFailed(
-          `database:${db}`,
-          `cannot read database ${db} on the origin ${o.originLabel}: ${info.stderr.trim()}`,
-          {
-            hint: "check that PostgreSQL runs on the origin and that bm.ini's password is right (bm-migrate check), then run the command again",
-          },
-        );
-      }
-      const [encoding, collate, ctype, owner, tablesText, sizeText] = info.rows[0] as [
-        string,
-        string,
-        string,
-        string,
-        string,
-        string,
-      ];
-      const tables = Number(tablesText);
-      // 2. A fresh staging database with the origin's encoding and locale, owned like the origin's.
-      const create = await psqlAsPostgres(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(staging)};
-         DROP DATABASE IF EXISTS ${quoteIdent(staging)};
-         CREATE DATABASE ${quoteIdent(staging)} OWNER ${quoteIdent(owner)} TEMPLATE template0
-           ENCODING ${quoteLiteral(encoding)} LC_COLLATE ${quoteLiteral(collate)} LC_CTYPE ${quoteLiteral(ctype)};`,
-        "postgres",
-        ctx.signal,
-      );
-      if (create.exitCode !== 0)
-        throw failure(
-          "target",
-          create,
-          `the target's PostgreSQL must accept encoding ${encoding} and locale ${collate}/${ctype}: install that locale, then run the command again`,
-        );
-      // 3. Dump and load at once. SET ROLE makes the owner create everything, as the procedure's
-      // load "as bj" does; the owner may create trusted extensions such as hstore.
-      mkdirSync(o.dumpDir, { recursive: true, mode: 0o700 });
-      let dumped = 0;
-      const script = `set -o pipefail
-{ echo ${shellQuote(`SET ROLE ${quoteIdent(owner)};`)}; pg_dump --verbose --no-password -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)}; } \\
-  | tee ${shellQuote(dumpFile)} \\
-  | runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} >/dev/null`;
-      ctx.logCommand("target", `pg_dump ${db} (origin, via tunnel) | tee ${dumpFile} | psql ${staging}`);
-      const load = await run("bash", ["-c", script], {
-        env: { PGPASSWORD: origin.password, PGCONNECT_TIMEOUT: "15" },
-        signal: ctx.signal,
-        onStderrLine: (line) => {
-          const m = /dumping contents of table "?([^"]+)"?/.exec(line);
-          if (m) {
-            dumped++;
-            ctx.events.emit({
-              type: "progress",
-              step: `database:${db}`,
-              current: `${db}: ${m[1]}`,
-              filesDone: dumped,
-              filesTotal: tables,
-            });
-          }
-        },
-      });
-      const errors = load.stderr
-        .split("\n")
-        .filter((l) => !/^pg_dump: (?!error)/.test(l) && l.trim() !== "")
-        .join("\n");
-      if (load.exitCode !== 0) {
-        throw new StepFailed(
-          `database:${db}`,
-          `copying database ${db} failed (the target's ${db} is untouched): ${errors.split("\n").slice(-4).join(" | ")}`,
-          {
-            hint: "fix the cause shown, then run the same command again",
-          },
-        );
-      }
-      // 4. The dump must be complete (pg_dump writes this line last).
-      const tail = await run("tail", ["-c", "300", dumpFile]);
-      if (!tail.stdout.includes("PostgreSQL database dump complete")) {
-        throw new StepFailed(
-          `database:${db}`,
-          `the dump of ${db} is incomplete (${dumpFile}); the target's ${db} is untouched`,
-          {
-            hint: "run the same command again",
-          },
-        );
-      }
-      // 5. Only now replace the target's database.
+      const r = await refreshStaging(db, o, `database:${db}`, ctx);
       const swap = await psqlAsPostgres(
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${quoteLiteral(db)}, ${quoteLiteral(staging)}) AND pid <> pg_backend_pid();
          DROP DATABASE IF EXISTS ${quoteIdent(db)};
-         ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(db)};`,
+         ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(db)};
+         COMMENT ON DATABASE ${quoteIdent(db)} IS NULL;`,
         "postgres",
         ctx.signal,
       );
       if (swap.exitCode !== 0) throw failure("target", swap, "run the same command again");
-      const bytes = statSync(dumpFile).size;
-      return {
-        summary: `${tables} tables, dump ${formatBytes(bytes)} (origin size ${formatBytes(Number(sizeText))}), ${encoding} ${collate}`,
-        data: {
-          db,
-          tables,
-          dumpBytes: bytes,
-          originBytes: Number(sizeText),
-          encoding,
-          collate,
-          ctype,
-          owner,
-          dumpFile,
-        },
-      };
+      return r;
     },
   };
 }

@@ -12,7 +12,7 @@ import type { Plan, Stage, Step } from "../engine/plan.js";
 import type { MigrationContext } from "./context.js";
 import { rsyncStep, setAsideStep } from "./dataSteps.js";
 import { ensurePostgresStep, stopServicesStep } from "./serviceSteps.js";
-import { databaseStep, rolePasswordStep } from "./databaseSteps.js";
+import { databaseStep, rolePasswordStep, stagingStep } from "./databaseSteps.js";
 import { configStep } from "./configSteps.js";
 import type { OriginDb } from "../adapters/postgres.js";
 import { originDbCredentials } from "./prepare.js";
@@ -32,9 +32,12 @@ function setAsideStage(mc: MigrationContext, records: JournalRecord[]): Step[] {
     .map((d) => setAsideStep(mc.target, d, mc.settings.stateDir));
 }
 
-export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[]): Plan {
+export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
+  const dumpDir = join(mc.settings.stateDir, "dumps", x.pass);
   const stages: Stage[] = [
-    { name: "Prepare the target", steps: [stopServicesStep(mc.target), ...setAsideStage(mc, records)] },
+    { name: "Stop BlueMind and postfix on the target", steps: [stopServicesStep(mc.target)] },
+    // Only once the target's own BlueMind is stopped: it could write into its directories meanwhile.
+    { name: "Set aside the fresh install's own data", steps: setAsideStage(mc, records) },
     {
       name: "Copy the data directories (the origin keeps serving)",
       maxParallel: 4,

@@ -8,6 +8,8 @@ import type { App } from "../cli/app.js";
 import { connect } from "../commands/connect.js";
 import { PreflightFailed, StepFailed } from "../engine/errors.js";
 import type { MigrationContext } from "./context.js";
+import { openTunnel, type OriginDb, type Tunnel } from "../adapters/postgres.js";
+import { stderrTail } from "../adapters/process.js";
 import { assertNoBlockers, runPreflight, validateSkips, type PreflightOptions } from "../check/preflight.js";
 import { blockers } from "../check/findings.js";
 import { formatDuration } from "../cli/format.js";
@@ -91,4 +93,40 @@ export async function finishMigration(
 /** The origin's database credentials, from its bm.ini (BlueMind's defaults when absent). */
 export function originDbCredentials(f: HostFacts): { user: string; password: string } {
   return { user: f.bmIni?.user || "bj", password: f.bmIni?.password || "bj" };
+}
+
+/**
+ * The origin's PostgreSQL as the target sees it: a tunnel on the master connection, opened on
+ * first use and closed with `close()`.
+ */
+export function originDatabase(mc: MigrationContext): {
+  get: () => OriginDb;
+  open: () => Promise<void>;
+  close: () => Promise<void>;
+} {
+  let tunnel: Tunnel | undefined;
+  const creds = originDbCredentials(mc.originFacts);
+  return {
+    get() {
+      if (!tunnel) throw new StepFailed("tunnel", "no database tunnel to the origin");
+      return { host: "127.0.0.1", port: tunnel.port, ...creds };
+    },
+    async open() {
+      const t = await openTunnel(mc.ssh);
+      if (!("port" in t)) {
+        throw new StepFailed(
+          "tunnel",
+          `cannot forward a port to the origin's PostgreSQL through SSH (${mc.ssh.destination}): ${stderrTail(t.stderr)}`,
+          {
+            hint: "allow TCP forwarding for root in the origin's sshd (AllowTcpForwarding), then run the command again",
+          },
+        );
+      }
+      tunnel = t;
+    },
+    async close() {
+      await tunnel?.close();
+      tunnel = undefined;
+    },
+  };
 }

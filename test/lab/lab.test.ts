@@ -15,10 +15,17 @@ test("each host has its own hostname, files and PostgreSQL", () => {
   assert.equal(lab.must("origin", "hostname").trim(), "bm-origin");
   assert.equal(lab.must("target", "hostname").trim(), "bm-target");
   lab.must("origin", "echo only-here > /etc/bm/lab-isolation-probe");
-  assert.equal(lab.sh("target", "test -e /etc/bm/lab-isolation-probe").code, 1, "a file written on the origin is absent on the target");
+  assert.equal(
+    lab.sh("target", "test -e /etc/bm/lab-isolation-probe").code,
+    1,
+    "a file written on the origin is absent on the target",
+  );
   assert.equal(existsSync("/etc/bm/lab-isolation-probe"), false, "and absent on the machine");
   lab.must("origin", "runuser -u postgres -- psql -qc 'CREATE TABLE lab_probe(x int)' bj");
-  const t = lab.sh("target", "runuser -u postgres -- psql -Atc \"select to_regclass('lab_probe') is null\" bj");
+  const t = lab.sh(
+    "target",
+    "runuser -u postgres -- psql -Atc \"select to_regclass('lab_probe') is null\" bj",
+  );
   assert.equal(t.stdout.trim(), "t", "a table created on the origin's PostgreSQL is absent on the target's");
   lab.must("origin", "runuser -u postgres -- psql -qc 'DROP TABLE lab_probe' bj");
 });
@@ -65,7 +72,12 @@ test("down leaves no namespace, process or state behind", () => {
   other.down();
   const ns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
   assert.doesNotMatch(ns, /bmlab-t-lab2-/);
-  for (const p of pids) assert.equal(existsSync(`/proc/${p}/status`) && !/State:\s+Z/.test(spawnSync("cat", [`/proc/${p}/status`], { encoding: "utf8" }).stdout), false);
+  for (const p of pids)
+    assert.equal(
+      existsSync(`/proc/${p}/status`) &&
+        !/State:\s+Z/.test(spawnSync("cat", [`/proc/${p}/status`], { encoding: "utf8" }).stdout),
+      false,
+    );
   assert.equal(existsSync(state), false);
   const mounts = spawnSync("cat", ["/proc/self/mountinfo"], { encoding: "utf8" }).stdout;
   assert.doesNotMatch(mounts, /lab-(origin|target)-/);

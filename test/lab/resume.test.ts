@@ -94,10 +94,10 @@ test("kill -9 during the database restore: the target's database is replaced onl
     const w = lab.sh(
       "target",
       `for i in $(seq 1 12000); do
-      n=$(runuser -u postgres -- psql -Atc "select count(*) from pg_database where datname = 'bj-data.bm-migrate-new'")
+      n=$(runuser -u postgres -- psql -Atc "select count(*) from pg_stat_activity where datname = 'bj-data.bm-migrate-new' and query ilike 'COPY %'")
       [ "$n" = 1 ] && exit 0; sleep 0.01; done; exit 1`,
     );
-    assert.equal(w.code, 0, "the restore into the staging database was seen");
+    assert.equal(w.code, 0, "the load into the staging database was seen");
     return sleep(200);
   });
   const kept = lab.sh("target", `runuser -u postgres -- psql -Atc "select m from t_marker" bj-data`);

@@ -319,7 +319,7 @@ test("generate.ts is deterministic and the target holds the quick-check traps", 
       "--no-db",
     ]);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^generate: role=\w+ .*files=\d+ .*seconds=[\d.]+\n$/);
+    assert.match(r.stdout, /^generate: role=\w+ .*files=\d+ .*bytes=\d+ .*rows=\d+ seconds=[\d.]+ .*\n$/);
   }
   const summary = generate({
     role: "origin",

@@ -1,0 +1,60 @@
+/**
+ * Queries that return rows, on either server: the origin's through the SSH tunnel as its
+ * database owner (password in the child's environment only, session read-only), the target's as
+ * the postgres superuser by peer authentication. Rows come back as arrays of text fields.
+ */
+import { run, type ProcessResult } from "./process.js";
+import type { OriginDb } from "./postgres.js";
+
+export interface Rows extends ProcessResult {
+  rows: string[][];
+}
+
+/** Session settings that make text forms identical on both servers (dates, bytea, time zone). */
+export const STABLE_TEXT =
+  "-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c bytea_output=hex -c extra_float_digits=3";
+
+function parseRows(r: ProcessResult): Rows {
+  return {
+    ...r,
+    rows: r.stdout
+      .split("\n")
+      .filter((l) => l !== "")
+      .map((l) => l.split("\t")),
+  };
+}
+
+const PSQL_ROWS = ["-X", "-w", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-q"];
+
+export async function originRows(
+  db: OriginDb,
+  database: string,
+  sql: string,
+  signal?: AbortSignal,
+): Promise<Rows> {
+  const r = await run(
+    "psql",
+    [...PSQL_ROWS, "-h", db.host, "-p", String(db.port), "-U", db.user, "-d", database],
+    {
+      input: sql,
+      env: {
+        PGPASSWORD: db.password,
+        PGCONNECT_TIMEOUT: "15",
+        PGOPTIONS: `${STABLE_TEXT} -c default_transaction_read_only=on`,
+      },
+      timeoutMs: 30 * 60_000,
+      ...(signal ? { signal } : {}),
+    },
+  );
+  return parseRows(r);
+}
+
+export async function targetRows(database: string, sql: string, signal?: AbortSignal): Promise<Rows> {
+  const r = await run("runuser", ["-u", "postgres", "--", "psql", ...PSQL_ROWS, "-d", database], {
+    input: sql,
+    env: { PGOPTIONS: STABLE_TEXT },
+    timeoutMs: 30 * 60_000,
+    ...(signal ? { signal } : {}),
+  });
+  return parseRows(r);
+}

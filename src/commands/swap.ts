@@ -1,0 +1,381 @@
+/**
+ * `bm-migrate swap`: phase 3, the target takes the origin's place. Refuses without a passing
+ * verification newer than the cold sync (`--force` overrides, journaled). Without `--apply` it
+ * reads both servers, prints the plan and the network-configuration diff, and changes nothing.
+ * With `--apply` the plan runs through the runner (phase `swap`): journaled and resumable.
+ *
+ * Default mode: the origin is stopped for good and leaves the network (powered off, or its address
+ * released), the target takes its address live and in its network configuration, then BlueMind
+ * starts there. `--keep-target-ip`: the target keeps its own address and BlueMind's address-change
+ * steps are applied; the DNS records to change are printed.
+ */
+import { Option } from "commander";
+import { isIPv4 } from "node:net";
+import type { App } from "../cli/app.js";
+import { LocalHost, RemoteHost, type Host } from "../adapters/host.js";
+import { SshConnection, classifySshFailure } from "../adapters/ssh.js";
+import { stderrTail } from "../adapters/process.js";
+import { readBmIni } from "../bluemind/bmIni.js";
+import { BmError, ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
+import type { JournalRecord } from "../engine/journal.js";
+import { formatPlan } from "../engine/plan.js";
+import { newPassId, runPlan, unfinishedPass } from "../engine/runner.js";
+import { foldJournal } from "../engine/status.js";
+import { formatDuration } from "../cli/format.js";
+import { latestVerification, type VerificationStatus } from "../verify/gate.js";
+import { swapAddresses } from "../network/addresses.js";
+import { chooseFlavour, networkProbeScript, parseNetworkProbe } from "../network/config.js";
+import { unifiedDiff } from "../network/diff.js";
+import {
+  BM_INI,
+  CYRUS_REPLICATION,
+  dnsRecordsToChange,
+  setCoreSyncHost,
+  setIniValues,
+} from "../network/ipChange.js";
+import {
+  networkEdit,
+  readLocalFile,
+  swapPlan,
+  writeLocalFile,
+  type SwapDeps,
+  type SwapFacts,
+  type SwapMode,
+} from "../network/swapPlan.js";
+import { OriginUnreachable, requireOrigin } from "./connect.js";
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+export interface SwapFlags {
+  apply: boolean;
+  force: boolean;
+  mode: SwapMode;
+  originPower: "off" | "keep";
+  releaseAddress: boolean;
+  goneTimeoutMs: number;
+  startTimeoutMs: number;
+}
+
+export function swapOptions(): Option[] {
+  return [
+    new Option(
+      "--apply",
+      "do it (without: print the plan and the network-configuration diff, change nothing)",
+    ),
+    new Option("--force", "swap without a passing verification newer than the cold sync (journaled)"),
+    new Option(
+      "--keep-target-ip",
+      "the target keeps its address: apply BlueMind's address-change steps instead",
+    ),
+    new Option("--origin-power <off|keep>", "power the origin off (default) or leave it running").choices([
+      "off",
+      "keep",
+    ]),
+    new Option(
+      "--release-address",
+      "remove the address from the origin's interface (before powering off, if asked)",
+    ),
+    new Option(
+      "--gone-timeout <seconds>",
+      "how long the origin's address may keep answering (default 60)",
+    ).hideHelp(),
+    new Option(
+      "--start-timeout <seconds>",
+      "how long BlueMind may take to answer after its start (default 600)",
+    ).hideHelp(),
+  ];
+}
+
+/** Validate the flags, every problem at once. */
+export function parseSwapFlags(opts: Record<string, unknown>): SwapFlags {
+  const problems: string[] = [];
+  const mode: SwapMode = opts["keepTargetIp"] ? "keep-target-ip" : "takeover";
+  const power = opts["originPower"] ?? "off";
+  if (power !== "off" && power !== "keep")
+    problems.push(`--origin-power takes off or keep, not '${JSON.stringify(power)}'`);
+  const releaseAddress = Boolean(opts["releaseAddress"]);
+  if (mode === "takeover" && power === "keep" && !releaseAddress)
+    problems.push(
+      "taking over the origin's address needs the origin off the network: keep --origin-power off (the default), or add --release-address",
+    );
+  const seconds = (name: string, key: string, dflt: number): number => {
+    const v = opts[key];
+    if (v === undefined) return dflt * 1000;
+    if (typeof v !== "string" || !/^\d+$/.test(v) || Number(v) < 1) {
+      problems.push(`${name} takes a whole number of seconds, not '${JSON.stringify(v)}'`);
+      return dflt * 1000;
+    }
+    return Number(v) * 1000;
+  };
+  const goneTimeoutMs = seconds("--gone-timeout", "goneTimeout", 60);
+  const startTimeoutMs = seconds("--start-timeout", "startTimeout", 600);
+  if (problems.length)
+    throw new ConfigError(`invalid options for swap:\n  - ${problems.join("\n  - ")}`, {
+      hint: "see bm-migrate swap --help",
+    });
+  return {
+    apply: Boolean(opts["apply"]),
+    force: Boolean(opts["force"]),
+    mode,
+    originPower: power === "keep" ? "keep" : "off",
+    releaseAddress,
+    goneTimeoutMs,
+    startTimeoutMs,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gate
+
+/** The swap would switch the origin off without proof that the target holds everything. */
+export class SwapRefused extends BmError {
+  readonly exitCode = ExitCode.stepFailed;
+}
+
+/** Why the gate is closed, in words; undefined when it is open. */
+export function gateProblem(v: VerificationStatus): string | undefined {
+  if (v.passing) return undefined;
+  if (!v.coldSync) return "no cold sync has finished yet";
+  if (!v.latest) return "no verification has been run";
+  if (!v.newerThanColdSync)
+    return `the last verification (${v.latest.t}) is older than the last cold sync (${v.coldSync.t})`;
+  const n = v.latest.differenceCount ?? v.latest.differences.length;
+  return `the last verification (${v.latest.t}) found ${n} difference(s)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts
+
+/** The `swap` journal record of a pass: the facts its plan was built from. */
+function journaledFacts(records: JournalRecord[], pass: string): SwapFacts | undefined {
+  const r = records.filter((x) => x.type === "swap" && x.pass === pass).at(-1);
+  return r && typeof r["facts"] === "object" ? (r["facts"] as SwapFacts) : undefined;
+}
+
+async function readFacts(
+  origin: Host,
+  target: Host,
+  flags: SwapFlags,
+  signal: AbortSignal,
+): Promise<SwapFacts> {
+  const o = await origin.sh('echo "$SSH_CONNECTION"; echo ---; ip -o -4 addr show', {
+    signal,
+    timeoutMs: 60_000,
+  });
+  if (o.exitCode !== 0)
+    throw new StepFailed(
+      "facts",
+      `cannot read the origin's addresses (${origin.label}): ${stderrTail(o.stderr)}`,
+    );
+  const [sshConnection = "", addrShow = ""] = o.stdout.split("---\n");
+  const originIp = sshConnection.trim().split(/\s+/)[2] ?? "";
+  const route = isIPv4(originIp)
+    ? await target.run(["ip", "-o", "route", "get", originIp], { signal, timeoutMs: 30_000 })
+    : undefined;
+  const a = swapAddresses(sshConnection, addrShow, route?.stdout ?? "");
+  if (!a.ok) {
+    throw new ConfigError(`cannot plan the swap: ${a.problem}`, {
+      hint:
+        flags.mode === "takeover"
+          ? "use --keep-target-ip (the target keeps its address; change DNS instead)"
+          : "check the network between the servers",
+    });
+  }
+  const ini = readLocalFile(BM_INI);
+  const externalUrl = ini ? readBmIni(ini).externalUrl : undefined;
+  const facts: SwapFacts = {
+    mode: flags.mode,
+    ...a.value,
+    originPower: flags.originPower,
+    releaseAddress: flags.releaseAddress,
+    ...(externalUrl ? { externalUrl } : {}),
+  };
+  if (flags.mode === "takeover") {
+    const p = await target.sh(networkProbeScript(a.value.iface), { signal, timeoutMs: 30_000 });
+    const probe = parseNetworkProbe(p.stdout);
+    const choice = chooseFlavour(probe);
+    if ("problem" in choice)
+      throw new ConfigError(
+        `cannot keep ${a.value.originIp} on the target across reboots: ${choice.problem}`,
+        {
+          hint: "configure the network in the distribution's usual form first, or use --keep-target-ip",
+        },
+      );
+    facts.network = { ...choice, nmRunning: probe.nmRunning };
+  }
+  return facts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text
+
+function changesText(f: SwapFacts): string {
+  const lines: string[] = [];
+  if (f.mode === "takeover") {
+    const edit = networkEdit(f, readLocalFile);
+    if ("problem" in edit) lines.push(`Network configuration: ${edit.problem}`);
+    else {
+      lines.push(
+        `Network configuration (${edit.flavour}): ${edit.path}${edit.note ? ` (${edit.note})` : ""}`,
+        edit.before === edit.after
+          ? "  (already has the address: unchanged)"
+          : unifiedDiff(edit.path, edit.before, edit.after).trimEnd(),
+      );
+    }
+  } else {
+    const ini = readLocalFile(BM_INI);
+    if (ini !== undefined) {
+      const after = setIniValues(ini, "global", { host: f.targetIp, "hz-member-address": f.targetIp }).text;
+      lines.push(after === ini ? `${BM_INI}: unchanged` : unifiedDiff(BM_INI, ini, after).trimEnd());
+    }
+    const cyrus = readLocalFile(CYRUS_REPLICATION);
+    if (cyrus !== undefined) {
+      const after = setCoreSyncHost(cyrus, f.targetIp);
+      lines.push(
+        after === cyrus
+          ? `${CYRUS_REPLICATION}: unchanged`
+          : unifiedDiff(CYRUS_REPLICATION, cyrus, after).trimEnd(),
+      );
+    }
+    lines.push(
+      "DNS records to change (by hand, in your zone):",
+      ...dnsRecordsToChange(f.externalUrl, f.originIp, f.targetIp).map((l) => `  ${l}`),
+    );
+  }
+  return lines.join("\n");
+}
+
+function describeFacts(f: SwapFacts): string {
+  const off = [
+    f.releaseAddress ? "its address released" : "",
+    f.originPower === "off" ? "powered off" : "left running",
+  ]
+    .filter(Boolean)
+    .join(", ");
+  return f.mode === "takeover"
+    ? `Swap (take over the address): the origin ${f.originIp}/${f.prefix} (${f.originIface}) is stopped for good (${off}); the target (${f.targetIp}) takes ${f.originIp} on ${f.iface} and keeps its own address.`
+    : `Swap (keep the target's address): the origin ${f.originIp} is stopped for good (${off}); BlueMind on the target moves to ${f.targetIp}.`;
+}
+
+/** What `post` needs after this swap: the server's addresses now. */
+function nextCommand(f: SwapFacts): string {
+  return f.mode === "takeover"
+    ? `bm-migrate post --new-ip ${f.originIp},${f.targetIp}   (mynetworks: the server now has both addresses)`
+    : "bm-migrate post";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command
+
+export async function swapCommand(app: App, opts: Record<string, unknown>): Promise<number> {
+  const flags = parseSwapFlags(opts);
+  const records = app.journal.records();
+  const st = foldJournal(records);
+  if (st.swappedAt) {
+    app.print(`The swap was done at ${st.swappedAt}. Next: bm-migrate post`);
+    return ExitCode.ok;
+  }
+  const open = unfinishedPass(records, "swap");
+  const resumedFacts = open ? journaledFacts(records, open) : undefined;
+  if (resumedFacts && resumedFacts.mode !== flags.mode)
+    throw new ConfigError(`swap pass ${open} was started in mode ${resumedFacts.mode} and is unfinished`, {
+      hint: `run it again the same way: bm-migrate swap --apply${resumedFacts.mode === "keep-target-ip" ? " --keep-target-ip" : ""}`,
+    });
+
+  const gate = latestVerification(records);
+  const closed = resumedFacts ? undefined : gateProblem(gate);
+  if (closed && flags.apply && !flags.force)
+    throw new SwapRefused(
+      `swap refused: ${closed}; the origin is switched off only once the target is proven to hold everything`,
+      {
+        hint: "run bm-migrate verify (after the cold sync), then bm-migrate swap --apply; or --force to swap anyway",
+      },
+    );
+
+  requireOrigin(app);
+  if (flags.apply) app.lock.acquire(`bm-migrate swap`);
+  const target = new LocalHost("target");
+  const ssh = new SshConnection(requireOrigin(app));
+  let opened = false;
+  const origin = async (): Promise<Host> => {
+    if (!opened) {
+      const failed = await ssh.open();
+      if (failed)
+        throw new OriginUnreachable(
+          ssh.destination,
+          classifySshFailure(failed.stderr),
+          stderrTail(failed.stderr, 3),
+        );
+      opened = true;
+      app.logCommand("target", `ssh -M ${ssh.destination} (master connection)`);
+    }
+    return new RemoteHost("origin", ssh);
+  };
+  const closeOrigin = async (): Promise<void> => {
+    if (opened) await ssh.close();
+    opened = false;
+  };
+  try {
+    const facts = resumedFacts ?? (await readFacts(await origin(), target, flags, app.signal));
+    const deps: SwapDeps = {
+      origin,
+      closeOrigin,
+      target,
+      stateDir: app.settings.stateDir,
+      readFile: readLocalFile,
+      writeFile: writeLocalFile,
+      goneTimeoutMs: flags.goneTimeoutMs,
+      startTimeoutMs: flags.startTimeoutMs,
+    };
+    const plan = swapPlan(facts, deps);
+    if (!flags.apply) {
+      const warn = closed
+        ? `\nNote: --apply would be refused now: ${closed} (run bm-migrate verify first, or add --force).`
+        : "";
+      app.print(
+        `${describeFacts(facts)}\n\n${formatPlan(plan)}\n\n${changesText(facts)}\n\nNothing was changed. To do it: bm-migrate swap --apply${flags.mode === "keep-target-ip" ? " --keep-target-ip" : ""}${warn}`,
+      );
+      return ExitCode.ok;
+    }
+    const pass = open ?? newPassId();
+    if (!open) {
+      if (closed)
+        app.journal.append({ type: "swap-forced", run: app.runId, phase: "swap", pass, reason: closed });
+      app.journal.append({
+        type: "swap",
+        run: app.runId,
+        phase: "swap",
+        pass,
+        mode: facts.mode,
+        originIp: facts.originIp,
+        targetIp: facts.targetIp,
+        prefix: facts.prefix,
+        iface: facts.iface,
+        facts,
+      });
+      app.print(`${describeFacts(facts)}\n${changesText(facts)}`);
+    }
+    const outcome = await runPlan(plan, {
+      journal: app.journal,
+      events: app.events,
+      signal: app.signal,
+      runId: app.runId,
+      pass,
+      resume: Boolean(open),
+      logCommand: (h, c) => app.logCommand(h, c),
+      passData: { mode: facts.mode, ...(closed ? { forced: true } : {}) },
+    });
+    const where =
+      facts.mode === "takeover"
+        ? `the target now answers at ${facts.originIp} (and ${facts.targetIp})`
+        : `BlueMind now runs at ${facts.targetIp}; change the DNS records shown above`;
+    app.print(
+      `Swap done in ${formatDuration(outcome.durationMs)}: ${where}. BlueMind runs on the target.\nNext: ${nextCommand(facts)}`,
+    );
+    return ExitCode.ok;
+  } finally {
+    await closeOrigin();
+    if (flags.apply) app.lock.release();
+  }
+}
