@@ -17,6 +17,20 @@ $( [ "$role" = origin ] && echo "$LAB_TARGET_IP bm-target.lab.test bm-target" ||
 $LAB_LAN_IP lan.lab.test lan
 HOSTS
 
+# --- network configuration in Debian's form (ifupdown), as on an installed server: swap edits it
+mkdir -p /etc/network/interfaces.d
+cat > /etc/network/interfaces <<IFACES
+# interfaces(5) file used by ifup(8) and ifdown(8)
+source /etc/network/interfaces.d/*
+
+auto lo
+iface lo inet loopback
+
+auto eth0
+iface eth0 inet static
+    address $my_ip/$LAB_PREFIX
+IFACES
+
 # --- users: cyrus gets a different uid on each host, as after a change of distribution
 userdel cyrus >/dev/null 2>&1 || true
 useradd --system --uid "$cyrus_uid" --gid mail --home-dir /var/spool/cyrus --no-create-home --shell /usr/sbin/nologin cyrus
@@ -93,6 +107,8 @@ Description: BlueMind lab stand-in ($pkg)
 DPKG
 done
 install -m 0755 "$LAB_DIR/standin/bmctl" /usr/bin/bmctl
+# bmctl also starts the core API stand-in (lab/standin/core.ts) with this repository's node and tsx.
+printf 'LAB_REPO=%s\nLAB_NODE=%s\n' "$(dirname "$LAB_DIR")" "$(command -v node || true)" > /etc/default/bm-lab-core
 install -m 0755 "$LAB_DIR/standin/writer.sh" /usr/share/bm-lab-writer.sh
 install -m 0755 "$LAB_DIR/standin/postfix.init" /etc/init.d/postfix
 mkdir -p /var/spool/cyrus /var/lib/cyrus /var/spool/bm-hsm /var/spool/sieve /var/spool/bm-elasticsearch /var/spool/bm-docs /var/spool/bm-filehosting

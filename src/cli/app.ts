@@ -3,6 +3,7 @@
  * signal (Ctrl-C) and a way to ask the administrator. Built once per invocation by the CLI.
  */
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { createInterface } from "node:readline/promises";
 import type { Settings } from "../engine/settings.js";
 import type { EventSink } from "../engine/events.js";
@@ -43,6 +44,8 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
   sinks.push(flags.json ? new JsonSink() : human!);
   const events = new FanoutSink(sinks);
   const controller = new AbortController();
+  // Every concurrent child listens to the run's signal (a cold sync runs a dozen at once).
+  setMaxListeners(64, controller.signal);
   const onSignal = (sig: NodeJS.Signals): void => {
     if (controller.signal.aborted) return;
     events.emit({

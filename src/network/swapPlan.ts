@@ -25,7 +25,7 @@ import {
   stopBlueMindScript,
 } from "../bluemind/services.js";
 import { StepFailed } from "../engine/errors.js";
-import type { Plan, Stage, Step } from "../engine/plan.js";
+import type { Plan, Stage, Step, StepResult } from "../engine/plan.js";
 import { editNetworkConfig, type FlavourChoice, type NetworkEdit } from "./config.js";
 import {
   ADDRESS_TABLES,
@@ -325,30 +325,39 @@ function ipChangeFilesStep(f: SwapFacts, d: SwapDeps): Step {
       `${BM_INI}: host = ${f.targetIp}, hz-member-address = ${f.targetIp}`,
       `${CYRUS_REPLICATION}: core_sync_host: ${f.targetIp} (when the file exists)`,
     ],
-    async run(ctx) {
-      const done: string[] = [];
-      const ini = d.readFile(BM_INI);
-      if (ini === undefined) throw new StepFailed("ip-change:files", `${BM_INI} is missing on the target`);
-      const edited = setIniValues(ini, "global", { host: f.targetIp, "hz-member-address": f.targetIp });
-      if (edited.text !== ini) {
-        backup(d.stateDir, BM_INI, d.readFile);
-        ctx.logCommand(d.target.label, `write ${BM_INI}`);
-        d.writeFile(BM_INI, edited.text);
-        done.push(`bm.ini ${edited.changed.join(", ")}`);
-      }
-      const cyrus = d.readFile(CYRUS_REPLICATION);
-      if (cyrus !== undefined) {
-        const after = setCoreSyncHost(cyrus, f.targetIp);
-        if (after !== cyrus) {
-          backup(d.stateDir, CYRUS_REPLICATION, d.readFile);
-          ctx.logCommand(d.target.label, `write ${CYRUS_REPLICATION}`);
-          d.writeFile(CYRUS_REPLICATION, after);
-          done.push("core_sync_host");
-        }
-      }
-      return { summary: done.length ? `set to ${f.targetIp}: ${done.join("; ")}` : "already set" };
+    run(ctx) {
+      return Promise.resolve(editIpFiles(f, d, (h, c) => ctx.logCommand(h, c)));
     },
   };
+}
+
+/** bm.ini and cyrus-replication with the target's address (each kept first under swap-before/). */
+function editIpFiles(
+  f: SwapFacts,
+  d: SwapDeps,
+  logCommand: (host: string, command: string) => void,
+): StepResult {
+  const done: string[] = [];
+  const ini = d.readFile(BM_INI);
+  if (ini === undefined) throw new StepFailed("ip-change:files", `${BM_INI} is missing on the target`);
+  const edited = setIniValues(ini, "global", { host: f.targetIp, "hz-member-address": f.targetIp });
+  if (edited.text !== ini) {
+    backup(d.stateDir, BM_INI, d.readFile);
+    logCommand(d.target.label, `write ${BM_INI}`);
+    d.writeFile(BM_INI, edited.text);
+    done.push(`bm.ini ${edited.changed.join(", ")}`);
+  }
+  const cyrus = d.readFile(CYRUS_REPLICATION);
+  if (cyrus !== undefined) {
+    const after = setCoreSyncHost(cyrus, f.targetIp);
+    if (after !== cyrus) {
+      backup(d.stateDir, CYRUS_REPLICATION, d.readFile);
+      logCommand(d.target.label, `write ${CYRUS_REPLICATION}`);
+      d.writeFile(CYRUS_REPLICATION, after);
+      done.push("core_sync_host");
+    }
+  }
+  return { summary: done.length ? `set to ${f.targetIp}: ${done.join("; ")}` : "already set" };
 }
 
 function ipChangeDatabaseStep(f: SwapFacts, d: SwapDeps): Step {

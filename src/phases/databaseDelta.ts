@@ -21,7 +21,12 @@ export interface TableInfo {
   ident: string;
   /** Primary key columns, quoted; empty when none. */
   pk: string[];
+  /** The type of a one-column primary key ("bigint", "bytea"...), else empty. */
+  pkType?: string;
 }
+
+/** Rows per range of an integer primary key: appends land in the last ranges. */
+export const RANGE = 2048;
 
 export interface TableHash {
   rows: number;
@@ -31,13 +36,15 @@ export interface TableHash {
 const ROW_HASH = (alias: string) => `('x' || substr(md5(${alias}::text), 1, 15))::bit(60)::bigint`;
 
 /** The schema's fingerprint: an md5 over the same catalog records `verify` compares. */
-export const FINGERPRINT_SQL = `SELECT md5(string_agg(concat_ws(chr(31), k, n, a), chr(10) ORDER BY k, n, a)) FROM (${SCHEMA_SQL}) s(k, n, a);`;
+export const FINGERPRINT_SQL = `SELECT md5(string_agg(concat_ws(chr(31), k, n, a), chr(10) ORDER BY k, n, a)) FROM (${SCHEMA_SQL.trim().replace(/;$/, "")}) s(k, n, a);`;
 
 export const TABLES_SQL = `
 SELECT format('%I.%I', n.nspname, c.relname),
        coalesce((SELECT string_agg(quote_ident(a.attname), ',' ORDER BY array_position(i.indkey::int2[], a.attnum))
                    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
-                  WHERE i.indrelid = c.oid AND i.indisprimary), '')
+                  WHERE i.indrelid = c.oid AND i.indisprimary), ''),
+       coalesce((SELECT format_type(a.atttypid, NULL) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                  WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1), '')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
@@ -49,33 +56,40 @@ SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n
    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
  ORDER BY 1;`;
 
-export function tableHashesSql(tables: TableInfo[]): string {
-  if (!tables.length) return "SELECT '', 0, '0' WHERE false;";
-  return (
-    tables
-      .map(
-        (t) =>
-          `SELECT ${quoteLiteral(t.ident)}, count(*), coalesce(sum(${ROW_HASH("r")}), 0)::text FROM ONLY ${t.ident} r`,
-      )
-      .join("\nUNION ALL\n") + ";"
-  );
+/**
+ * How a table's rows are grouped for comparison. An integer primary key groups by ranges (index
+ * scans to delete and copy a range, and appended rows stay in the last ranges); another primary
+ * key by a hash of the key; no primary key: the whole table is one group.
+ */
+export interface Grouping {
+  /** SQL expression of a row's group number (alias r). */
+  expr: string;
+  /** SQL condition selecting the given groups (alias r). */
+  where(groups: number[]): string;
 }
 
-/** Bucket of a row: a hash of its primary key, masked to the bucket count (a power of two). */
-export function bucketExpr(t: TableInfo, mask: number, alias = "r"): string {
-  const key = t.pk.map((c) => `${alias}.${c}`).join(", ");
-  return `(('x' || substr(md5(ROW(${key})::text), 1, 8))::bit(32)::int & ${mask})`;
+export function grouping(t: TableInfo, rows: number): Grouping {
+  if (t.pk.length === 1 && /^(smallint|integer|bigint)$/.test(t.pkType ?? "")) {
+    const c = `r.${t.pk[0]!}`;
+    return {
+      expr: `floor(${c} / ${RANGE}.0)::bigint`,
+      where: (g) =>
+        g.length
+          ? g.map((b) => `(${c} >= ${b * RANGE} AND ${c} < ${(b + 1) * RANGE})`).join(" OR ")
+          : "false",
+    };
+  }
+  if (t.pk.length) {
+    let n = 1;
+    while (n < rows / 64 && n < 65536) n *= 2;
+    const expr = `(hashtext(ROW(${t.pk.map((c) => `r.${c}`).join(", ")})::text) & ${n - 1})`;
+    return { expr, where: (g) => `${expr} = ANY('{${g.join(",")}}'::int[])` };
+  }
+  return { expr: "0", where: (g) => (g.length ? "true" : "false") };
 }
 
-export function bucketHashesSql(t: TableInfo, mask: number): string {
-  return `SELECT ${bucketExpr(t, mask)} AS b, count(*), coalesce(sum(${ROW_HASH("r")}), 0)::text FROM ONLY ${t.ident} r GROUP BY 1;`;
-}
-
-/** Buckets sized for ~64 rows each, at most 65,536. */
-export function bucketMask(rows: number): number {
-  let n = 1;
-  while (n < rows / 64 && n < 65536) n *= 2;
-  return n - 1;
+export function groupHashesSql(t: TableInfo, g: Grouping, where = ""): string {
+  return `SELECT ${g.expr} AS b, count(*), coalesce(sum(${ROW_HASH("r")}), 0)::text FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""} GROUP BY 1;`;
 }
 
 export function parseHashes(rows: string[][]): Map<string, TableHash> {
@@ -143,7 +157,7 @@ async function copyRows(
   const select = `COPY (SELECT * FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""}) TO STDOUT`;
   const script = `set -o pipefail
 PGPASSWORD="$BM_ORIGIN_PW" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
- | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -q -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} -c ${shellQuote(`COPY ${t.ident} FROM STDIN`)}`;
+ | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} -c ${shellQuote(`COPY ${t.ident} FROM STDIN`)}`;
   const r = await run("bash", ["-c", script], {
     env: { BM_ORIGIN_PW: origin.password, BM_OPTS: STABLE_TEXT, PGCONNECT_TIMEOUT: "15" },
     ...(signal ? { signal } : {}),
@@ -177,45 +191,52 @@ export async function deltaSync(
     return fail("the origin's schema changed since the staging copy was loaded");
   const list = await originRows(origin, db, TABLES_SQL, signal);
   if (list.exitCode !== 0) return fail(`cannot list tables: ${list.stderr.trim()}`);
-  const tables: TableInfo[] = list.rows.map(([ident, pk]) => ({
+  const tables: TableInfo[] = list.rows.map(([ident, pk, pkType]) => ({
     ident: ident!,
     pk: pk ? pk.split(",") : [],
+    pkType: pkType ?? "",
   }));
-  const sql = tableHashesSql(tables);
-  const [o, s] = await Promise.all([originRows(origin, db, sql, signal), targetRows(staging, sql, signal)]);
-  if (o.exitCode !== 0 || s.exitCode !== 0)
-    return fail(`cannot hash tables: ${(o.stderr + s.stderr).trim()}`);
-  const originHashes = parseHashes(o.rows);
-  const changed = differingKeys(originHashes, parseHashes(s.rows));
-  let copied = 0;
-  for (const ident of changed) {
+  // One scan per table and side gives each group's count and hash (the table's are their sums).
+  const groups = new Map(tables.map((t) => [t.ident, grouping(t, 0)]));
+  const sizes = await originRows(
+    origin,
+    db,
+    `SELECT format('%I.%I', schemaname, relname), n_live_tup FROM pg_stat_user_tables;`,
+    signal,
+  );
+  for (const [ident, n] of sizes.rows) {
     const t = tables.find((x) => x.ident === ident);
-    if (!t) return fail(`table ${ident} exists on one side only`);
-    if (t.pk.length === 0) {
-      const del = await onStaging(staging, `DELETE FROM ONLY ${t.ident};`, signal);
-      if (del.exitCode !== 0) return fail(`cannot empty ${ident}: ${del.stderr.trim()}`);
-      const c = await copyRows(origin, db, staging, t, "", signal);
-      if (!c.ok) return fail(`cannot copy ${ident}: ${c.error}`);
-      copied += c.rows;
-      continue;
-    }
-    const mask = bucketMask(Math.max(originHashes.get(ident)?.rows ?? 0, 1));
-    const bsql = bucketHashesSql(t, mask);
-    const [ob, sb] = await Promise.all([
-      originRows(origin, db, bsql, signal),
-      targetRows(staging, bsql, signal),
-    ]);
-    if (ob.exitCode !== 0 || sb.exitCode !== 0)
-      return fail(`cannot hash ${ident} by bucket: ${(ob.stderr + sb.stderr).trim()}`);
-    const buckets = differingKeys(parseHashes(ob.rows), parseHashes(sb.rows));
-    if (!buckets.length) continue;
-    const inList = `${bucketExpr(t, mask)} = ANY('{${buckets.join(",")}}'::int[])`;
-    const del = await onStaging(staging, `DELETE FROM ONLY ${t.ident} r WHERE ${inList};`, signal);
-    if (del.exitCode !== 0) return fail(`cannot delete changed rows of ${ident}: ${del.stderr.trim()}`);
-    const c = await copyRows(origin, db, staging, t, inList, signal);
-    if (!c.ok) return fail(`cannot copy changed rows of ${ident}: ${c.error}`);
-    copied += c.rows;
+    if (t && ident) groups.set(ident, grouping(t, Number(n)));
   }
+  let copied = 0;
+  const changed: string[] = [];
+  let failure: string | undefined;
+  await forEachLimited(tables, 2, async (t) => {
+    if (failure) return;
+    const g = groups.get(t.ident)!;
+    const sql = groupHashesSql(t, g);
+    const [o, s] = await Promise.all([originRows(origin, db, sql, signal), targetRows(staging, sql, signal)]);
+    if (o.exitCode !== 0 || s.exitCode !== 0)
+      return void (failure = `cannot hash ${t.ident}: ${(o.stderr + s.stderr).trim()}`);
+    const originGroups = parseHashes(o.rows);
+    const diff = differingKeys(originGroups, parseHashes(s.rows)).map(Number);
+    if (!diff.length) return;
+    changed.push(t.ident);
+    const where = g.where(diff);
+    const del = await onStaging(staging, `DELETE FROM ONLY ${t.ident} r WHERE ${where};`, signal);
+    if (del.exitCode !== 0)
+      return void (failure = `cannot delete changed rows of ${t.ident}: ${del.stderr.trim()}`);
+    const c = await copyRows(origin, db, staging, t, where, signal);
+    if (!c.ok) return void (failure = `cannot copy changed rows of ${t.ident}: ${c.error}`);
+    copied += c.rows;
+    // Proof: the groups copied now hash as the origin's.
+    const again = await targetRows(staging, groupHashesSql(t, g, where), signal);
+    if (again.exitCode !== 0) return void (failure = `cannot re-hash ${t.ident}: ${again.stderr.trim()}`);
+    const now = parseHashes(again.rows);
+    const wanted = new Map([...originGroups].filter(([b]) => diff.includes(Number(b))));
+    if (differingKeys(wanted, now).length) failure = `${t.ident} still differs after the delta`;
+  });
+  if (failure) return fail(failure);
   // Sequences take the origin's values.
   const seqs = await originRows(origin, db, SEQUENCES_SQL, signal);
   if (seqs.exitCode !== 0) return fail(`cannot list sequences: ${seqs.stderr.trim()}`);
@@ -233,17 +254,13 @@ export async function deltaSync(
     const sv = await onStaging(staging, setvals, signal);
     if (sv.exitCode !== 0) return fail(`cannot set sequences: ${sv.stderr.trim()}`);
   }
-  // Proof: every changed table now hashes as the origin's.
-  if (changed.length) {
-    const recheck = tableHashesSql(tables.filter((t) => changed.includes(t.ident)));
-    const s2 = await targetRows(staging, recheck, signal);
-    if (s2.exitCode !== 0) return fail(`cannot re-hash: ${s2.stderr.trim()}`);
-    const after = parseHashes(s2.rows);
-    const still = changed.filter(
-      (k) =>
-        after.get(k)?.rows !== originHashes.get(k)?.rows || after.get(k)?.hash !== originHashes.get(k)?.hash,
-    );
-    if (still.length) return fail(`tables still differ after the delta: ${still.join(", ")}`);
-  }
-  return { ok: true, tables: tables.length, changedTables: changed, copiedRows: copied };
+  return { ok: true, tables: tables.length, changedTables: changed.sort(), copiedRows: copied };
+}
+
+async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }

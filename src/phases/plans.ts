@@ -41,13 +41,24 @@ export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: C
     {
       name: "Copy the data directories (the origin keeps serving)",
       maxParallel: 4,
-      steps: mc.profile.dataDirs.map((d) =>
-        rsyncStep(mc.ssh, mc.target, d, {
-          hot: true,
-          nice: mc.settings.nice,
-          bwlimitKiB: mc.settings.bwlimit,
-        }),
-      ),
+      steps: [
+        ...mc.profile.dataDirs.map((d) =>
+          rsyncStep(mc.ssh, mc.target, d, {
+            hot: true,
+            nice: mc.settings.nice,
+            bwlimitKiB: mc.settings.bwlimit,
+          }),
+        ),
+        // The databases too, into staging copies: the cold sync then moves only changed rows.
+        ...mc.profile.databases.map((db) =>
+          stagingStep(db, {
+            target: mc.target,
+            origin: x.originDb,
+            dumpDir,
+            originLabel: mc.ssh.destination,
+          }),
+        ),
+      ],
     },
   ];
   return { phase: "hot-sync", stages };
