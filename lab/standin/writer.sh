@@ -35,5 +35,6 @@ INSERT INTO t_mailbox_record(container_id, message_body_guid, imap_uid, flags, i
 SQL
   fi
   [ "$count" -gt 0 ] && count=$((count - 1))
-  [ "$count" = -1 ] && sleep "$interval"
+  if [ "$count" = -1 ]; then sleep "$interval"; fi
 done
+exit 0

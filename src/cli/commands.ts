@@ -12,6 +12,7 @@ import { coldSyncCommand } from "../commands/coldSync.js";
 import { statusCommand } from "../commands/status.js";
 import { rollbackCommand } from "../commands/rollback.js";
 import { verifyCommand } from "../commands/verify.js";
+import { runCommand } from "../commands/run.js";
 import { swapCommand, swapOptions } from "../commands/swap.js";
 
 export interface CommandSpec {
@@ -96,7 +97,16 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "run",
     description: "all phases in order, asking before the downtime and before the swap",
-    options: [yes()],
+    options: [
+      yes(),
+      skipCheck(),
+      forceOverwrite(),
+      new Option("--sample <percent>", "verify: compare the content of only this share of data files"),
+      // swap's and post's own options, except --apply (run applies) and --force (run never forces)
+      ...swapOptions().filter((o) => o.long !== "--apply" && o.long !== "--force"),
+      ...postOptions(),
+    ],
+    run: (app, opts) => runCommand(app, opts, preflight(opts)),
   },
   {
     name: "report",

@@ -12,11 +12,15 @@ import { finishMigration, originDatabase, prepareMigration } from "../phases/pre
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
 
-export async function coldSyncCommand(app: App, preflight: PreflightOptions): Promise<number> {
+export async function coldSyncCommand(
+  app: App,
+  preflight: PreflightOptions,
+  opts: { confirmed?: boolean } = {},
+): Promise<number> {
   const dry = Boolean(app.flags.dryRun);
   const records = app.journal.records();
   const open = unfinishedPass(records, "cold-sync");
-  if (!dry && !open && !app.flags.yes) {
+  if (!dry && !open && !app.flags.yes && !opts.confirmed) {
     if (!app.interactive)
       throw new ConfigError("cold-sync stops BlueMind on the origin (downtime) and needs confirmation", {
         hint: "run it on a terminal to be asked, or add --yes",

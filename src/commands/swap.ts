@@ -153,7 +153,7 @@ function journaledFacts(records: JournalRecord[], pass: string): SwapFacts | und
   return r && typeof r["facts"] === "object" ? (r["facts"] as SwapFacts) : undefined;
 }
 
-async function readFacts(
+export async function readFacts(
   origin: Host,
   target: Host,
   flags: SwapFlags,

@@ -47,18 +47,79 @@ export function planSteps(plan: Plan): Step[] {
   return plan.stages.flatMap((s) => s.steps);
 }
 
+/** What printing a plan needs: a Plan, or the outline of a phase that does not run through the runner. */
+export interface PlanOutline {
+  phase: string;
+  stages: { name: string; steps: Pick<Step, "id" | "title" | "host" | "commands">[]; maxParallel?: number }[];
+}
+
+export interface FormatPlanOptions {
+  /** Names shown beside the roles: `(on origin root@bm-origin)`. */
+  hosts?: Partial<Record<Role, string>>;
+  /** Explain the shortened `-e ssh` under the plan (default true; off when the caller says it once). */
+  explainSsh?: boolean;
+}
+
+/**
+ * A command as people read it: rsync's `-e 'ssh -o BatchMode=yes ... -o ControlPath=...'` is shown
+ * as `-e ssh` (options other than `-o`, such as `-p 2222`, stay). Only the display changes: the
+ * step runs its own argv. `ssh` is the full remote shell that was shortened, for a note.
+ */
+export function readableCommand(command: string): { text: string; ssh?: string } {
+  let ssh: string | undefined;
+  const text = command.replace(/(^|\s)-e '(ssh(?: [^']*)?)'/, (_all, lead: string, shell: string) => {
+    ssh = shell;
+    const words = shell.split(" ");
+    const kept: string[] = [];
+    for (let i = 0; i < words.length; i++) {
+      if (words[i] === "-o") i++;
+      else kept.push(words[i]!);
+    }
+    return `${lead}-e ${kept.length > 1 ? `'${kept.join(" ")}'` : "ssh"}`;
+  });
+  return ssh === undefined ? { text } : { text, ssh };
+}
+
+/** The note that stands once for every shortened `-e ssh`, given the full remote shell. */
+export function explainSsh(shell: string): string {
+  return (
+    "All SSH to the origin goes through one master connection, opened once per run (ssh -M); " +
+    `"-e ssh" above stands for: ${shell}`
+  );
+}
+
+/** The remote shell a plan's commands shortened to `-e ssh`, if any. */
+export function shortenedSsh(plan: PlanOutline): string | undefined {
+  for (const stage of plan.stages)
+    for (const step of stage.steps)
+      for (const c of step.commands) {
+        const { ssh } = readableCommand(c);
+        if (ssh) return ssh;
+      }
+  return undefined;
+}
+
 /** The plan as text, for --dry-run. */
-export function formatPlan(plan: Plan): string {
+export function formatPlan(plan: PlanOutline, opts: FormatPlanOptions = {}): string {
   const lines = [`Plan for ${plan.phase}:`];
   let n = 0;
   for (const stage of plan.stages.filter((s) => s.steps.length > 0)) {
-    const together = stage.steps.length > 1 ? " (these run at the same time)" : "";
+    const at = stage.maxParallel !== undefined && stage.maxParallel < stage.steps.length;
+    const together =
+      stage.steps.length > 1
+        ? at
+          ? ` (these run at the same time, ${stage.maxParallel} at most)`
+          : " (these run at the same time)"
+        : "";
     lines.push(`  ${stage.name}${together}`);
     for (const step of stage.steps) {
       n++;
-      lines.push(`    ${n}. [${step.id}] ${step.title}  (on ${step.host})`);
-      for (const c of step.commands) lines.push(`         $ ${c}`);
+      const name = step.host === "both" ? undefined : opts.hosts?.[step.host];
+      lines.push(`    ${n}. [${step.id}] ${step.title}  (on ${step.host}${name ? ` ${name}` : ""})`);
+      for (const c of step.commands) lines.push(`         $ ${readableCommand(c).text}`);
     }
   }
+  const ssh = opts.explainSsh === false ? undefined : shortenedSsh(plan);
+  if (ssh) lines.push(`  Note: ${explainSsh(ssh)}`);
   return lines.join("\n");
 }

@@ -1,0 +1,48 @@
+/**
+ * rsync over a list of paths (--files-from) instead of a whole tree: the cold sync's final pass
+ * when the change journal says exactly what changed. Same options as the full pass (-aHS, owners
+ * by name) except: no --delete (it needs recursion), deletions travel as missing arguments
+ * (--delete-missing-args), and --ignore-times, because a file rewritten with the same size and
+ * mtime is listed on the journal's word and rsync's quick check would skip it.
+ */
+import { run, type ProcessResult } from "./process.js";
+import { parseProgressLine, parseStats, rsyncArgs, type RsyncProgress, type RsyncStats } from "./rsync.js";
+import type { SshConnection } from "./ssh.js";
+
+export interface RsyncListedPull {
+  ssh: SshConnection;
+  dir: string;
+  /** Paths relative to dir, parents before children. */
+  paths: readonly string[];
+  bwlimitKiB?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: RsyncProgress) => void;
+}
+
+export function rsyncListedArgs(p: RsyncListedPull): string[] {
+  return rsyncArgs({
+    ssh: p.ssh,
+    source: p.dir,
+    dest: p.dir,
+    ...(p.bwlimitKiB ? { bwlimitKiB: p.bwlimitKiB } : {}),
+    filesFrom: "",
+    extraArgs: ["--delete-missing-args", "--ignore-times"],
+  }).filter((a) => a !== "--delete");
+}
+
+export async function rsyncListedPull(
+  p: RsyncListedPull,
+): Promise<{ result: ProcessResult; stats: RsyncStats }> {
+  const statsLines: string[] = [];
+  const input = p.paths.map((x) => `${x}\0`).join("");
+  const result = await run("rsync", rsyncListedArgs(p), {
+    input,
+    ...(p.signal ? { signal: p.signal } : {}),
+    onStdoutLine: (line) => {
+      const prog = parseProgressLine(line);
+      if (prog) p.onProgress?.(prog);
+      else statsLines.push(line);
+    },
+  });
+  return { result, stats: parseStats(statsLines.join("\n")) };
+}

@@ -1,0 +1,204 @@
+/**
+ * The change watcher: `inotifywait -m -r` on the origin, started over its own SSH connection by a
+ * small detached process on the target that outlives the bm-migrate run which started it (the
+ * administrator runs hot-sync, waits hours, then cold-sync). Nothing is written on the origin:
+ * every event line travels back and is appended, with the target's time, to a log under
+ * `<stateDir>/changes/`.
+ *
+ * Log lines (one per line, times in seconds since the epoch on the target's clock):
+ *   `R <time>`          inotifywait reported its watches established (events from now on are caught)
+ *   `E <time> <line>`   one inotifywait event line: `EVENTS PATH`
+ *   `W <time> <text>`   anything else inotifywait or ssh said (overflow, watch limit): untrusted
+ *   `X <time> <why>`    the watcher ended (exit code, or "stopped")
+ */
+import { spawn } from "node:child_process";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { shellQuote } from "./process.js";
+import type { SshConnection } from "./ssh.js";
+
+/** The inotify events that change what rsync would copy (reads are not watched). */
+export const WATCHED_EVENTS =
+  "create,modify,attrib,close_write,delete,moved_from,moved_to,delete_self,move_self";
+
+/** What the running watcher is, kept in `<stateDir>/changes/watcher.json`. */
+export interface WatcherMeta {
+  id: string;
+  pid: number;
+  /** The event log (absolute path on the target). */
+  log: string;
+  /** The origin directories it watches. */
+  dirs: string[];
+  origin: string;
+  startedAt: string;
+}
+
+const PROCESS_NAME = "bm-migrate-watcher";
+
+export function changesDir(stateDir: string): string {
+  return join(stateDir, "changes");
+}
+
+function metaPath(stateDir: string): string {
+  return join(changesDir(stateDir), "watcher.json");
+}
+
+/**
+ * The remote command: inotifywait plus a guard that stops it when the SSH channel closes (a killed
+ * watcher or a lost network must not leave an inotifywait behind on the origin, holding watches).
+ * Without -q: its "Watches established." line is the moment from which nothing is missed.
+ */
+export function remoteWatchCommand(dirs: readonly string[]): string {
+  const iw = [
+    "nice",
+    "-n",
+    "10",
+    "inotifywait",
+    "-m",
+    "-r",
+    "--format",
+    "%e %w%f",
+    "-e",
+    WATCHED_EVENTS,
+    "--",
+    ...dirs,
+  ]
+    .map(shellQuote)
+    .join(" ");
+  // An asynchronous list gets /dev/null as stdin unless redirected: hence fd 3.
+  const script = `exec 3<&0; ${iw} & p=$!; { cat <&3; kill $p; } >/dev/null 2>&1 & c=$!; exec 3<&-; wait $p; r=$?; kill $c 2>/dev/null; exit $r`;
+  return `sh -c ${shellQuote(script)}`;
+}
+
+/**
+ * The watcher itself, run by bash in its own session: ssh's output lines are timestamped into the
+ * log; when ssh ends the end is logged and the whole process group goes.
+ * `sleep infinity |` keeps ssh's stdin open: its closing is what stops the remote inotifywait.
+ */
+const WRAPPER = String.raw`log=$1; shift
+exec 9>>"$log"
+sleep infinity | "$@" 2> >(while IFS= read -r l; do
+    case $l in
+      *"Watches established"*) printf 'R %s\n' "$EPOCHREALTIME" ;;
+      "Setting up watches"*) ;;
+      *) printf 'W %s %s\n' "$EPOCHREALTIME" "$l" ;;
+    esac
+  done >&9) | while IFS= read -r l; do printf 'E %s %s\n' "$EPOCHREALTIME" "$l"; done >&9
+rc=$((PIPESTATUS[1]))
+printf 'X %s exit %s\n' "$EPOCHREALTIME" "$rc" >&9
+trap '' TERM
+kill -TERM 0`;
+
+export interface StartWatcherOptions {
+  ssh: SshConnection;
+  dirs: readonly string[];
+  stateDir: string;
+  id: string;
+}
+
+/** Start the detached watcher and record it. Returns at once: see waitUntilReady. */
+export function startWatcher(o: StartWatcherOptions): WatcherMeta {
+  const dir = changesDir(o.stateDir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const log = join(dir, `${o.id}.log`);
+  writeFileSync(log, "", { mode: 0o600 });
+  // Its own connection: the run's ControlMaster ends with the run.
+  const opts = o.ssh.sshArgs().map((a) => (a.startsWith("ControlPath=") ? "ControlPath=none" : a));
+  const argv = ["ssh", ...opts, "-T", o.ssh.destination, "--", remoteWatchCommand(o.dirs)];
+  const child = spawn("bash", ["-c", WRAPPER, PROCESS_NAME, log, ...argv], {
+    detached: true, // its own session: it survives this run and is stopped as a group
+    stdio: "ignore",
+    env: { ...process.env, LC_ALL: "C" },
+  });
+  child.unref();
+  if (!child.pid) throw new Error("could not start the change watcher (bash)");
+  const meta: WatcherMeta = {
+    id: o.id,
+    pid: child.pid,
+    log,
+    dirs: [...o.dirs],
+    origin: o.ssh.destination,
+    startedAt: new Date().toISOString(),
+  };
+  writeFileSync(metaPath(o.stateDir), JSON.stringify(meta) + "\n", { mode: 0o600 });
+  return meta;
+}
+
+export function readWatcherMeta(stateDir: string): WatcherMeta | undefined {
+  try {
+    return JSON.parse(readFileSync(metaPath(stateDir), "utf8")) as WatcherMeta;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the recorded watcher process still runs (its pid not reused by another program). */
+export function watcherAlive(meta: WatcherMeta): boolean {
+  try {
+    return readFileSync(`/proc/${meta.pid}/cmdline`, "utf8").includes(PROCESS_NAME);
+  } catch {
+    return false;
+  }
+}
+
+export function readWatcherLog(meta: WatcherMeta): string {
+  try {
+    return readFileSync(meta.log, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+/** Wait until the log says the watches are set (R) or the watcher gave up (W/X). */
+export async function waitUntilReady(
+  meta: WatcherMeta,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<"ready" | "failed" | "timed-out"> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < opts.timeoutMs && !opts.signal?.aborted) {
+    const text = readWatcherLog(meta);
+    if (/^R /m.test(text)) return "ready";
+    if (/^[WX] /m.test(text) || !watcherAlive(meta)) return "failed";
+    await sleep(100);
+  }
+  return "timed-out";
+}
+
+/**
+ * Wait until the log has not grown for `quietMs`: events the origin emitted just before its
+ * services stopped may still be on their way through ssh.
+ */
+export async function waitUntilQuiet(meta: WatcherMeta, quietMs: number, maxMs: number): Promise<void> {
+  const t0 = Date.now();
+  let size = -1;
+  let since = Date.now();
+  while (Date.now() - t0 < maxMs) {
+    const now = existsSync(meta.log) ? statSync(meta.log).size : 0;
+    if (now !== size) {
+      size = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+    await sleep(50);
+  }
+}
+
+/** Stop the watcher (its whole process group) and forget it. Harmless when none runs. */
+export function stopWatcher(stateDir: string): WatcherMeta | undefined {
+  const meta = readWatcherMeta(stateDir);
+  if (!meta) return undefined;
+  if (watcherAlive(meta)) {
+    try {
+      process.kill(-meta.pid, "SIGTERM");
+    } catch {
+      /* already gone */
+    }
+  }
+  try {
+    appendFileSync(meta.log, `X ${(Date.now() / 1000).toFixed(6)} stopped\n`);
+  } catch {
+    /* its log was removed */
+  }
+  rmSync(metaPath(stateDir), { force: true });
+  return meta;
+}

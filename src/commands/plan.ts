@@ -1,0 +1,385 @@
+/**
+ * `bm-migrate plan`: every phase's plan in order (check, hot-sync, cold-sync, verify, swap, post),
+ * from the facts of both servers, with step ids, hosts and commands. Reads only: no lock, nothing
+ * journaled, nothing written on either server. The copying phases and the swap print the very plans
+ * their runs execute; the others (check, verify, post, rollback do not run through the runner) are
+ * described here as outlines of what their commands do, with the same step ids they emit.
+ */
+import type { App } from "../cli/app.js";
+import type { Role } from "../adapters/host.js";
+import { LocalHost } from "../adapters/host.js";
+import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
+import type { Profile } from "../bluemind/profiles.js";
+import {
+  CONFIGURATION_GET,
+  CONFIGURATION_SET,
+  CORE_TOKEN_FILE,
+  DEFAULT_CORE_URL,
+  LOGIN,
+  MAIL_REPAIR,
+  ADMIN_LOGIN,
+  firewallEndpoints,
+  CLI_EQUIVALENTS,
+} from "../bluemind/api.js";
+import { ConfigError, ExitCode } from "../engine/errors.js";
+import { explainSsh, formatPlan, readableCommand, shortenedSsh, type PlanOutline } from "../engine/plan.js";
+import { newPassId, unfinishedPass } from "../engine/runner.js";
+import { foldJournal } from "../engine/status.js";
+import type { JournalRecord } from "../engine/journal.js";
+import { coldSyncPlan, hotSyncPlan } from "../phases/plans.js";
+import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
+import type { MigrationContext } from "../phases/context.js";
+import { swapPlan, readLocalFile } from "../network/swapPlan.js";
+import { latestVerification } from "../verify/gate.js";
+import { gateProblem, parseSwapFlags, readFacts } from "./swap.js";
+
+/** The phases in the order a migration runs them. */
+export const PLAN_PHASES = ["check", "hot-sync", "cold-sync", "verify", "swap", "post"] as const;
+/** What `--phase` accepts: one phase, rollback (not part of a migration's order), or all. */
+export const PHASE_CHOICES = [...PLAN_PHASES, "rollback", "all"] as const;
+export type PlanPhase = (typeof PLAN_PHASES)[number] | "rollback";
+
+export interface PlanStepView {
+  id: string;
+  title: string;
+  host: Role | "both";
+  /** As people read them (`-e ssh` for the master connection's remote shell). */
+  commands: string[];
+}
+
+/** A phase's plan as data, without the work: what `--json` prints and the text is made from. */
+export interface PlanView {
+  phase: string;
+  stages: { name: string; steps: PlanStepView[]; maxParallel?: number }[];
+  /** What the steps alone do not say (resumed pass, gate, why no plan could be made). */
+  notes: string[];
+  /** The full remote shell that `-e ssh` stands for in the commands, when one was shortened. */
+  ssh?: string;
+}
+
+/** A runnable plan as a view: the steps' data without their `run`. */
+export function viewOf(plan: PlanOutline, notes: string[] = []): PlanView {
+  const ssh = shortenedSsh(plan);
+  return {
+    phase: plan.phase,
+    stages: plan.stages.map((s) => ({
+      name: s.name,
+      ...(s.maxParallel !== undefined ? { maxParallel: s.maxParallel } : {}),
+      steps: s.steps.map((st) => ({
+        id: st.id,
+        title: st.title,
+        host: st.host,
+        commands: st.commands.map((c) => readableCommand(c).text),
+      })),
+    })),
+    notes,
+    ...(ssh ? { ssh } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outlines of the phases that do not run through the runner. Step ids are those their commands
+// emit in step-started events (check's probes excepted: the preflight emits no step events).
+
+export function checkOutline(dataDirs: readonly string[], stateDir: string, origin: string): PlanView {
+  const probes = (role: Role) => [
+    {
+      id: `probe:facts:${role}`,
+      title: `Read the ${role}'s system and BlueMind facts`,
+      host: role,
+      commands: [
+        "dpkg-query -W -f='${Version}' bm-core (or rpm -q bm-core); cat /etc/os-release /etc/bm/bm.ini",
+        "rsync --version; pg_dump --version; date +%s.%N",
+      ],
+    },
+    {
+      id: `probe:services:${role}`,
+      title: `Which services run on the ${role}`,
+      host: role,
+      commands: ["bmctl status; service postfix status; service postgresql status; pg_isready -h localhost"],
+    },
+    {
+      id: `probe:storage:${role}`,
+      title: `Measure the data directories and free space on the ${role}`,
+      host: role,
+      commands: [
+        `nice -n 10 find ${dataDirs.join(" ")} -printf '%D:%i %n %b %s %U %G' | awk (sizes, inodes, owners)`,
+        `df -B1 --output=target,avail,iavail,itotal <each directory${role === "target" ? `, ${stateDir}` : ""}>`,
+      ],
+    },
+  ];
+  return {
+    phase: "check",
+    stages: [
+      {
+        name: "Read both servers (read-only)",
+        steps: [
+          ...probes("origin"),
+          ...probes("target"),
+          {
+            id: "probe:accounts:target",
+            title: "Users and groups of the target (owners are mapped by name)",
+            host: "target",
+            commands: ["getent passwd; getent group"],
+          },
+          {
+            id: "probe:database:origin",
+            title: "Log in to the origin's databases the way the copy will",
+            host: "target",
+            commands: [
+              `psql -h 127.0.0.1 -p <port forwarded to ${origin}:5432> -U <bm.ini user> -d bj  (password in PGPASSWORD only): version, sizes, users, mailboxes`,
+            ],
+          },
+        ],
+      },
+      {
+        name: "Evaluate the checks",
+        steps: [
+          {
+            id: "check",
+            title: "Blockers, warnings and facts, each with its id (--skip-check ID)",
+            host: "target",
+            commands: ["(no command: the report is kept in <state-dir>/reports/ and journaled)"],
+          },
+        ],
+      },
+    ],
+    notes: ["hot-sync and cold-sync run this check first and stop on a blocker."],
+  };
+}
+
+export function verifyOutline(profile: Profile): PlanView {
+  return {
+    phase: "verify",
+    stages: [
+      {
+        name: "Compare the files, and alongside them the databases one by one (read-only)",
+        maxParallel: 2,
+        steps: [
+          {
+            id: "verify-files",
+            title: "Compare files",
+            host: "both",
+            commands: [
+              `bash -c <file manifest of ${profile.dataDirs.length} data directories and ${profile.configFiles.length} configuration patterns: find | sort, sha256sum> on each server, compared as the lists arrive`,
+            ],
+          },
+          ...profile.databases.map((db) => ({
+            id: `verify-db:${db}`,
+            title: `Compare database ${db}`,
+            host: "both" as const,
+            commands: [
+              `psql -h 127.0.0.1 -p <tunnel> -U bj -d ${db} <schema and table hashes>  (origin, through the SSH tunnel)`,
+              `runuser -u postgres -- psql -d ${db} <schema and table hashes>  (target)`,
+            ],
+          })),
+        ],
+      },
+    ],
+    notes: [
+      "A warning is given when BlueMind or postfix runs on either server (differences are then expected).",
+      "The result is journaled: swap --apply needs a passing verification newer than the last cold sync.",
+    ],
+  };
+}
+
+export function postOutline(bmVersion: string | undefined): PlanView {
+  const { first, fallback } = firewallEndpoints(bmVersion);
+  const stage = (name: string, id: string, title: string, commands: string[]) => ({
+    name,
+    steps: [{ id, title, host: "target" as const, commands }],
+  });
+  return {
+    phase: "post",
+    stages: [
+      stage("Log in to the BlueMind core", "connect", "Log in and read the system configuration", [
+        `the admin0 key in ${CORE_TOKEN_FILE} (or with --password-file: ${LOGIN.method} ${LOGIN.path}?login=${ADMIN_LOGIN})`,
+        `${CONFIGURATION_GET.method} ${DEFAULT_CORE_URL}${CONFIGURATION_GET.path}`,
+      ]),
+      stage("Firewall", "firewall", "Regenerate the firewall rules", [
+        `${first.method} ${DEFAULT_CORE_URL}${first.path}  (on 404: ${fallback.path}, then ${CLI_EQUIVALENTS.firewall})`,
+        "GET /api/tasks/{id} until the task ends",
+      ]),
+      stage("Mail maintenance", "mail-repair", "Mail maintenance (rebuild the postfix maps)", [
+        `${MAIL_REPAIR.method} ${DEFAULT_CORE_URL}${MAIL_REPAIR.path}`,
+        "GET /api/tasks/{id} until the task ends",
+      ]),
+      stage("My networks", "mynetworks", "Replace the old address in mynetworks", [
+        `${CONFIGURATION_SET.method} ${DEFAULT_CORE_URL}${CONFIGURATION_SET.path} {"mynetworks": "<old address replaced by the new>"}  (only when it changes)`,
+      ]),
+    ],
+    notes: [
+      `BlueMind version ${bmVersion ?? "unknown"} chooses the firewall endpoint; --api-url, --old-ip and --new-ip adjust the rest.`,
+    ],
+  };
+}
+
+export function rollbackOutline(): PlanView {
+  return {
+    phase: "rollback",
+    stages: [
+      {
+        name: "Give the service back to the origin",
+        steps: [
+          {
+            id: "rollback:origin",
+            title: "Restart PostgreSQL, postfix and BlueMind on the origin",
+            host: "origin",
+            commands: [
+              "service postgresql status || service postgresql start",
+              "service postfix start; bmctl start",
+            ],
+          },
+        ],
+      },
+    ],
+    notes: [
+      "An open cold-sync pass is marked abandoned in the journal; the target's BlueMind stays stopped.",
+      "Refused once the swap is done.",
+    ],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plans built from the facts
+
+function passNote(records: JournalRecord[], phase: string): { pass: string; notes: string[] } {
+  const open = unfinishedPass(records, phase);
+  return open
+    ? { pass: open, notes: [`Resumes the unfinished pass ${open}: steps already done are skipped.`] }
+    : { pass: newPassId(), notes: [] };
+}
+
+async function swapView(app: App, mc: MigrationContext, records: JournalRecord[]): Promise<PlanView> {
+  const st = foldJournal(records);
+  if (st.swappedAt) return { phase: "swap", stages: [], notes: [`The swap was done at ${st.swappedAt}.`] };
+  const flags = parseSwapFlags({});
+  try {
+    const facts = await readFacts(mc.origin, mc.target, flags, app.signal);
+    const plan = swapPlan(facts, {
+      origin: () => Promise.resolve(mc.origin),
+      closeOrigin: () => Promise.resolve(),
+      target: mc.target,
+      stateDir: app.settings.stateDir,
+      readFile: readLocalFile,
+      writeFile: () => {
+        throw new ConfigError("the plan writes nothing");
+      },
+      goneTimeoutMs: flags.goneTimeoutMs,
+      startTimeoutMs: flags.startTimeoutMs,
+    });
+    const closed = gateProblem(latestVerification(records));
+    return viewOf(plan, [
+      `Default mode: the target takes over ${facts.originIp} (${facts.iface}); --keep-target-ip keeps ${facts.targetIp} and applies BlueMind's address change instead. bm-migrate swap shows the network-configuration diff.`,
+      ...(closed ? [`swap --apply would be refused now: ${closed} (run bm-migrate verify first).`] : []),
+    ]);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return {
+      phase: "swap",
+      stages: [],
+      notes: [`No swap plan can be made now: ${err.message}${err.hint ? ` (next: ${err.hint})` : ""}`],
+    };
+  }
+}
+
+async function viewFor(
+  phase: PlanPhase,
+  app: App,
+  mc: MigrationContext | undefined,
+  targetFacts: HostFacts | undefined,
+): Promise<PlanView> {
+  const records = app.journal.records();
+  if (phase === "post") return postOutline(targetFacts?.bmVersion);
+  if (phase === "rollback") return rollbackOutline();
+  if (!mc) throw new ConfigError(`the ${phase} plan needs the origin`);
+  switch (phase) {
+    case "check":
+      return checkOutline(mc.profile.dataDirs, app.settings.stateDir, mc.ssh.destination);
+    case "hot-sync": {
+      const { pass, notes } = passNote(records, phase);
+      const plan = hotSyncPlan(mc, records, { originDb: originDatabase(mc).get, pass });
+      return viewOf(plan, notes);
+    }
+    case "cold-sync": {
+      const { pass, notes } = passNote(records, phase);
+      const plan = coldSyncPlan(mc, records, { originDb: originDatabase(mc).get, pass });
+      return viewOf(plan, [...notes, "Downtime: from the first step until the swap has started BlueMind on the target."]);
+    }
+    case "verify":
+      return verifyOutline(mc.profile);
+    case "swap":
+      return swapView(app, mc, records);
+  }
+}
+
+export interface PlanOptions {
+  phase: PlanPhase | "all";
+}
+
+/** The `--phase` value, checked. */
+export function parsePhase(value: unknown): PlanPhase | "all" {
+  if (value === undefined) return "all";
+  if (typeof value === "string" && (PHASE_CHOICES as readonly string[]).includes(value))
+    return value as PlanPhase | "all";
+  throw new ConfigError(`--phase takes one of ${PHASE_CHOICES.join(", ")}, not '${String(value)}'`);
+}
+
+/** The plans as text: a heading, each phase's plan and its notes, the SSH note once. */
+export function formatPlans(views: PlanView[], heading: string, hosts: Partial<Record<Role, string>>): string {
+  const parts = [heading];
+  for (const v of views) {
+    const text = v.stages.some((s) => s.steps.length)
+      ? formatPlan(v, { hosts, explainSsh: false })
+      : `Plan for ${v.phase}: no steps`;
+    parts.push([text, ...v.notes.map((n) => `  Note: ${n}`)].join("\n"));
+  }
+  parts.push("Nothing was done.");
+  return parts.join("\n\n");
+}
+
+export async function planCommand(app: App, opts: PlanOptions): Promise<number> {
+  const phases: PlanPhase[] = opts.phase === "all" ? [...PLAN_PHASES] : [opts.phase];
+  const needsOrigin = phases.some((p) => p !== "post" && p !== "rollback");
+  // Only the origin's side is read through SSH; post and rollback alone need no connection (after
+  // the swap the origin is gone).
+  const mc = needsOrigin ? await prepareMigration(app, { lock: false }) : undefined;
+  try {
+    const targetFacts = mc?.targetFacts ?? (await gatherFacts(new LocalHost("target"), app.signal)).facts;
+    const views: PlanView[] = [];
+    for (const phase of phases) views.push(await viewFor(phase, app, mc, targetFacts));
+    const ssh = views.find((v) => v.ssh)?.ssh;
+    const hosts = {
+      ...(mc ? { origin: mc.ssh.destination } : {}),
+      ...(targetFacts ? { target: targetFacts.hostname } : {}),
+    };
+    if (app.flags.json) {
+      const ts = new Date().toISOString();
+      for (const v of views)
+        process.stdout.write(
+          JSON.stringify({
+            ts,
+            type: "plan",
+            phase: v.phase,
+            hosts,
+            ...(mc ? { profile: mc.profile.id } : {}),
+            stages: v.stages,
+            notes: v.notes,
+            ...(v.ssh ? { ssh: v.ssh } : {}),
+          }) + "\n",
+        );
+      return ExitCode.ok;
+    }
+    const heading = mc
+      ? `Plans from ${mc.ssh.destination} (${describe(mc.originFacts)}) to ${mc.targetFacts.hostname} (${describe(mc.targetFacts)}); profile ${mc.profile.id}: ${mc.profile.description}.`
+      : `Plans on ${targetFacts?.hostname ?? "this server"}.`;
+    app.print(formatPlans(views, heading, hosts) + (ssh ? `\n${explainSsh(ssh)}` : ""));
+    return ExitCode.ok;
+  } finally {
+    if (mc) await finishMigration(app, mc, { lock: false });
+  }
+}
+
+function describe(f: HostFacts): string {
+  return `${f.osPrettyName}, BlueMind ${f.bmVersion ?? "not installed"}`;
+}

@@ -1,0 +1,109 @@
+/**
+ * `bm-migrate run`: every phase in order — preflight, hot sync (a first pass, then passes until
+ * one is short), cold sync, verify, swap, post — asking before the downtime and before the swap.
+ * Each phase is the same command an administrator could run alone, so an interrupted `run`
+ * resumes from the journal: finished phases are skipped, an unfinished one resumes.
+ */
+import type { App } from "../cli/app.js";
+import { ConfigError, ExitCode } from "../engine/errors.js";
+import { foldJournal, lastPass } from "../engine/status.js";
+import { latestVerification } from "../verify/gate.js";
+import type { PreflightOptions } from "../check/preflight.js";
+import { hotSyncCommand } from "./hotSync.js";
+import { coldSyncCommand } from "./coldSync.js";
+import { verifyCommand } from "./verify.js";
+import { swapCommand } from "./swap.js";
+import { postCommand } from "./post.js";
+
+/** A hot pass shorter than this means the origin's data is close enough: time for the downtime. */
+const SHORT_PASS_MS = 5 * 60_000;
+const MAX_HOT_PASSES = 3;
+
+type Phase = "hot-sync" | "cold-sync" | "verify" | "swap" | "post" | "done";
+
+/** The phase to run next, from the journal alone. */
+export function nextPhase(app: App): Phase {
+  const records = app.journal.records();
+  const st = foldJournal(records);
+  const post = lastPass(st, "post");
+  if (post?.state === "finished" || records.some((r) => r.type === "post-finished")) return "done";
+  if (st.swappedAt) return "post";
+  const cold = lastPass(st, "cold-sync");
+  const coldValid =
+    cold && cold.state !== "abandoned" && !(st.rolledBackAt && st.rolledBackAt > cold.startedAt);
+  if (coldValid && cold.state === "finished") {
+    const v = latestVerification(records);
+    return v.passing && v.newerThanColdSync ? "swap" : "verify";
+  }
+  if (coldValid) return "cold-sync";
+  const hot = st.passes.filter((p) => p.phase === "hot-sync");
+  const last = hot.at(-1);
+  if (!last || last.state !== "finished") return "hot-sync";
+  const finished = hot.filter((p) => p.state === "finished");
+  if (finished.length < MAX_HOT_PASSES && (last.durationMs ?? 0) > SHORT_PASS_MS) return "hot-sync";
+  if (finished.length < 2) return "hot-sync";
+  return "cold-sync";
+}
+
+export async function runCommand(
+  app: App,
+  opts: Record<string, unknown>,
+  preflight: PreflightOptions,
+): Promise<number> {
+  if (!app.flags.yes && !app.interactive) {
+    throw new ConfigError("run asks before the downtime and before the swap, and no one can answer here", {
+      hint: "run it on a terminal, or add --yes to answer yes to both",
+    });
+  }
+  for (let guard = 0; guard < 12; guard++) {
+    if (app.signal.aborted) return ExitCode.stepFailed;
+    const phase = nextPhase(app);
+    if (phase === "done") {
+      app.print("The migration is complete: bm-migrate report writes its report.");
+      return ExitCode.ok;
+    }
+    app.events.emit({ type: "info", message: `run: next phase is ${phase}` });
+    let code: number;
+    switch (phase) {
+      case "hot-sync":
+        code = await hotSyncCommand(app, preflight);
+        break;
+      case "cold-sync": {
+        const ok = await app.confirm(
+          "Next is the cold sync: BlueMind stops on the origin (downtime until the swap). Go on?",
+        );
+        if (!ok) {
+          app.print("Stopped before the downtime. Run bm-migrate run again when ready.");
+          return ExitCode.ok;
+        }
+        code = await coldSyncCommand(app, preflight, { confirmed: true });
+        break;
+      }
+      case "verify":
+        code = await verifyCommand(app, opts);
+        if (code !== ExitCode.ok) {
+          app.print(
+            "Verification found differences: nothing is swapped. See above, then run bm-migrate cold-sync --yes again, or bm-migrate rollback.",
+          );
+          return code;
+        }
+        break;
+      case "swap": {
+        const ok = await app.confirm(
+          "Next is the swap: the origin is stopped for good and the target takes its place. Go on?",
+        );
+        if (!ok) {
+          app.print("Stopped before the swap. Run bm-migrate run again when ready (or bm-migrate rollback).");
+          return ExitCode.ok;
+        }
+        code = await swapCommand(app, { ...opts, apply: true });
+        break;
+      }
+      case "post":
+        code = await postCommand(app, opts);
+        break;
+    }
+    if (code !== ExitCode.ok) return code;
+  }
+  return ExitCode.stepFailed;
+}
