@@ -4,7 +4,8 @@
  * sits in the environment of the local child. The target's server is administered as the
  * `postgres` OS user (peer authentication), with SQL on stdin.
  */
-import { createServer } from "node:net";
+import { connect as tcpConnect, createServer } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { SshConnection } from "./ssh.js";
 import { run, type ProcessResult } from "./process.js";
 
@@ -121,4 +122,46 @@ export function psqlAsPostgres(
       ...(signal ? { signal } : {}),
     },
   );
+}
+
+/**
+ * Whether the tunnel's local end still listens. It closes when the SSH master connection dies
+ * (the network between the hosts was cut), while a stopped PostgreSQL on the origin leaves it
+ * listening: that tells the two apart, since psql reports both as a closed connection.
+ */
+export async function tunnelListening(db: Pick<OriginDb, "host" | "port">): Promise<boolean> {
+  const once = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      const sock = tcpConnect({ host: db.host, port: db.port });
+      const done = (up: boolean): void => {
+        sock.destroy();
+        resolve(up);
+      };
+      sock.setTimeout(2000, () => done(false));
+      sock.once("connect", () => done(true));
+      sock.once("error", () => done(false));
+    });
+  // The master closes its channels a moment before its listener: look twice.
+  if (!(await once())) return false;
+  await sleep(500);
+  return once();
+}
+
+/** Why a query or dump of the origin's database failed, in the terms an administrator acts on. */
+export type OriginDbFailure = "connection-lost" | "auth" | "not-running" | "other";
+
+export async function classifyOriginDbFailure(
+  db: Pick<OriginDb, "host" | "port">,
+  stderr: string,
+): Promise<OriginDbFailure> {
+  if (/password authentication failed|no password supplied|role "[^"]*" does not exist/i.test(stderr))
+    return "auth";
+  const broken =
+    /timeout expired|server closed the connection unexpectedly|terminated abnormally|PQgetCopyData|could not receive data|Connection refused|Connection reset|SSL SYSCALL|no connection to the server/i;
+  if (!broken.test(stderr)) return "other";
+  if (!(await tunnelListening(db))) return "connection-lost";
+  // A stopped server refuses at once; only a network that stopped answering runs into the timeout.
+  if (/timeout expired/i.test(stderr)) return "connection-lost";
+  if (/connection to server at .* failed/i.test(stderr)) return "not-running";
+  return "connection-lost";
 }

@@ -14,6 +14,8 @@ import { rollbackCommand } from "../commands/rollback.js";
 import { verifyCommand } from "../commands/verify.js";
 import { runCommand } from "../commands/run.js";
 import { swapCommand, swapOptions } from "../commands/swap.js";
+import { PHASE_CHOICES, dryRunOr, parsePhase, planCommand, swapDryRun } from "../commands/plan.js";
+import { initCommand, initOptions } from "../commands/init.js";
 
 export interface CommandSpec {
   name: string;
@@ -68,26 +70,27 @@ export const COMMANDS: CommandSpec[] = [
     description: "prove the target holds exactly what the origin holds",
     options: [
       new Option("--sample <percent>", "compare the content of only this share of data files (e.g. 10%)"),
+      dryRun(),
     ],
-    run: (app, opts) => verifyCommand(app, opts),
+    run: dryRunOr("verify", (app, opts) => verifyCommand(app, opts)),
   },
   {
     name: "swap",
     description: "stop the origin for good and give the target its place",
-    options: swapOptions(),
-    run: swapCommand,
+    options: [...swapOptions(), new Option("--dry-run", "the same as without --apply")],
+    run: (app, opts) => swapCommand(app, swapDryRun(opts)),
   },
   {
     name: "post",
     description: "BlueMind's post-migration admin steps (firewall, mail maintenance, my networks)",
-    options: postOptions(),
-    run: postCommand,
+    options: [...postOptions(), dryRun()],
+    run: dryRunOr("post", postCommand),
   },
   {
     name: "rollback",
     description: "before the swap: restart the origin's services and describe the target's state",
-    options: [yes()],
-    run: (app) => rollbackCommand(app),
+    options: [yes(), dryRun()],
+    run: dryRunOr("rollback", (app) => rollbackCommand(app)),
   },
   {
     name: "status",
@@ -105,8 +108,9 @@ export const COMMANDS: CommandSpec[] = [
       // swap's and post's own options, except --apply (run applies) and --force (run never forces)
       ...swapOptions().filter((o) => o.long !== "--apply" && o.long !== "--force"),
       ...postOptions(),
+      dryRun(),
     ],
-    run: (app, opts) => runCommand(app, opts, preflight(opts)),
+    run: dryRunOr("all", (app, opts) => runCommand(app, opts, preflight(opts))),
   },
   {
     name: "report",
@@ -118,5 +122,23 @@ export const COMMANDS: CommandSpec[] = [
       ),
     ],
     run: (app, opts) => report(app, opts),
+  },
+  {
+    name: "plan",
+    description:
+      "print every phase's plan (steps, hosts, commands) from both servers' facts; changes nothing",
+    options: [
+      new Option("--phase <phase>", "only this phase's plan (default all)").choices([...PHASE_CHOICES]),
+    ],
+    run: (app, opts) => planCommand(app, { phase: parsePhase(opts["phase"]) }),
+  },
+  {
+    name: "init",
+    description: "write a commented configuration file from what is found on both servers",
+    options: [
+      new Option("--out <file>", "where to write it (default /etc/bm-migrate.conf)"),
+      new Option("--force", "replace an existing file"),
+    ],
+    run: (app, opts) => initCommand(app, initOptions(opts)),
   },
 ];

@@ -304,7 +304,10 @@ async function viewFor(
     case "cold-sync": {
       const { pass, notes } = passNote(records, phase);
       const plan = coldSyncPlan(mc, records, { originDb: originDatabase(mc).get, pass });
-      return viewOf(plan, [...notes, "Downtime: from the first step until the swap has started BlueMind on the target."]);
+      return viewOf(plan, [
+        ...notes,
+        "Downtime: from the first step until the swap has started BlueMind on the target.",
+      ]);
     }
     case "verify":
       return verifyOutline(mc.profile);
@@ -322,11 +325,15 @@ export function parsePhase(value: unknown): PlanPhase | "all" {
   if (value === undefined) return "all";
   if (typeof value === "string" && (PHASE_CHOICES as readonly string[]).includes(value))
     return value as PlanPhase | "all";
-  throw new ConfigError(`--phase takes one of ${PHASE_CHOICES.join(", ")}, not '${String(value)}'`);
+  throw new ConfigError(`--phase takes one of ${PHASE_CHOICES.join(", ")}, not '${JSON.stringify(value)}'`);
 }
 
 /** The plans as text: a heading, each phase's plan and its notes, the SSH note once. */
-export function formatPlans(views: PlanView[], heading: string, hosts: Partial<Record<Role, string>>): string {
+export function formatPlans(
+  views: PlanView[],
+  heading: string,
+  hosts: Partial<Record<Role, string>>,
+): string {
   const parts = [heading];
   for (const v of views) {
     const text = v.stages.some((s) => s.steps.length)
@@ -382,4 +389,21 @@ export async function planCommand(app: App, opts: PlanOptions): Promise<number> 
 
 function describe(f: HostFacts): string {
   return `${f.osPrettyName}, BlueMind ${f.bmVersion ?? "not installed"}`;
+}
+
+type CommandRun = (app: App, opts: Record<string, unknown>) => Promise<number>;
+
+/** A command whose `--dry-run` prints its phase's plan (as `bm-migrate plan --phase P` does). */
+export function dryRunOr(phase: PlanPhase | "all", run: CommandRun): CommandRun {
+  return (app, opts) => (opts["dryRun"] ? planCommand(app, { phase }) : run(app, opts));
+}
+
+/** swap's `--dry-run` is its default: without `--apply`. */
+export function swapDryRun(opts: Record<string, unknown>): Record<string, unknown> {
+  if (!opts["dryRun"]) return opts;
+  if (opts["apply"])
+    throw new ConfigError("swap: --dry-run and --apply contradict each other", {
+      hint: "drop one: bm-migrate swap prints the plan, bm-migrate swap --apply does it",
+    });
+  return { ...opts, apply: false };
 }

@@ -13,6 +13,7 @@ import { connect } from "./connect.js";
 import { ensurePostgresScript, startBlueMindScript } from "../bluemind/services.js";
 import { failure } from "../adapters/process.js";
 import { unfinishedPass } from "../engine/runner.js";
+import { stopWatcher } from "../adapters/watcher.js";
 
 export async function rollbackCommand(app: App): Promise<number> {
   const records = app.journal.records();
@@ -55,7 +56,14 @@ export async function rollbackCommand(app: App): Promise<number> {
       for (const pass of new Set([open, cold?.pass].filter((p): p is string => Boolean(p)))) {
         app.journal.append({ type: "pass-abandoned", run: app.runId, phase: "cold-sync", pass });
       }
-      app.journal.append({ type: "rollback", run: app.runId, origin: hosts.ssh.destination });
+      // A later hot sync starts a fresh change journal: this one would miss the origin's writes.
+      const watcher = stopWatcher(app.settings.stateDir);
+      app.journal.append({
+        type: "rollback",
+        run: app.runId,
+        origin: hosts.ssh.destination,
+        ...(watcher ? { changeJournalStopped: watcher.id } : {}),
+      });
       app.events.emit({
         type: "step-finished",
         step: "rollback:origin",

@@ -26,7 +26,7 @@ export function nextPhase(app: App): Phase {
   const records = app.journal.records();
   const st = foldJournal(records);
   const post = lastPass(st, "post");
-  if (post?.state === "finished" || records.some((r) => r.type === "post-finished")) return "done";
+  if (post?.state === "finished" || st.postFinishedAt) return "done";
   if (st.swappedAt) return "post";
   const cold = lastPass(st, "cold-sync");
   const coldValid =

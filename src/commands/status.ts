@@ -26,6 +26,16 @@ export function statusCommand(app: App): Promise<number> {
   for (const phase of PHASES) {
     if (phase === "check") continue;
     const passes = st.passes.filter((p) => p.phase === phase);
+    if (phase === "verify" && st.lastVerify) {
+      lines.push(
+        `verify: ${st.lastVerify.ok ? "identical" : `${st.lastVerify.differences} differences`} (${st.lastVerify.at})`,
+      );
+      continue;
+    }
+    if (phase === "post" && st.postFinishedAt) {
+      lines.push(`post: done (${st.postFinishedAt})`);
+      continue;
+    }
     if (!passes.length) {
       lines.push(`${phase}: not run yet`);
       continue;
@@ -43,10 +53,6 @@ export function statusCommand(app: App): Promise<number> {
       );
     }
   }
-  if (st.lastVerify)
-    lines.push(
-      `verify result: ${st.lastVerify.ok ? "identical" : `${st.lastVerify.differences} differences`} (${st.lastVerify.at})`,
-    );
   if (st.downtime)
     lines.push(
       `downtime (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,

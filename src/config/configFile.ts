@@ -61,9 +61,14 @@ function comment(text: string, indent = "", hang = "  "): string[] {
 function describeHost(side: DetectedSide, role: "origin" | "target"): string {
   const f = side.facts;
   if (!f) return `${role} ${side.label}: not read (${side.error ?? "unknown error"})`;
-  const named = role === "origin" && f.hostname !== side.label.split("@").pop() ? ` (hostname ${f.hostname})` : "";
-  const bm = f.bmVersion ? `BlueMind ${f.bmVersion} (${f.packageManager})` : "BlueMind not installed (no bm-core)";
-  const url = f.bmIni?.externalUrl ? `external-url ${f.bmIni.externalUrl}` : "no external-url in /etc/bm/bm.ini";
+  const named =
+    role === "origin" && f.hostname !== side.label.split("@").pop() ? ` (hostname ${f.hostname})` : "";
+  const bm = f.bmVersion
+    ? `BlueMind ${f.bmVersion} (${f.packageManager})`
+    : "BlueMind not installed (no bm-core)";
+  const url = f.bmIni?.externalUrl
+    ? `external-url ${f.bmIni.externalUrl}`
+    : "no external-url in /etc/bm/bm.ini";
   const tools = [
     f.rsyncVersion ? `rsync ${f.rsyncVersion}` : "no rsync",
     f.pgDumpMajor !== undefined ? `pg_dump ${f.pgDumpMajor}` : "no pg_dump",

@@ -67,7 +67,10 @@ export interface FormatPlanOptions {
  */
 export function readableCommand(command: string): { text: string; ssh?: string } {
   let ssh: string | undefined;
-  const text = command.replace(/(^|\s)-e '(ssh(?: [^']*)?)'/, (_all, lead: string, shell: string) => {
+  // Quoted as shellQuote writes it, or bare words as a plain join writes them.
+  const shellArg = /(^|\s)-e (?:'(ssh(?: [^']*)?)'|(ssh(?: -[op] \S+)+)(?=\s|$))/;
+  const text = command.replace(shellArg, (_all, lead: string, quoted?: string, bare?: string) => {
+    const shell = quoted ?? bare ?? "ssh";
     ssh = shell;
     const words = shell.split(" ");
     const kept: string[] = [];

@@ -38,6 +38,8 @@ export interface MigrationStatus {
   downtime?: { startedAt: string; endedAt: string; ms: number };
   rolledBackAt?: string;
   swappedAt?: string;
+  /** `post` journals its own records (post-step, post-finished), not passes. */
+  postFinishedAt?: string;
   next: string;
 }
 
@@ -139,6 +141,9 @@ export function foldJournal(records: JournalRecord[]): MigrationStatus {
       case "rollback":
         st.rolledBackAt = r.t;
         break;
+      case "post-finished":
+        st.postFinishedAt = r.t;
+        break;
     }
   }
   // A step still "running" in a pass that is no longer open was cut short (kill, crash).
@@ -167,7 +172,7 @@ function nextCommand(st: MigrationStatus): string {
   const post = lastPass(st, "post");
   const coldValid =
     cold && !(st.rolledBackAt && st.rolledBackAt > cold.startedAt) && cold.state !== "abandoned";
-  if (post?.state === "finished") return "bm-migrate report: the migration is complete";
+  if (post?.state === "finished" || st.postFinishedAt) return "bm-migrate report: the migration is complete";
   if (st.swappedAt) return post ? "bm-migrate post (resumes)" : "bm-migrate post";
   if (coldValid && cold.state !== "finished")
     return `bm-migrate cold-sync (resumes pass ${cold.pass}; BlueMind is stopped on the origin since ${cold.startedAt}) — or bm-migrate rollback`;

@@ -67,7 +67,8 @@ export function parseChangeLog(text: string): ChangeLog {
           continue;
         }
         const events = e[1]!.split(",");
-        if (events.includes("Q_OVERFLOW")) distrust("the origin's inotify queue overflowed: events were lost");
+        if (events.includes("Q_OVERFLOW"))
+          distrust("the origin's inotify queue overflowed: events were lost");
         if (events.includes("UNMOUNT")) distrust(`a filesystem was unmounted under ${e[2]}`);
         log.events.push({ time, events, path: e[2]! });
         break;
@@ -105,8 +106,12 @@ export function changesFor(dir: string, events: readonly ChangeEvent[], since: n
     if (rel === undefined) continue;
     const isDir = ev.events.includes("ISDIR");
     const has = (name: string): boolean => ev.events.includes(name);
-    if (rel === "" || has("DELETE_SELF") || has("MOVE_SELF")) {
+    if (has("DELETE_SELF") || has("MOVE_SELF")) {
       c.full ??= `${ev.path} itself was moved or deleted`;
+      continue;
+    }
+    if (rel === "") {
+      c.paths.add("."); // the data directory's own mode, owner or times
       continue;
     }
     // A directory renamed or deleted carries a whole subtree the events do not list one by one.
@@ -121,30 +126,35 @@ export function changesFor(dir: string, events: readonly ChangeEvent[], since: n
 }
 
 /**
- * The list rsync is given: each path, and every parent directory up to the data directory itself
- * ("."), so that new directories are made and directory times and modes follow. Sorted, so that
- * parents come before their children.
+ * The list rsync is given: each path and every parent directory, so that new directories are made
+ * and directory times and modes follow; the data directory itself (".") only when an entry at its
+ * top changed, because rsync (--files-from implies --dirs) then also sends its top-level files.
+ * Sorted, so that parents come before their children.
  */
 export function withParents(paths: Iterable<string>): string[] {
-  const all = new Set<string>(["."]);
+  const all = new Set<string>();
   for (const p of paths) {
+    if (p === ".") {
+      all.add(".");
+      continue;
+    }
     const parts = p.split("/");
+    if (parts.length === 1) all.add(".");
     for (let i = 1; i <= parts.length; i++) all.add(parts.slice(0, i).join("/"));
   }
   return [...all].sort((a, b) => (a === "." ? -1 : b === "." ? 1 : a < b ? -1 : a > b ? 1 : 0));
 }
 
 /**
- * Parse `find -printf '%i %P\0'` output into inode → names, keeping only the inodes asked for.
- * rsync -H links the names it sees together: a new link to an unchanged file must bring the
- * file's other names into the list, or the target gets a separate copy.
+ * The names in `find -printf '%i %P\0'` output (inode, space, path). rsync -H links the names it
+ * sees together: a new link to an unchanged file must bring the file's other names into the list,
+ * or the target gets a separate copy.
  */
-export function namesOfInodes(findOutput: string, inodes: ReadonlySet<string>): string[] {
+export function namesFromFindOutput(findOutput: string): string[] {
   const names: string[] = [];
   for (const rec of findOutput.split("\0")) {
     const sp = rec.indexOf(" ");
-    if (sp <= 0) continue;
-    if (inodes.has(rec.slice(0, sp))) names.push(rec.slice(sp + 1));
+    if (sp > 0 && /^\d+$/.test(rec.slice(0, sp))) names.push(rec.slice(sp + 1));
   }
   return names;
 }
@@ -199,7 +209,8 @@ export function trustFor(i: TrustInput): Trust {
       reason: `the watcher ended at ${new Date(i.log.ended.time * 1000).toISOString()} (${i.log.ended.why})`,
     };
   if (!i.alive) return { trusted: false, reason: "the watcher process is gone" };
-  if (i.log.readyAt === undefined) return { trusted: false, reason: "the watcher never established its watches" };
+  if (i.log.readyAt === undefined)
+    return { trusted: false, reason: "the watcher never established its watches" };
   if (i.lastCopyStartMs === undefined)
     return { trusted: false, reason: `${i.dir} has no complete earlier copy` };
   if (i.log.readyAt * 1000 > i.lastCopyStartMs)

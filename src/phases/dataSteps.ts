@@ -9,6 +9,8 @@ import type { SshConnection } from "../adapters/ssh.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Step } from "../engine/plan.js";
 import { formatBytes, formatCount } from "../cli/format.js";
+import { PROFILES } from "../bluemind/profiles.js";
+import { pathProblem } from "../engine/settings.js";
 
 /** Where a directory's pre-existing target content is kept. */
 export function setAsidePath(stateDir: string, dir: string): string {
@@ -54,7 +56,44 @@ export interface RsyncStepOptions {
   bwlimitKiB: number;
 }
 
+/** Every data directory a profile moves: the only places an rsync with --delete may write. */
+const DATA_DESTINATIONS = new Set(Object.values(PROFILES).flatMap((p) => p.dataDirs));
+
+/**
+ * rsync --delete removes whatever the origin lacks: pointed at `/` or /etc it would wipe the
+ * target. Refuse any destination that is not a profile's data directory, whatever the caller says.
+ */
+export function assertDataDestination(dir: string): void {
+  const problem = pathProblem(dir);
+  if (problem || !DATA_DESTINATIONS.has(dir))
+    throw new Error(
+      `refusing rsync --delete into '${dir}': ${problem ? `the destination ${problem}` : "not one of the profile's data directories"}`,
+    );
+}
+
+/**
+ * The error for a full target filesystem: names the directory, what the origin's copy of it
+ * needs (measured there with du, read-only) and what is free on the target.
+ */
+async function diskFullError(ssh: SshConnection, target: Host, dir: string): Promise<StepFailed> {
+  const [df, du] = await Promise.all([
+    target.sh(`df -B1 --output=avail ${shellQuote(dir)} | tail -1`),
+    ssh.exec(`du -sb ${shellQuote(dir)} 2>/dev/null | cut -f1`, { timeoutMs: 10 * 60_000 }),
+  ]);
+  const free = Number(df.stdout.trim()) || 0;
+  const need = Number(du.stdout.trim()) || 0;
+  const needText = need ? `${formatBytes(need)} needed for ${dir} (its size on the origin), ` : "";
+  return new StepFailed(
+    `rsync:${dir}`,
+    `the target's filesystem for ${dir} is full: ${needText}${formatBytes(free)} free`,
+    {
+      hint: `free space on the target's filesystem holding ${dir}${need ? ` (at least ${formatBytes(Math.max(0, need - free))} more)` : ""}, then run the same command again: it resumes (the origin's data is untouched)`,
+    },
+  );
+}
+
 export function rsyncStep(ssh: SshConnection, target: Host, dir: string, o: RsyncStepOptions): Step {
+  assertDataDestination(dir);
   const pull = { ssh, source: dir, dest: dir, nice: o.nice, bwlimitKiB: o.bwlimitKiB };
   return {
     id: `rsync:${dir}`,
@@ -83,16 +122,7 @@ export function rsyncStep(ssh: SshConnection, target: Host, dir: string, o: Rsyn
       });
       const vanished = result.exitCode === RSYNC_VANISHED;
       if (result.exitCode !== 0 && !(vanished && o.hot)) {
-        if (/No space left on device/i.test(result.stderr)) {
-          const df = await target.sh(`df -B1 --output=avail ${shellQuote(dir)} | tail -1`);
-          throw new StepFailed(
-            `rsync:${dir}`,
-            `the target's filesystem for ${dir} is full (${formatBytes(Number(df.stdout.trim()) || 0)} free)`,
-            {
-              hint: `free space on the target's filesystem holding ${dir} (bm-migrate check shows how much ${dir} needs), then run the command again`,
-            },
-          );
-        }
+        if (/No space left on device/i.test(result.stderr)) throw await diskFullError(ssh, target, dir);
         if (
           /connection unexpectedly closed|Broken pipe|Connection reset|Timeout|timed out/i.test(result.stderr)
         ) {

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { Host } from "../adapters/host.js";
 import { failure, run, shellQuote } from "../adapters/process.js";
 import {
+  classifyOriginDbFailure,
   psqlAsPostgres,
   queryOrigin,
   quoteIdent,
@@ -59,13 +60,10 @@ async function readOriginDb(
     signal,
   );
   if (info.exitCode !== 0 || !info.rows[0]) {
-    throw new StepFailed(
-      stepId,
-      `cannot read database ${db} on the origin ${originLabel}: ${info.stderr.trim()}`,
-      {
-        hint: "check that PostgreSQL runs on the origin and that bm.ini's password is right (bm-migrate check), then run the command again",
-      },
-    );
+    throw await originDbError(origin, db, stepId, originLabel, `reading database ${db}`, info.stderr, {
+      message: `cannot read database ${db} on the origin ${originLabel}: ${info.stderr.trim()}`,
+      hint: "check that PostgreSQL runs on the origin and that bm.ini's password is right (bm-migrate check), then run the command again",
+    });
   }
   const [encoding, collate, ctype, owner, tables, bytes] = info.rows[0] as [
     string,
@@ -76,6 +74,56 @@ async function readOriginDb(
     string,
   ];
   return { encoding, collate, ctype, owner, tables: Number(tables), bytes: Number(bytes) };
+}
+
+/**
+ * The error for a failed query or dump of the origin's database: a lost connection, a refused
+ * password and a stopped server each say so, with the origin's name and what to do next.
+ */
+async function originDbError(
+  origin: OriginDb,
+  db: string,
+  stepId: string,
+  originLabel: string,
+  doing: string,
+  stderr: string,
+  otherwise: { message: string; hint: string },
+): Promise<StepFailed> {
+  const detail = stderr
+    .split("\n")
+    .filter((l) => /error|fatal/i.test(l))
+    .slice(-1)
+    .join("")
+    .trim();
+  const untouched = `the target's ${db} is untouched`;
+  switch (await classifyOriginDbFailure(origin, stderr)) {
+    case "connection-lost":
+      return new StepFailed(
+        stepId,
+        `the connection to the origin ${originLabel} was lost while ${doing} (${untouched})`,
+        {
+          hint: `check the network between the two servers (ssh ${originLabel} true), then run the same command again: it resumes`,
+        },
+      );
+    case "auth":
+      return new StepFailed(
+        stepId,
+        `the origin's PostgreSQL (${originLabel}) refuses ${origin.user}'s password from its /etc/bm/bm.ini while ${doing} (${untouched}): ${detail}`,
+        {
+          hint: `make the password in the origin's /etc/bm/bm.ini match role ${origin.user}'s (bm-migrate check tells), then run the same command again`,
+        },
+      );
+    case "not-running":
+      return new StepFailed(
+        stepId,
+        `PostgreSQL on the origin ${originLabel} does not accept connections (${doing}; ${untouched})`,
+        {
+          hint: `start it on the origin (service postgresql start; bm-migrate check tells), then run the same command again`,
+        },
+      );
+    default:
+      return new StepFailed(stepId, otherwise.message, { hint: otherwise.hint });
+  }
 }
 
 /**
@@ -112,7 +160,7 @@ async function loadStaging(
   // "as bj" does; the owner may create trusted extensions such as hstore.
   mkdirSync(o.dumpDir, { recursive: true, mode: 0o700 });
   let dumped = 0;
-  const script = `set -o pipefail
+  const script = `set -o pipefail; umask 077
 { echo ${shellQuote(`SET ROLE ${quoteIdent(info.owner)};`)}; pg_dump --verbose --no-password -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)}; } \\
   | tee ${shellQuote(dumpFile)} \\
   | runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} >/dev/null`;
@@ -140,13 +188,10 @@ async function loadStaging(
       .filter((l) => !/^pg_dump: (?!error)/.test(l) && l.trim() !== "")
       .slice(-4)
       .join(" | ");
-    throw new StepFailed(
-      stepId,
-      `copying database ${db} failed (the target's ${db} is untouched): ${errors}`,
-      {
-        hint: "fix the cause shown, then run the same command again",
-      },
-    );
+    throw await originDbError(origin, db, stepId, o.originLabel, `dumping database ${db}`, load.stderr, {
+      message: `copying database ${db} failed (the target's ${db} is untouched): ${errors}`,
+      hint: "fix the cause shown, then run the same command again",
+    });
   }
   // The dump must be complete (pg_dump writes this line last).
   const tail = await run("tail", ["-c", "300", dumpFile]);
@@ -174,7 +219,8 @@ async function refreshStaging(
   const staging = stagingName(db);
   const expected = await stagingFingerprint(staging, ctx.signal);
   if (expected) {
-    const d = await deltaSync(o.origin(), db, staging, expected, ctx.signal);
+    // While the origin serves (hot sync) its rows move under the copy: only the cold pass proves.
+    const d = await deltaSync(o.origin(), db, staging, expected, ctx.signal, stepId.startsWith("database:"));
     if (d.ok) {
       return {
         summary: `by delta: ${d.changedTables.length} of ${d.tables} tables changed, ${formatCount(d.copiedRows)} rows copied`,

@@ -16,6 +16,12 @@ import { databaseStep, rolePasswordStep, stagingStep } from "./databaseSteps.js"
 import { configStep } from "./configSteps.js";
 import type { OriginDb } from "../adapters/postgres.js";
 import { originDbCredentials } from "./prepare.js";
+import {
+  changeLogReader,
+  journaledRsyncStep,
+  startChangeJournalStep,
+  stopChangeJournalStep,
+} from "./changeJournalSteps.js";
 
 /** Directories whose first sync already happened (their fresh-install content is set aside). */
 export function directoriesSetAside(records: JournalRecord[]): Set<string> {
@@ -38,6 +44,18 @@ export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: C
     { name: "Stop BlueMind and postfix on the target", steps: [stopServicesStep(mc.target)] },
     // Only once the target's own BlueMind is stopped: it could write into its directories meanwhile.
     { name: "Set aside the fresh install's own data", steps: setAsideStage(mc, records) },
+    // Before any copy begins: the cold sync may then visit only what changed since.
+    {
+      name: "Start the change journal on the origin",
+      steps: [
+        startChangeJournalStep({
+          ssh: mc.ssh,
+          origin: mc.origin,
+          stateDir: mc.settings.stateDir,
+          dirs: mc.profile.dataDirs,
+        }),
+      ],
+    },
     {
       name: "Copy the data directories (the origin keeps serving)",
       maxParallel: 4,
@@ -72,9 +90,21 @@ export interface ColdSyncExtras {
 
 export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
   const dumpDir = join(mc.settings.stateDir, "dumps", x.pass);
+  const readLog = changeLogReader(mc.settings.stateDir);
   const copy: Step[] = [
     ...mc.profile.dataDirs.map((d) =>
-      rsyncStep(mc.ssh, mc.target, d, { hot: false, nice: false, bwlimitKiB: mc.settings.bwlimit }),
+      journaledRsyncStep(
+        rsyncStep(mc.ssh, mc.target, d, { hot: false, nice: false, bwlimitKiB: mc.settings.bwlimit }),
+        {
+          ssh: mc.ssh,
+          origin: mc.origin,
+          dir: d,
+          bwlimitKiB: mc.settings.bwlimit,
+          records,
+          pass: x.pass,
+          readLog,
+        },
+      ),
     ),
     ...mc.profile.databases.map((db) =>
       databaseStep(db, { target: mc.target, origin: x.originDb, dumpDir, originLabel: mc.ssh.destination }),
@@ -97,6 +127,7 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
       steps: [ensurePostgresStep(mc.origin), ensurePostgresStep(mc.target), ...setAsideStage(mc, records)],
     },
     { name: "Final copy: data, databases and configuration at once", steps: copy },
+    { name: "Stop the change journal", steps: [stopChangeJournalStep(mc.settings.stateDir)] },
   ];
   if (mc.profile.dbPasswordInIni) {
     const { user, password } = originDbCredentials(mc.originFacts);

@@ -1,0 +1,322 @@
+/**
+ * The change journal's steps: start the watcher before the hot sync's copies begin, use it in the
+ * cold sync's final pass (a listed copy of the changed paths, the full pass as the fallback), and
+ * stop it once the final copy is done.
+ */
+import type { Host } from "../adapters/host.js";
+import { failure, shellQuote } from "../adapters/process.js";
+import { rsyncListedArgs, rsyncListedPull } from "../adapters/rsyncListed.js";
+import type { SshConnection } from "../adapters/ssh.js";
+import {
+  readWatcherLog,
+  readWatcherMeta,
+  startWatcher,
+  stopWatcher,
+  waitUntilQuiet,
+  waitUntilReady,
+  watcherAlive,
+  type WatcherMeta,
+} from "../adapters/watcher.js";
+import type { JournalRecord } from "../engine/journal.js";
+import type { Step, StepContext, StepResult } from "../engine/plan.js";
+import { formatBytes, formatCount } from "../cli/format.js";
+import {
+  changesFor,
+  lastCopyStart,
+  namesFromFindOutput,
+  parseChangeLog,
+  trustFor,
+  withParents,
+  type ChangeLog,
+} from "./changeJournal.js";
+
+export const START_STEP = "change-journal:start";
+export const STOP_STEP = "change-journal:stop";
+
+/** Setting up watches walks every directory of the tree once: generous for a large store. */
+const READY_TIMEOUT_MS = 30 * 60_000;
+
+export interface ChangeJournalOptions {
+  ssh: SshConnection;
+  origin: Host;
+  stateDir: string;
+  dirs: readonly string[];
+}
+
+function healthy(meta: WatcherMeta, o: ChangeJournalOptions): boolean {
+  const log = parseChangeLog(readWatcherLog(meta));
+  return (
+    watcherAlive(meta) &&
+    meta.origin === o.ssh.destination &&
+    log.readyAt !== undefined &&
+    !log.untrusted &&
+    !log.ended
+  );
+}
+
+/** Hot sync: make sure a watcher runs, with its watches set, before the copies start. */
+export function startChangeJournalStep(o: ChangeJournalOptions): Step {
+  return {
+    id: START_STEP,
+    title: "Start the change journal (inotifywait on the origin)",
+    host: "both",
+    commands: [`ssh ORIGIN inotifywait -m -r --format '%e %w%f' -e ... ${o.dirs.join(" ")}  (detached)`],
+    async run(ctx) {
+      const running = readWatcherMeta(o.stateDir);
+      if (running && healthy(running, o))
+        return {
+          summary: `already watching since ${running.startedAt}`,
+          data: { watching: true, id: running.id, dirs: running.dirs },
+        };
+      stopWatcher(o.stateDir); // a dead or untrusted one: its log no longer counts
+      const probe = await o.origin.sh(
+        `command -v inotifywait >/dev/null || { echo NO-INOTIFYWAIT; exit 0; }
+for d in ${o.dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] && printf '%s\\n' "$d"; done; exit 0`,
+        { signal: ctx.signal },
+      );
+      if (probe.exitCode !== 0) throw failure(o.origin.label, probe);
+      if (probe.stdout.includes("NO-INOTIFYWAIT")) {
+        return {
+          summary:
+            "inotifywait is not installed on the origin (package inotify-tools): the cold sync walks every file",
+          data: { watching: false, reason: "no inotifywait" },
+        };
+      }
+      const dirs = probe.stdout.split("\n").filter((d) => d !== "");
+      if (dirs.length === 0)
+        return { summary: "no data directory on the origin to watch", data: { watching: false } };
+      const id = new Date().toISOString().replace(/[-:]/g, "").slice(0, 15);
+      ctx.logCommand("target", `detached: ssh ${o.ssh.destination} inotifywait -m -r ${dirs.join(" ")}`);
+      const meta = startWatcher({ ssh: o.ssh, dirs, stateDir: o.stateDir, id });
+      const state = await waitUntilReady(meta, { timeoutMs: READY_TIMEOUT_MS, signal: ctx.signal });
+      if (state !== "ready") {
+        const log = parseChangeLog(readWatcherLog(meta));
+        stopWatcher(o.stateDir);
+        const why = log.untrusted ?? log.ended?.why ?? state;
+        ctx.events.emit({
+          type: "warning",
+          step: START_STEP,
+          message: `the change journal could not start (${why}): the cold sync will walk every file`,
+        });
+        return { summary: `not watching: ${why}`, data: { watching: false, reason: why } };
+      }
+      return {
+        summary: `watching ${dirs.length} directories on the origin`,
+        data: { watching: true, id, dirs },
+      };
+    },
+  };
+}
+
+/** After the final copy (and in rollback): the journal has served. */
+export function stopChangeJournalStep(stateDir: string): Step {
+  return {
+    id: STOP_STEP,
+    title: "Stop the change journal",
+    host: "target",
+    commands: ["kill the detached inotifywait watcher"],
+    run() {
+      const meta = stopWatcher(stateDir);
+      return Promise.resolve({
+        summary: meta ? `stopped the watcher started at ${meta.startedAt}` : "no watcher was running",
+      });
+    },
+  };
+}
+
+/** The watcher's log as the cold pass sees it, read once for all directories. */
+export interface LogSnapshot {
+  meta?: WatcherMeta;
+  alive: boolean;
+  log: ChangeLog;
+  /** Bytes of the log read: later rounds read what came after. */
+  size: number;
+}
+
+export function changeLogReader(stateDir: string): () => Promise<LogSnapshot> {
+  let snapshot: Promise<LogSnapshot> | undefined;
+  return () =>
+    (snapshot ??= (async () => {
+      const meta = readWatcherMeta(stateDir);
+      if (!meta) return { alive: false, log: { events: [] }, size: 0 };
+      // Events of the origin's last writes before its services stopped may still be in transit.
+      if (watcherAlive(meta)) await waitUntilQuiet(meta, 500, 10_000);
+      const buf = Buffer.from(readWatcherLog(meta));
+      const whole = buf.subarray(0, buf.lastIndexOf(0x0a) + 1);
+      return {
+        meta,
+        alive: watcherAlive(meta),
+        log: parseChangeLog(whole.toString("utf8")),
+        size: whole.length,
+      };
+    })());
+}
+
+export interface JournaledCopyOptions {
+  ssh: SshConnection;
+  origin: Host;
+  dir: string;
+  bwlimitKiB: number;
+  records: readonly JournalRecord[];
+  pass: string;
+  readLog: () => Promise<LogSnapshot>;
+}
+
+/**
+ * The cold sync's final copy of one directory: the listed copy when the journal is trusted for
+ * it, else `full` (the walk of every file). The journal records which one ran and why.
+ */
+export function journaledRsyncStep(full: Step, o: JournaledCopyOptions): Step {
+  return {
+    ...full,
+    commands: [
+      `with a trusted change journal: ${["rsync", ...rsyncListedArgs({ ssh: o.ssh, dir: o.dir, paths: [], bwlimitKiB: o.bwlimitKiB })].map(shellQuote).join(" ")} < changed paths`,
+      `else: ${full.commands.join("; ")}`,
+    ],
+    async run(ctx) {
+      const listed = await listedCopy(ctx, o);
+      if (typeof listed !== "string") return listed;
+      ctx.events.emit({ type: "info", message: `${o.dir}: full pass (${listed})` });
+      const r = await full.run(ctx);
+      return {
+        summary: `${r.summary} (full pass: ${listed})`,
+        data: { ...r.data, mode: "full", reason: listed },
+      };
+    },
+  };
+}
+
+/** At most this many listed rounds (each catching events that came in during the one before). */
+const MAX_ROUNDS = 3;
+
+/** The listed copy, or the reason it cannot be used. */
+async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<StepResult | string> {
+  const snap = await o.readLog();
+  const trust = trustFor({
+    dir: o.dir,
+    ...(snap.meta ? { watchedDirs: snap.meta.dirs } : {}),
+    alive: snap.alive,
+    log: snap.log,
+    lastCopyStartMs: lastCopyStart(o.records, o.dir, o.pass),
+  });
+  if (!trust.trusted) return trust.reason;
+  let changes = changesFor(o.dir, snap.log.events, trust.since);
+  let offset = snap.size;
+  const totals: ListedTotals = {
+    listed: 0,
+    changed: 0,
+    transferredFiles: 0,
+    transferredBytes: 0,
+    deletedFiles: 0,
+  };
+  for (let round = 1; ; round++) {
+    if (changes.full) return changes.full;
+    const paths = new Set(changes.paths);
+    for (const p of await createdDirContent(o, changes.createdDirs, ctx.signal)) paths.add(p);
+    for (const p of await otherLinkNames(o, paths, ctx.signal)) paths.add(p);
+    const list = withParents(paths);
+    if (list.length === 0) return done(o.dir, round, totals);
+    ctx.logCommand(
+      "target",
+      `rsync --files-from (${list.length} paths) ${o.ssh.destination}:${o.dir}/ ${o.dir}/`,
+    );
+    const { result, stats } = await rsyncListedPull({
+      ssh: o.ssh,
+      dir: o.dir,
+      paths: list,
+      bwlimitKiB: o.bwlimitKiB,
+      signal: ctx.signal,
+      onProgress: (p) =>
+        ctx.events.emit({
+          type: "progress",
+          step: `rsync:${o.dir}`,
+          current: o.dir,
+          bytesDone: p.bytes,
+          percent: p.percent,
+          filesDone: p.transferred,
+        }),
+    });
+    if (result.exitCode !== 0)
+      return `the listed copy ended with rsync exit ${result.exitCode}: ${result.stderr.trim().split("\n").pop() ?? ""}`;
+    totals.listed += list.length;
+    totals.changed += changes.paths.size;
+    totals.transferredFiles += stats.transferredFiles;
+    totals.transferredBytes += stats.transferredBytes;
+    totals.deletedFiles += stats.deletedFiles;
+    // Anything the origin changed while this round ran (it should not: its services are stopped).
+    const more = readLogFrom(snap.meta, offset);
+    offset = more.size;
+    if (more.log.untrusted) return more.log.untrusted;
+    changes = changesFor(o.dir, more.log.events, 0);
+    if (changes.paths.size === 0 && !changes.full) return done(o.dir, round, totals);
+    if (round >= MAX_ROUNDS) return `the origin kept changing ${o.dir} during the final copy`;
+  }
+}
+
+interface ListedTotals {
+  listed: number;
+  changed: number;
+  transferredFiles: number;
+  transferredBytes: number;
+  deletedFiles: number;
+}
+
+function done(dir: string, rounds: number, t: ListedTotals): StepResult {
+  return {
+    summary: `${formatCount(t.changed)} changed paths (${formatCount(t.listed)} listed with their parents); moved ${formatCount(t.transferredFiles)} files, ${formatBytes(t.transferredBytes)}, deleted ${formatCount(t.deletedFiles)}`,
+    data: { dir, mode: "journal", rounds, ...t },
+  };
+}
+
+function readLogFrom(meta: WatcherMeta | undefined, offset: number): { log: ChangeLog; size: number } {
+  if (!meta) return { log: { events: [] }, size: offset };
+  const rest = Buffer.from(readWatcherLog(meta)).subarray(offset);
+  // Only whole lines: a line being written is read in the next round.
+  const whole = rest.subarray(0, rest.lastIndexOf(0x0a) + 1);
+  return { log: parseChangeLog(whole.toString("utf8")), size: offset + whole.length };
+}
+
+const toArgs = (paths: Iterable<string>): string => [...paths].map((p) => `./${p}\0`).join("");
+
+/**
+ * Everything under directories created since: files written into a new directory before
+ * inotifywait had added its watch there raised no event of their own.
+ */
+async function createdDirContent(
+  o: JournaledCopyOptions,
+  dirs: ReadonlySet<string>,
+  signal: AbortSignal,
+): Promise<string[]> {
+  if (dirs.size === 0) return [];
+  const r = await o.origin.sh(
+    `cd -- ${shellQuote(o.dir)} || exit 3
+xargs -0 -r sh -c 'exec find "$@" -print0' sh 2>/dev/null; exit 0`,
+    { input: toArgs(dirs), signal, maxStdout: 256 << 20 },
+  );
+  if (r.exitCode !== 0) throw failure(o.origin.label, r);
+  return r.stdout
+    .split("\0")
+    .filter((p) => p !== "")
+    .map((p) => p.replace(/^\.\//, ""));
+}
+
+/**
+ * The other names of changed files that have several (hard links): one walk of the directory for
+ * files with more than one link, only when a changed file has more than one.
+ */
+async function otherLinkNames(
+  o: JournaledCopyOptions,
+  paths: ReadonlySet<string>,
+  signal: AbortSignal,
+): Promise<string[]> {
+  if (paths.size === 0) return [];
+  const r = await o.origin.sh(
+    `cd -- ${shellQuote(o.dir)} || exit 3
+inodes=$(xargs -0 -r sh -c 'exec find "$@" -maxdepth 0 -type f -links +1 -printf "%i\\n"' sh 2>/dev/null | sort -u | paste -sd'|')
+[ -n "$inodes" ] || exit 0
+find . -xdev -type f -links +1 -printf '%i %P\\0' | grep -zE "^($inodes) "; exit 0`,
+    { input: toArgs(paths), signal, maxStdout: 256 << 20 },
+  );
+  if (r.exitCode !== 0) throw failure(o.origin.label, r);
+  return namesFromFindOutput(r.stdout);
+}
