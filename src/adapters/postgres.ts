@@ -64,49 +64,6 @@ export interface OriginDb {
   password: string;
 }
 
-/** Run a query on the origin through the tunnel; rows as arrays of fields (unaligned, tab-separated). */
-export async function queryOrigin(
-  db: OriginDb,
-  database: string,
-  sql: string,
-  signal?: AbortSignal,
-): Promise<ProcessResult & { rows: string[][] }> {
-  const r = await run(
-    "psql",
-    [
-      "-X",
-      "-w",
-      "-A",
-      "-t",
-      "-F",
-      "\t",
-      "-v",
-      "ON_ERROR_STOP=1",
-      "-h",
-      db.host,
-      "-p",
-      String(db.port),
-      "-U",
-      db.user,
-      "-d",
-      database,
-    ],
-    {
-      input: sql,
-      env: { PGPASSWORD: db.password, PGCONNECT_TIMEOUT: "15" },
-      timeoutMs: 120_000,
-      ...(signal ? { signal } : {}),
-    },
-  );
-  return {
-    ...r,
-    rows: r.stdout
-      .split("\n")
-      .filter((l) => l !== "")
-      .map((l) => l.split("\t")),
-  };
-}
-
 /** Run SQL on the target's server as the postgres superuser (peer authentication), SQL on stdin. */
 export function psqlAsPostgres(
   sql: string,

@@ -14,7 +14,7 @@ import { rollbackCommand } from "../commands/rollback.js";
 import { verifyCommand } from "../commands/verify.js";
 import { runCommand } from "../commands/run.js";
 import { swapCommand, swapOptions } from "../commands/swap.js";
-import { PHASE_CHOICES, dryRunOr, parsePhase, planCommand, swapDryRun } from "../commands/plan.js";
+import { PHASE_CHOICES, dryRunOr, parsePhase, planCommand, swapWithDryRun } from "../commands/plan.js";
 import { initCommand, initOptions } from "../commands/init.js";
 
 export interface CommandSpec {
@@ -78,7 +78,7 @@ export const COMMANDS: CommandSpec[] = [
     name: "swap",
     description: "stop the origin for good and give the target its place",
     options: [...swapOptions(), new Option("--dry-run", "the same as without --apply")],
-    run: (app, opts) => swapCommand(app, swapDryRun(opts)),
+    run: swapWithDryRun(swapCommand),
   },
   {
     name: "post",

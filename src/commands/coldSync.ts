@@ -5,9 +5,10 @@
  */
 import type { App } from "../cli/app.js";
 import { formatPlan } from "../engine/plan.js";
-import { newPassId, runPlan, unfinishedPass } from "../engine/runner.js";
+import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { formatDuration } from "../cli/format.js";
 import { coldSyncPlan } from "../phases/plans.js";
+import { latestForecast } from "../phases/forecast.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
@@ -50,22 +51,14 @@ export async function coldSyncCommand(
         ? `Resuming cold sync pass ${pass} (downtime began ${started.toISOString()})`
         : `Cold sync pass ${pass}: the downtime starts now`,
     });
-    const outcome = await runPlan(plan, {
-      journal: app.journal,
-      events: app.events,
-      signal: app.signal,
-      runId: app.runId,
-      pass,
-      resume: Boolean(open),
-      logCommand: (h, c) => app.logCommand(h, c),
-      passData: {
-        origin: mc.ssh.destination,
-        profile: mc.profile.id,
-        originVersion: mc.originFacts.bmVersion,
-      },
+    const outcome = await runPhase(app, plan, pass, Boolean(open), {
+      origin: mc.ssh.destination,
+      profile: mc.profile.id,
+      originVersion: mc.originFacts.bmVersion,
     });
     const ended = new Date();
     const ms = ended.getTime() - started.getTime();
+    const forecast = latestForecast(app.journal.records(), started.toISOString());
     app.journal.append({
       type: "downtime",
       run: app.runId,
@@ -74,6 +67,7 @@ export async function coldSyncCommand(
       startedAt: started.toISOString(),
       endedAt: ended.toISOString(),
       ms,
+      ...(forecast ? { forecastMs: forecast.downtimeMs } : {}),
     });
     app.events.emit({
       type: "info",
@@ -81,7 +75,7 @@ export async function coldSyncCommand(
       data: { downtimeMs: ms, coldSyncMs: outcome.durationMs },
     });
     app.print(
-      `Cold sync done: BlueMind is stopped on both servers. Downtime so far: ${formatDuration(ms)} (since ${started.toISOString().slice(11, 19)} UTC).\n` +
+      `Cold sync done: BlueMind is stopped on both servers. Downtime so far: ${formatDuration(ms)} (since ${started.toISOString().slice(11, 19)} UTC)${forecast ? `; forecast was ${formatDuration(forecast.downtimeMs)}` : ""}.\n` +
         `Next: bm-migrate verify, then bm-migrate swap`,
     );
     return ExitCode.ok;

@@ -4,11 +4,12 @@
  */
 import type { App } from "../cli/app.js";
 import { formatPlan } from "../engine/plan.js";
-import { newPassId, runPlan, unfinishedPass } from "../engine/runner.js";
+import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
 import { hotSyncPlan } from "../phases/plans.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
 import { ExitCode } from "../engine/errors.js";
+import { forecastFromPass } from "../phases/forecast.js";
 import type { PreflightOptions } from "../check/preflight.js";
 
 export async function hotSyncCommand(app: App, preflight: PreflightOptions): Promise<number> {
@@ -29,25 +30,31 @@ export async function hotSyncCommand(app: App, preflight: PreflightOptions): Pro
       type: "info",
       message: `Origin ${mc.ssh.destination}: BlueMind ${mc.originFacts.bmVersion} on ${mc.originFacts.osPrettyName}; profile ${mc.profile.id} (${mc.profile.description})${open ? `; resuming pass ${open}` : ""}`,
     });
-    const outcome = await runPlan(plan, {
-      journal: app.journal,
-      events: app.events,
-      signal: app.signal,
-      runId: app.runId,
-      pass,
-      resume: Boolean(open),
-      logCommand: (h, c) => app.logCommand(h, c),
-      passData: {
-        origin: mc.ssh.destination,
-        profile: mc.profile.id,
-        originVersion: mc.originFacts.bmVersion,
-      },
+    const outcome = await runPhase(app, plan, pass, Boolean(open), {
+      origin: mc.ssh.destination,
+      profile: mc.profile.id,
+      originVersion: mc.originFacts.bmVersion,
     });
     let files = 0;
     let bytes = 0;
     for (const r of Object.values(outcome.results)) {
       files += Number(r.data?.["transferredFiles"] ?? 0);
       bytes += Number(r.data?.["transferredBytes"] ?? 0);
+    }
+    const forecast = forecastFromPass(app.journal.records(), outcome.pass);
+    if (forecast) {
+      app.journal.append({
+        type: "forecast",
+        run: app.runId,
+        phase: "hot-sync",
+        pass: outcome.pass,
+        ...forecast,
+      });
+      app.events.emit({
+        type: "info",
+        message: `Expected downtime of a cold sync now: about ${formatDuration(forecast.downtimeMs)} (slowest copy in this pass: ${forecast.basis.slowestStep}, ${formatDuration(forecast.basis.copyMs)})`,
+        data: { forecastMs: forecast.downtimeMs },
+      });
     }
     app.print(
       `Hot sync pass ${outcome.pass} done in ${formatDuration(outcome.durationMs)}: ${formatCount(files)} files, ${formatBytes(bytes)} moved.\n` +

@@ -250,10 +250,15 @@ function passNote(records: JournalRecord[], phase: string): { pass: string; note
     : { pass: newPassId(), notes: [] };
 }
 
-async function swapView(app: App, mc: MigrationContext, records: JournalRecord[]): Promise<PlanView> {
+async function swapView(
+  app: App,
+  mc: MigrationContext,
+  records: JournalRecord[],
+  swapOptions: Record<string, unknown>,
+): Promise<PlanView> {
   const st = foldJournal(records);
   if (st.swappedAt) return { phase: "swap", stages: [], notes: [`The swap was done at ${st.swappedAt}.`] };
-  const flags = parseSwapFlags({});
+  const flags = parseSwapFlags(swapOptions);
   try {
     const facts = await readFacts(mc.origin, mc.target, flags, app.signal);
     const plan = swapPlan(facts, {
@@ -285,6 +290,7 @@ async function swapView(app: App, mc: MigrationContext, records: JournalRecord[]
 
 async function viewFor(
   phase: PlanPhase,
+  opts: PlanOptions,
   app: App,
   mc: MigrationContext | undefined,
   targetFacts: HostFacts | undefined,
@@ -312,12 +318,14 @@ async function viewFor(
     case "verify":
       return verifyOutline(mc.profile);
     case "swap":
-      return swapView(app, mc, records);
+      return swapView(app, mc, records, opts.swapOptions ?? {});
   }
 }
 
 export interface PlanOptions {
   phase: PlanPhase | "all";
+  /** swap's own flags (--keep-target-ip, --origin-power...) when called from `swap --dry-run`. */
+  swapOptions?: Record<string, unknown>;
 }
 
 /** The `--phase` value, checked. */
@@ -354,7 +362,7 @@ export async function planCommand(app: App, opts: PlanOptions): Promise<number> 
   try {
     const targetFacts = mc?.targetFacts ?? (await gatherFacts(new LocalHost("target"), app.signal)).facts;
     const views: PlanView[] = [];
-    for (const phase of phases) views.push(await viewFor(phase, app, mc, targetFacts));
+    for (const phase of phases) views.push(await viewFor(phase, opts, app, mc, targetFacts));
     const ssh = views.find((v) => v.ssh)?.ssh;
     const hosts = {
       ...(mc ? { origin: mc.ssh.destination } : {}),
@@ -398,12 +406,19 @@ export function dryRunOr(phase: PlanPhase | "all", run: CommandRun): CommandRun 
   return (app, opts) => (opts["dryRun"] ? planCommand(app, { phase }) : run(app, opts));
 }
 
-/** swap's `--dry-run` is its default: without `--apply`. */
-export function swapDryRun(opts: Record<string, unknown>): Record<string, unknown> {
-  if (!opts["dryRun"]) return opts;
-  if (opts["apply"])
-    throw new ConfigError("swap: --dry-run and --apply contradict each other", {
-      hint: "drop one: bm-migrate swap prints the plan, bm-migrate swap --apply does it",
-    });
-  return { ...opts, apply: false };
+/**
+ * swap's `--dry-run` is its default, without `--apply`: swap's own text (with the network diff);
+ * with `--json`, the plan line (swap's text has no JSON form).
+ */
+export function swapWithDryRun(run: CommandRun): CommandRun {
+  return (app, opts) => {
+    if (!opts["dryRun"]) return run(app, opts);
+    if (opts["apply"])
+      throw new ConfigError("swap: --dry-run and --apply contradict each other", {
+        hint: "drop one: bm-migrate swap prints the plan, bm-migrate swap --apply does it",
+      });
+    return app.flags.json
+      ? planCommand(app, { phase: "swap", swapOptions: opts })
+      : run(app, { ...opts, apply: false });
+  };
 }

@@ -19,7 +19,7 @@ import { readBmIni } from "../bluemind/bmIni.js";
 import { BmError, ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { formatPlan } from "../engine/plan.js";
-import { newPassId, runPlan, unfinishedPass } from "../engine/runner.js";
+import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { foldJournal } from "../engine/status.js";
 import { formatDuration } from "../cli/format.js";
 import { latestVerification, type VerificationStatus } from "../verify/gate.js";
@@ -356,15 +356,9 @@ export async function swapCommand(app: App, opts: Record<string, unknown>): Prom
       });
       app.print(`${describeFacts(facts)}\n${changesText(facts)}`);
     }
-    const outcome = await runPlan(plan, {
-      journal: app.journal,
-      events: app.events,
-      signal: app.signal,
-      runId: app.runId,
-      pass,
-      resume: Boolean(open),
-      logCommand: (h, c) => app.logCommand(h, c),
-      passData: { mode: facts.mode, ...(closed ? { forced: true } : {}) },
+    const outcome = await runPhase(app, plan, pass, Boolean(open), {
+      mode: facts.mode,
+      ...(closed ? { forced: true } : {}),
     });
     const where =
       facts.mode === "takeover"

@@ -162,7 +162,7 @@ function detectedSection(d: ConfigDraft): string[] {
     [d.origin, "origin"],
   ] as const) {
     if (!side.spaces?.length) continue;
-    lines.push("#", `# Free space on the ${role} (when written)`);
+    lines.push("#", `# Free space on the ${role} (at init)`);
     for (const s of describeSpaces(side.spaces, d.settings.stateDir)) lines.push(...comment(s, "  ", "    "));
   }
   return lines;
@@ -188,7 +188,7 @@ export function renderConfigFile(d: ConfigDraft): string {
     ...key(
       "origin",
       formatDestination(s.origin),
-      "origin: the server to move, [user@]host[:port], reached over SSH from this server (the target) as root's key and known_hosts allow. Flag: --origin.",
+      "origin: the server to move, [user@]host[:port], reached over SSH from this server (the target) with root's key, its host key checked against root's known_hosts. Flag: --origin.",
     ),
     ...key(
       "state-dir",

@@ -155,3 +155,32 @@ async function inPool<T>(items: T[], limit: number, fn: (item: T) => Promise<voi
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
+
+/** What a command needs to run a plan: the App's journal, events, signal and log. */
+export interface PhaseRunner {
+  journal: Journal;
+  events: EventSink;
+  signal: AbortSignal;
+  runId: string;
+  logCommand(host: string, command: string): void;
+}
+
+/** Run a phase's plan for a command: a new pass, or the resumed one when `resume` is set. */
+export function runPhase(
+  app: PhaseRunner,
+  plan: Plan,
+  pass: string,
+  resume: boolean,
+  passData: Record<string, unknown>,
+): Promise<PassOutcome> {
+  return runPlan(plan, {
+    journal: app.journal,
+    events: app.events,
+    signal: app.signal,
+    runId: app.runId,
+    pass,
+    resume,
+    logCommand: (h, c) => app.logCommand(h, c),
+    passData,
+  });
+}

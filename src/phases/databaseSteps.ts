@@ -12,7 +12,6 @@ import { failure, run, shellQuote } from "../adapters/process.js";
 import {
   classifyOriginDbFailure,
   psqlAsPostgres,
-  queryOrigin,
   quoteIdent,
   quoteLiteral,
   type OriginDb,
@@ -21,6 +20,7 @@ import { StepFailed } from "../engine/errors.js";
 import type { Step, StepContext } from "../engine/plan.js";
 import { formatBytes, formatCount } from "../cli/format.js";
 import { statSync } from "node:fs";
+import { originRows } from "../adapters/pgQuery.js";
 import { deltaSync, originFingerprint, setStagingFingerprint, stagingFingerprint } from "./databaseDelta.js";
 
 export interface DatabaseStepOptions {
@@ -49,7 +49,7 @@ async function readOriginDb(
   originLabel: string,
   signal: AbortSignal,
 ): Promise<OriginDbInfo> {
-  const info = await queryOrigin(
+  const info = await originRows(
     origin,
     db,
     `SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba),

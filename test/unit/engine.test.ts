@@ -1,0 +1,191 @@
+// The engine with fakes: the runner against an in-memory journal, the status fold, the lock,
+// and the pure parsers the phases rely on.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MemoryJournal } from "../../src/engine/journal.js";
+import { runPlan, unfinishedPass } from "../../src/engine/runner.js";
+import { RecordingSink } from "../../src/engine/events.js";
+import type { Plan, Step } from "../../src/engine/plan.js";
+import { formatPlan } from "../../src/engine/plan.js";
+import { foldJournal } from "../../src/engine/status.js";
+import { RunLock } from "../../src/engine/lock.js";
+import { AlreadyRunning, StepFailed } from "../../src/engine/errors.js";
+import { parseProgressLine, parseStats } from "../../src/adapters/rsync.js";
+import { profileFor } from "../../src/bluemind/profiles.js";
+import { readBmIni } from "../../src/bluemind/bmIni.js";
+import { forecastFromPass } from "../../src/phases/forecast.js";
+import { grouping, differingKeys, parseHashes } from "../../src/phases/databaseDelta.js";
+
+function step(id: string, log: string[], fail = false): Step {
+  return {
+    id,
+    title: `step ${id}`,
+    host: "target",
+    commands: [`do ${id}`],
+    run() {
+      log.push(id);
+      if (fail) return Promise.reject(new Error(`${id} broke`));
+      return Promise.resolve({ summary: `${id} ok`, data: { n: 1 } });
+    },
+  };
+}
+
+const opts = (journal: MemoryJournal) => ({
+  journal,
+  events: new RecordingSink(),
+  signal: new AbortController().signal,
+  runId: "r1",
+});
+
+test("a failed stage stops the plan; the resumed pass skips what is done and re-runs the rest", async () => {
+  const journal = new MemoryJournal();
+  const log: string[] = [];
+  const broken: Plan = {
+    phase: "cold-sync",
+    stages: [
+      { name: "one", steps: [step("a", log), step("b", log)] },
+      { name: "two", steps: [step("c", log, true), step("d", log)] },
+      { name: "three", steps: [step("e", log)] },
+    ],
+  };
+  await assert.rejects(
+    runPlan(broken, { ...opts(journal), pass: "p1" }),
+    (e: unknown) => e instanceof StepFailed && e.stepId === "c",
+  );
+  assert.deepEqual(
+    log.sort(),
+    ["a", "b", "c", "d"],
+    "the failing stage's siblings still ran; the next stage did not",
+  );
+  assert.equal(unfinishedPass(journal.records(), "cold-sync"), "p1");
+
+  const fixed: Plan = {
+    ...broken,
+    stages: broken.stages.map((s) => ({
+      ...s,
+      steps: s.steps.map((x) => (x.id === "c" ? step("c", log) : x)),
+    })),
+  };
+  log.length = 0;
+  const out = await runPlan(fixed, { ...opts(journal), pass: "p1", resume: true });
+  assert.deepEqual(log.sort(), ["c", "e"], "only the failed and the never-run steps run again");
+  assert.equal(out.results["a"]?.skipped, true);
+  assert.equal(unfinishedPass(journal.records(), "cold-sync"), undefined);
+  const st = foldJournal(journal.records());
+  assert.equal(st.passes[0]?.state, "finished");
+  assert.match(st.next, /bm-migrate verify/);
+});
+
+test("the plan prints every step with its host and commands, stage by stage", () => {
+  const text = formatPlan({
+    phase: "hot-sync",
+    stages: [{ name: "Copy", steps: [step("x", []), step("y", [])] }],
+  });
+  assert.match(text, /Copy \(these run at the same time\)/);
+  assert.match(text, /1\. \[x\] step x {2}\(on target\)\n\s+\$ do x/);
+});
+
+test("status tells the next command at each point of the migration", () => {
+  const j = new MemoryJournal();
+  assert.match(foldJournal(j.records()).next, /bm-migrate check, then bm-migrate hot-sync/);
+  j.append({ type: "pass-started", phase: "hot-sync", pass: "h1" });
+  assert.match(foldJournal(j.records()).next, /hot-sync \(resumes pass h1\)/);
+  j.append({ type: "pass-finished", phase: "hot-sync", pass: "h1", durationMs: 5 });
+  assert.match(foldJournal(j.records()).next, /cold-sync when ready/);
+  j.append({ type: "pass-started", phase: "cold-sync", pass: "c1" });
+  assert.match(foldJournal(j.records()).next, /cold-sync \(resumes pass c1.*rollback/);
+  j.append({ type: "rollback" });
+  j.append({ type: "pass-abandoned", phase: "cold-sync", pass: "c1" });
+  assert.match(foldJournal(j.records()).next, /hot-sync again/);
+});
+
+test("a lock held by a live process refuses a second run, naming it; a stale lock is taken over", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bm-lock-"));
+  writeFileSync(
+    join(dir, "lock"),
+    JSON.stringify({ pid: process.ppid, command: "bm-migrate hot-sync", started: "then" }),
+  );
+  assert.throws(
+    () => new RunLock(dir).acquire("bm-migrate cold-sync"),
+    (e: unknown) => e instanceof AlreadyRunning && /pid \d+, `bm-migrate hot-sync`/.test(e.message),
+  );
+  writeFileSync(
+    join(dir, "lock"),
+    JSON.stringify({ pid: 2 ** 22 + 7, command: "bm-migrate hot-sync", started: "then" }),
+  );
+  const lock = new RunLock(dir);
+  lock.acquire("bm-migrate cold-sync");
+  assert.equal(lock.read()?.pid, process.pid);
+  lock.release();
+});
+
+test("rsync's progress and statistics lines are read, with or without digit grouping", () => {
+  const p = parseProgressLine("    12,345,678  45%   12.34MB/s    0:01:02 (xfr#12, ir-chk=1000/2000)");
+  assert.deepEqual(p, {
+    bytes: 12345678,
+    percent: 45,
+    rateBytesPerSec: 12340000,
+    etaSec: 62,
+    transferred: 12,
+    toCheck: 1000,
+    totalToCheck: 2000,
+  });
+  const s = parseStats(
+    "Number of files: 5,123 (reg: 4,900, dir: 223)\nNumber of regular files transferred: 12\nTotal file size: 1234567 bytes\nTotal transferred file size: 1,234 bytes\nNumber of deleted files: 3",
+  );
+  assert.equal(s.files, 5123);
+  assert.equal(s.regularFiles, 4900);
+  assert.equal(s.dirs, 223);
+  assert.equal(s.transferredFiles, 12);
+  assert.equal(s.totalBytes, 1234567);
+  assert.equal(s.transferredBytes, 1234);
+  assert.equal(s.deletedFiles, 3);
+});
+
+test("the profile follows the BlueMind version", () => {
+  assert.deepEqual(profileFor("3.5.14-2")?.databases, ["bj"]);
+  assert.equal(profileFor("4.1.56")?.id, "4");
+  assert.ok(profileFor("4.1.56")?.configFiles.some((c) => c.pattern === "/etc/imapd*"));
+  assert.ok(!profileFor("5.1.2")?.configFiles.some((c) => c.pattern.startsWith("/etc/bm-hps")));
+  assert.equal(profileFor("5.3.0-1")?.dbPasswordInIni, true);
+  assert.equal(profileFor("2.9"), undefined);
+  assert.equal(profileFor("not a version"), undefined);
+});
+
+test("bm.ini values may be quoted", () => {
+  const ini = readBmIni('[global]\nexternal-url = mail.example.org\nhost = 10.0.0.5\npassword = "s3cr=t"\n');
+  assert.equal(ini.externalUrl, "mail.example.org");
+  assert.equal(ini.password, "s3cr=t");
+});
+
+test("the downtime forecast is the stop plus the slowest copy of the last hot pass", () => {
+  const j = new MemoryJournal();
+  j.append({ type: "step-done", pass: "h", step: "stop-services:target", durationMs: 800 });
+  j.append({ type: "step-done", pass: "h", step: "rsync:/var/spool/cyrus", durationMs: 4000 });
+  j.append({ type: "step-done", pass: "h", step: "database-staging:bj-data", durationMs: 2500 });
+  const f = forecastFromPass(j.records(), "h");
+  assert.equal(f?.downtimeMs, 800 + 1500 + 4000);
+  assert.equal(f?.basis.slowestStep, "rsync:/var/spool/cyrus");
+});
+
+test("database delta groups rows by integer key ranges, else by key hash, else the whole table", () => {
+  const byRange = grouping({ ident: "public.t", pk: ["id"], pkType: "bigint" }, 100000);
+  assert.match(byRange.expr, /floor\(r\.id \/ 2048\.0\)/);
+  assert.equal(byRange.where([0, 2]), "(r.id >= 0 AND r.id < 2048) OR (r.id >= 4096 AND r.id < 6144)");
+  const byHash = grouping({ ident: "public.b", pk: ["guid"], pkType: "bytea" }, 100000);
+  assert.match(byHash.expr, /hashtext\(ROW\(r\.guid\)::text\) & 2047/);
+  assert.equal(grouping({ ident: "public.n", pk: [] }, 10).where([0]), "true");
+  const a = parseHashes([
+    ["1", "10", "abc"],
+    ["2", "5", "def"],
+  ]);
+  const b = parseHashes([
+    ["1", "10", "abc"],
+    ["2", "5", "xyz"],
+    ["3", "1", "q"],
+  ]);
+  assert.deepEqual(differingKeys(a, b), ["2", "3"]);
+});
