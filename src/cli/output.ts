@@ -43,16 +43,25 @@ export class HumanSink implements EventSink {
   }
 
   private line(text: string): void {
-    if (this.o.tty && this.live) this.out.write("\r\x1b[K");
+    if (this.o.tty) this.out.write("\r\x1b[K");
     const stamp = this.o.tty ? "" : `${new Date().toISOString().slice(11, 19)} `;
     this.out.write(`${stamp}${text}\n`);
     if (this.o.tty && this.live) this.out.write(this.live);
   }
 
-  private redrawLive(): void {
+  private lastDraw = 0;
+
+  /** One live line, never wider than the terminal (a wrapped line could not be redrawn in place). */
+  private redrawLive(force = false): void {
     if (!this.o.tty || this.o.quiet) return;
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const width = Math.max(20, ((this.out as NodeJS.WriteStream).columns ?? 100) - 1);
     const parts = [...this.progress.values()];
-    this.live = parts.length ? paint(this.o.color, "2", `  … ${parts.join(" | ")}`).slice(0, 400) : "";
+    const text = parts.length ? `  … ${parts.join(" | ")}` : "";
+    const cut = text.length > width ? `${text.slice(0, width - 1)}…` : text;
+    this.live = cut ? paint(this.o.color, "2", cut) : "";
     this.out.write(`\r\x1b[K${this.live}`);
   }
 
@@ -93,7 +102,7 @@ export class HumanSink implements EventSink {
           this.line(
             `   ${paint(c, "32", "ok")} ${e.title}: ${e.summary}${e.skipped ? "" : paint(c, "2", ` (${formatDuration(e.durationMs)})`)}`,
           );
-        this.redrawLive();
+        this.redrawLive(true);
         break;
       case "step-failed":
         this.progress.delete(e.step);
