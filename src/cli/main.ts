@@ -35,7 +35,9 @@ function addCommonOptions(cmd: Command): Command {
     .option("-q, --quiet", "only warnings, errors and summaries")
     .addOption(new Option("--bwlimit <KiB/s>", "limit rsync's bandwidth").argParser(positiveInt("--bwlimit")))
     .addOption(
-      new Option("--db-jobs <n>", "parallel jobs for pg_dump/pg_restore").argParser(positiveInt("--db-jobs")),
+      new Option("--db-jobs <n>", "tables compared and copied at once by the database delta").argParser(
+        positiveInt("--db-jobs"),
+      ),
     )
     .addOption(new Option("--profile <id>", "force the version profile").choices(["3.5", "4", "5", "5.2"]));
 }

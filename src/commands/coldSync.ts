@@ -5,6 +5,7 @@
  */
 import type { App } from "../cli/app.js";
 import { formatPlan } from "../engine/plan.js";
+import { viewOf } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { formatDuration } from "../cli/format.js";
 import { coldSyncPlan } from "../phases/plans.js";
@@ -40,7 +41,11 @@ export async function coldSyncCommand(
     const pass = open ?? newPassId();
     const plan = coldSyncPlan(mc, records, { originDb: db.get, pass });
     if (dry) {
-      app.print(formatPlan(plan));
+      if (app.flags.json)
+        process.stdout.write(
+          JSON.stringify({ ts: new Date().toISOString(), type: "plan", ...viewOf(plan) }) + "\n",
+        );
+      else app.print(formatPlan(plan));
       return ExitCode.ok;
     }
     await db.open();

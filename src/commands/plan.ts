@@ -6,8 +6,7 @@
  * described here as outlines of what their commands do, with the same step ids they emit.
  */
 import type { App } from "../cli/app.js";
-import type { Role } from "../adapters/host.js";
-import { LocalHost } from "../adapters/host.js";
+import { LocalHost, type Role } from "../adapters/host.js";
 import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
 import type { Profile } from "../bluemind/profiles.js";
 import {
@@ -276,7 +275,7 @@ async function swapView(
     const closed = gateProblem(latestVerification(records));
     return viewOf(plan, [
       `Default mode: the target takes over ${facts.originIp} (${facts.iface}); --keep-target-ip keeps ${facts.targetIp} and applies BlueMind's address change instead. bm-migrate swap shows the network-configuration diff.`,
-      ...(closed ? [`swap --apply would be refused now: ${closed} (run bm-migrate verify first).`] : []),
+      ...(closed ? [`swap --apply would be refused now: ${closed}.`] : []),
     ]);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;

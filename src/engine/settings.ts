@@ -45,8 +45,11 @@ export const SettingsSchema = z
     /** rsync bandwidth limit on the origin's link, KiB/s (0: none). */
     bwlimit: z.coerce.number().int().nonnegative().default(0),
     /** Run the origin's side of copies with nice/ionice so it keeps serving. */
-    nice: z.coerce.boolean().default(true),
-    /** Parallel jobs for pg_dump/pg_restore. */
+    nice: z
+      .union([z.boolean(), z.enum(["true", "false", "yes", "no", "on", "off", "1", "0"])])
+      .transform((v) => v === true || v === "true" || v === "yes" || v === "on" || v === "1")
+      .default(true),
+    /** Tables compared and copied at once by the database delta. */
     dbJobs: z.coerce.number().int().min(1).max(64).default(2),
     /** Override the version profile (normally chosen from bm-core's version). */
     profile: z.enum(["3.5", "4", "5", "5.2"]).optional(),

@@ -27,7 +27,7 @@ export function setAsideStep(target: Host, dir: string, stateDir: string): Step 
   const script = `set -e
 d=${shellQuote(dir)}; a=${shellQuote(aside)}
 [ -d "$d" ] || { echo 0; exit 0; }
-mkdir -p "$a"
+(umask 077; mkdir -p "$a") # the set-aside copies are root's only
 n=$(find "$d" -mindepth 1 -maxdepth 1 | wc -l)
 find "$d" -mindepth 1 -maxdepth 1 -exec mv -t "$a" -- {} +
 echo "$n"`;

@@ -179,6 +179,8 @@ export async function deltaSync(
   signal?: AbortSignal,
   /** Re-hash what was copied and require it equal to the origin's (only meaningful once the origin is still). */
   prove = true,
+  /** Tables worked on at once. */
+  jobs = 2,
 ): Promise<DeltaOutcome> {
   const fail = (reason: string): DeltaOutcome => ({
     ok: false,
@@ -213,7 +215,7 @@ export async function deltaSync(
   let copied = 0;
   const changed: string[] = [];
   let failure: string | undefined;
-  await forEachLimited(tables, 2, async (t) => {
+  await forEachLimited(tables, jobs, async (t) => {
     if (failure) return;
     const g = groups.get(t.ident)!;
     const sql = groupHashesSql(t, g);

@@ -27,6 +27,8 @@ export interface DatabaseStepOptions {
   target: Host;
   origin: () => OriginDb;
   dumpDir: string;
+  /** Tables the delta works on at once (settings' db-jobs). */
+  jobs: number;
   /** Where the tunnel's local end is, for the displayed commands. */
   originLabel: string;
 }
@@ -220,7 +222,15 @@ async function refreshStaging(
   const expected = await stagingFingerprint(staging, ctx.signal);
   if (expected) {
     // While the origin serves (hot sync) its rows move under the copy: only the cold pass proves.
-    const d = await deltaSync(o.origin(), db, staging, expected, ctx.signal, stepId.startsWith("database:"));
+    const d = await deltaSync(
+      o.origin(),
+      db,
+      staging,
+      expected,
+      ctx.signal,
+      stepId.startsWith("database:"),
+      o.jobs,
+    );
     if (d.ok) {
       return {
         summary: `by delta: ${d.changedTables.length} of ${d.tables} tables changed, ${formatCount(d.copiedRows)} rows copied`,

@@ -74,6 +74,7 @@ export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: C
             origin: x.originDb,
             dumpDir,
             originLabel: mc.ssh.destination,
+            jobs: mc.settings.dbJobs,
           }),
         ),
       ],
@@ -107,7 +108,13 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
       ),
     ),
     ...mc.profile.databases.map((db) =>
-      databaseStep(db, { target: mc.target, origin: x.originDb, dumpDir, originLabel: mc.ssh.destination }),
+      databaseStep(db, {
+        target: mc.target,
+        origin: x.originDb,
+        dumpDir,
+        originLabel: mc.ssh.destination,
+        jobs: mc.settings.dbJobs,
+      }),
     ),
     configStep(
       mc.ssh,

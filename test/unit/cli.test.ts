@@ -77,3 +77,81 @@ test("a configuration file with an unknown key is rejected with its line", () =>
   assert.equal(r.code, 2);
   assert.match(r.err, /bm\.conf:3: unknown key 'colour'/);
 });
+
+// Malformed input: every case exits 2 with a message naming what is wrong, before anything runs.
+function confFile(text: string): string {
+  const f = join(mkdtempSync(join(tmpdir(), "bm-conf-")), "bm-migrate.conf");
+  writeFileSync(f, text);
+  return f;
+}
+
+test("state-dir and log-dir refuse /, empty, relative and '..' paths (exit 2)", () => {
+  const cases: [string[], RegExp][] = [
+    [["--state-dir", "/"], /state-dir must not be \//],
+    [["--state-dir", ""], /state-dir is empty/],
+    [["--log-dir", "logs"], /log-dir must be an absolute path, not 'logs'/],
+    [["--state-dir", "/var/lib/bm-migrate/../../.."], /state-dir must not contain '\.\.'/],
+    [["--log-dir", "//"], /log-dir must not be \//],
+  ];
+  for (const [args, message] of cases) {
+    const r = cli("status", ...args);
+    assert.equal(r.code, 2, args.join(" "));
+    assert.match(r.err, message, args.join(" "));
+    assert.match(r.err, /next: fix the flags or the configuration file/);
+  }
+});
+
+test("paths from a configuration file are validated like flags", () => {
+  const r = cli("status", "--config", confFile("state-dir = /\nlog-dir = ../log\n"));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /state-dir must not be \//);
+  assert.match(r.err, /log-dir must be an absolute path, not '\.\.\/log'/);
+});
+
+test("a broken configuration file is rejected with its line (exit 2)", () => {
+  const r = cli("status", "--config", confFile("origin = root@bm-origin\n[section]\n"));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /bm-migrate\.conf:2: not a 'key = value' line: \[section\]/);
+});
+
+test("a configuration file named but missing is an error (exit 2)", () => {
+  const r = cli("status", "--config", "/nonexistent/bm-migrate.conf");
+  assert.equal(r.code, 2);
+  assert.match(r.err, /cannot read configuration file \/nonexistent\/bm-migrate\.conf/);
+});
+
+test("bad host names are rejected (exit 2), from a flag or the configuration file", () => {
+  for (const origin of ["root@", "bm origin", "root@-bad", "root@host:99999", "root@host;rm"]) {
+    const r = cli("status", "--origin", origin);
+    assert.equal(r.code, 2, origin);
+    assert.match(r.err, /is not \[user@\]host\[:port\]/, origin);
+  }
+  const f = cli("status", "--config", confFile("origin = root@bad_host!\n"));
+  assert.equal(f.code, 2);
+  assert.match(f.err, /origin 'root@bad_host!' is not \[user@\]host/);
+});
+
+test("non-numeric and out-of-range options are usage errors naming the option (exit 2)", () => {
+  const dbJobs = cli("hot-sync", "--db-jobs", "two");
+  assert.equal(dbJobs.code, 2);
+  assert.match(dbJobs.err, /--db-jobs takes a whole number, not 'two'/);
+  const negative = cli("hot-sync", "--bwlimit", "-5");
+  assert.equal(negative.code, 2);
+  assert.match(negative.err, /--bwlimit/);
+  const profile = cli("hot-sync", "--profile", "9");
+  assert.equal(profile.code, 2);
+  assert.match(profile.err, /--profile <id>' argument '9' is invalid/);
+  const tooMany = cli("status", "--db-jobs", "500");
+  assert.equal(tooMany.code, 2);
+  assert.match(tooMany.err, /dbJobs/);
+  const conf = cli("status", "--config", confFile("bwlimit = fast\n"));
+  assert.equal(conf.code, 2);
+  assert.match(conf.err, /bwlimit/);
+});
+
+test("verify --sample takes a percentage (exit 2 otherwise)", () => {
+  const tmp = mkdtempSync(join(tmpdir(), "bm-state-"));
+  const r = cli("verify", "--sample", "lots", "--state-dir", join(tmp, "s"), "--log-dir", join(tmp, "l"));
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--sample takes a percentage between 0 and 100, such as 10%, not 'lots'/);
+});

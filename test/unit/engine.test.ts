@@ -189,3 +189,15 @@ test("database delta groups rows by integer key ranges, else by key hash, else t
   ]);
   assert.deepEqual(differingKeys(a, b), ["2", "3"]);
 });
+
+test("configuration booleans read as written: nice = false turns niceness off", async () => {
+  const { loadSettings } = await import("../../src/engine/settings.js");
+  const dir = mkdtempSync(join(tmpdir(), "bm-conf-"));
+  const f = join(dir, "bm.conf");
+  writeFileSync(f, "origin = root@old.example.org\nnice = false\n");
+  assert.equal(loadSettings({ flags: {}, configFile: f }).nice, false);
+  writeFileSync(f, "nice = yes\n");
+  assert.equal(loadSettings({ flags: {}, configFile: f }).nice, true);
+  writeFileSync(f, "nice = maybe\n");
+  assert.throws(() => loadSettings({ flags: {}, configFile: f }), /nice/);
+});

@@ -1,0 +1,163 @@
+// The change journal's pure parts: reading the watcher's log, turning events into the list rsync
+// is given (with parents and hard-link names), and the rule for when the journal can be trusted.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  changesFor,
+  lastCopyStart,
+  namesFromFindOutput,
+  parseChangeLog,
+  REPLAY_MARGIN_SEC,
+  relativeTo,
+  trustFor,
+  withParents,
+  type ChangeLog,
+} from "../../src/phases/changeJournal.js";
+import type { JournalRecord } from "../../src/engine/journal.js";
+
+const D = "/var/spool/cyrus";
+
+test("the log is read: ready time, events, and what makes it untrusted", () => {
+  const log = parseChangeLog(
+    [
+      "R 100.5",
+      `E 101.0 CREATE ${D}/data/u/1.`,
+      `E 102.0 CLOSE_WRITE,CLOSE ${D}/data/u/a b.`,
+      `E 103.0 CREATE,ISDIR ${D}/data/new`,
+      "",
+    ].join("\n"),
+  );
+  assert.equal(log.readyAt, 100.5);
+  assert.equal(log.untrusted, undefined);
+  assert.equal(log.ended, undefined);
+  assert.deepEqual(
+    log.events.map((e) => [e.time, e.events.join(","), e.path]),
+    [
+      [101, "CREATE", `${D}/data/u/1.`],
+      [102, "CLOSE_WRITE,CLOSE", `${D}/data/u/a b.`],
+      [103, "CREATE,ISDIR", `${D}/data/new`],
+    ],
+  );
+  assert.match(parseChangeLog("R 1\nE 2 Q_OVERFLOW \n").untrusted ?? "", /overflow/);
+  assert.match(
+    parseChangeLog("R 1\nW 2 Failed to watch /x; upper limit on inotify watches reached!\n").untrusted ?? "",
+    /upper limit/,
+  );
+  // A file name with a newline in it splits into a line that is no event: distrust, never guess.
+  assert.match(parseChangeLog(`R 1\nE 2 CREATE ${D}/a\nb.\n`).untrusted ?? "", /unreadable/);
+  assert.deepEqual(parseChangeLog("R 1\nX 5 exit 1\n").ended, { time: 5, why: "exit 1" });
+  // A last line still being written is left for the next look.
+  assert.equal(parseChangeLog(`R 1\nE 2 CREATE ${D}/a`).events.length, 0);
+});
+
+test("paths relative to the data directory", () => {
+  assert.equal(relativeTo(D, `${D}/data/x`), "data/x");
+  assert.equal(relativeTo(D, `${D}/`), "");
+  assert.equal(relativeTo(D, "/var/spool/cyrus2/x"), undefined);
+});
+
+const ev = (time: number, events: string, rel: string): ChangeLog["events"][number] => ({
+  time,
+  events: events.split(","),
+  path: `${D}/${rel}`,
+});
+
+test("changes since a time: files listed, new directories walked, renamed directories mean a full pass", () => {
+  const c = changesFor(
+    D,
+    [
+      ev(5, "MODIFY", "old"),
+      ev(10, "CREATE", "data/u/1."),
+      ev(11, "MOVED_FROM", "data/u/2."),
+      ev(11, "MOVED_TO", "data/u/3."),
+      ev(12, "DELETE", "data/u/4."),
+      ev(13, "ATTRIB", "data/u/5."),
+      ev(14, "CREATE,ISDIR", "data/v"),
+      { time: 15, events: ["CREATE"], path: "/var/lib/cyrus/elsewhere" },
+    ],
+    10,
+  );
+  assert.equal(c.full, undefined);
+  assert.deepEqual([...c.paths].sort(), [
+    "data/u/1.",
+    "data/u/2.",
+    "data/u/3.",
+    "data/u/4.",
+    "data/u/5.",
+    "data/v",
+  ]);
+  assert.deepEqual([...c.createdDirs], ["data/v"]);
+  assert.match(changesFor(D, [ev(10, "MOVED_TO,ISDIR", "data/w")], 0).full ?? "", /renamed/);
+  assert.match(changesFor(D, [ev(10, "MOVED_FROM,ISDIR", "data/w")], 0).full ?? "", /renamed/);
+  assert.match(changesFor(D, [ev(10, "DELETE,ISDIR", "data/w")], 0).full ?? "", /deleted/);
+  assert.match(changesFor(D, [ev(10, "DELETE_SELF", "data/w/")], 0).full ?? "", /moved or deleted/);
+  // The data directory's own attributes: listed as ".", no full pass.
+  assert.deepEqual([...changesFor(D, [ev(10, "ATTRIB,ISDIR", "")], 0).paths], ["."]);
+  // Events before the time do not count.
+  assert.equal(changesFor(D, [ev(1, "DELETE,ISDIR", "data/w")], 2).full, undefined);
+});
+
+test("the list carries every parent, parents first; the top only when a top-level entry changed", () => {
+  assert.deepEqual(withParents(["data/u/1.", "data/u/2.", "meta/x"]), [
+    "data",
+    "data/u",
+    "data/u/1.",
+    "data/u/2.",
+    "meta",
+    "meta/x",
+  ]);
+  assert.deepEqual(withParents(["top.db", "data/u/1."]), [".", "data", "data/u", "data/u/1.", "top.db"]);
+  assert.deepEqual(withParents([]), []);
+});
+
+test("hard-link names from find's NUL-separated output", () => {
+  assert.deepEqual(namesFromFindOutput("12 data/a/1.\u000012 data/b/1.\u000099 with space\u0000"), [
+    "data/a/1.",
+    "data/b/1.",
+    "with space",
+  ]);
+  assert.deepEqual(namesFromFindOutput(""), []);
+});
+
+const rec = (t: string, type: string, pass: string, step = `rsync:${D}`): JournalRecord => ({
+  t,
+  type,
+  pass,
+  step,
+});
+
+test("the last complete copy's start: done steps only, the current pass excluded", () => {
+  const records = [
+    rec("2026-01-01T10:00:00Z", "step-started", "h1"),
+    rec("2026-01-01T10:05:00Z", "step-done", "h1"),
+    rec("2026-01-01T11:00:00Z", "step-started", "h2"),
+    rec("2026-01-01T11:01:00Z", "step-failed", "h2"),
+    rec("2026-01-01T12:00:00Z", "step-started", "c1"),
+    rec("2026-01-01T12:00:10Z", "step-done", "c1"),
+  ];
+  assert.equal(lastCopyStart(records, D, "c1"), Date.parse("2026-01-01T10:00:00Z"));
+  assert.equal(lastCopyStart(records, D), Date.parse("2026-01-01T12:00:00Z"));
+  assert.equal(lastCopyStart(records, "/var/lib/cyrus"), undefined);
+});
+
+test("trusted only when alive, complete and started before the last copy began", () => {
+  const log: ChangeLog = { readyAt: 1000, events: [] };
+  const base = { dir: D, watchedDirs: [D], alive: true, log, lastCopyStartMs: 2000_000 };
+  const ok = trustFor(base);
+  assert.deepEqual(ok, { trusted: true, since: 2000 - REPLAY_MARGIN_SEC });
+  // The margin never reaches before the watcher was ready.
+  assert.deepEqual(trustFor({ ...base, lastCopyStartMs: 1010_000 }), { trusted: true, since: 1000 });
+  const why = (i: Partial<typeof base> & { log?: ChangeLog }): string => {
+    const t = trustFor({ ...base, ...i });
+    assert.equal(t.trusted, false);
+    return t.trusted ? "" : t.reason;
+  };
+  assert.match(why({ watchedDirs: undefined }), /no change journal/);
+  assert.match(why({ watchedDirs: ["/var/lib/cyrus"] }), /not watched/);
+  assert.match(why({ alive: false }), /gone/);
+  assert.match(why({ log: { ...log, untrusted: "the origin's inotify queue overflowed" } }), /overflowed/);
+  assert.match(why({ log: { ...log, ended: { time: 1500, why: "exit 255" } } }), /ended/);
+  assert.match(why({ log: { events: [] } }), /never established/);
+  assert.match(why({ lastCopyStartMs: undefined }), /no complete earlier copy/);
+  assert.match(why({ lastCopyStartMs: 999_000 }), /started after the last complete copy/);
+});
