@@ -14,6 +14,8 @@ export interface RsyncPull {
   /** Lower CPU and I/O priority of the origin's rsync (hot sync: the origin keeps serving). */
   nice?: boolean;
   bwlimitKiB?: number;
+  /** Delete what the origin does not have (default); off for the configuration copy, like scp. */
+  delete?: boolean;
   /** Compare contents, not size+mtime (for a destination that may hold other data). */
   checksum?: boolean;
   signal?: AbortSignal;
@@ -53,7 +55,7 @@ export function rsyncArgs(p: RsyncPull): string[] {
   const dest = p.dest.endsWith("/") ? p.dest : `${p.dest}/`;
   const args = [
     "-aHS", // archive, hard links, sparse files stay sparse
-    "--delete",
+    ...(p.delete === false ? [] : ["--delete"]),
     "--info=progress2,stats2",
     "--no-human-readable",
     "-e",

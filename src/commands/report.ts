@@ -44,7 +44,7 @@ export function report(app: App, opts: Record<string, unknown>): Promise<number>
     mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
     // Written beside and renamed, so a browser never opens half a report.
     const partial = `${out}.partial`;
-    writeFileSync(partial, html, { mode: 0o644 });
+    writeFileSync(partial, html, { mode: 0o600 }); // root only, like all state; copy it out to share it
     renameSync(partial, out);
   } catch (err) {
     throw new ConfigError(`cannot write the report to ${out}: ${(err as Error).message}`, {

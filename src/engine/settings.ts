@@ -123,8 +123,12 @@ export function loadSettings(src: SettingsSources): Settings {
   for (const [k, v] of Object.entries(src.flags)) if (v !== undefined) merged[k] = v;
   const r = SettingsSchema.safeParse(merged);
   if (!r.success) {
+    const flagName: Record<string, string> = Object.fromEntries(
+      Object.entries(FILE_KEYS).map(([flag, key]) => [key, flag]),
+    );
     for (const issue of r.error.issues) {
-      const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
+      const key = String(issue.path[0] ?? "");
+      const where = key ? `${flagName[key] ?? key}: ` : "";
       problems.push(`${where}${issue.message}`);
     }
   }

@@ -160,6 +160,22 @@ export function namesFromFindOutput(findOutput: string): string[] {
 }
 
 /**
+ * From `find -printf '%i %n %P\0'` of the listed paths that have several links: the inodes whose
+ * names are not all listed (fewer listed names than links), whose other names must be found.
+ */
+export function incompleteLinkGroups(findOutput: string): string[] {
+  const groups = new Map<string, { links: number; names: Set<string> }>();
+  for (const rec of findOutput.split("\0")) {
+    const m = /^(\d+) (\d+) ([\s\S]+)$/.exec(rec);
+    if (!m) continue;
+    const g = groups.get(m[1]!) ?? { links: Number(m[2]), names: new Set<string>() };
+    g.names.add(m[3]!);
+    groups.set(m[1]!, g);
+  }
+  return [...groups].filter(([, g]) => g.names.size < g.links).map(([inode]) => inode);
+}
+
+/**
  * When the last complete copy of `dir` before this pass began (ms since the epoch): the
  * `step-started` of the last `rsync:<dir>` step that is done, in any pass but `currentPass`.
  */

@@ -23,6 +23,7 @@ import { formatBytes, formatCount } from "../cli/format.js";
 import {
   changesFor,
   lastCopyStart,
+  incompleteLinkGroups,
   namesFromFindOutput,
   parseChangeLog,
   trustFor,
@@ -191,7 +192,9 @@ const MAX_ROUNDS = 3;
 
 /** The listed copy, or the reason it cannot be used. */
 async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<StepResult | string> {
+  const t0 = Date.now();
   const snap = await o.readLog();
+  const ms = { readLog: Date.now() - t0, walk: 0, rsync: 0 };
   const trust = trustFor({
     dir: o.dir,
     ...(snap.meta ? { watchedDirs: snap.meta.dirs } : {}),
@@ -212,14 +215,17 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
   for (let round = 1; ; round++) {
     if (changes.full) return changes.full;
     const paths = new Set(changes.paths);
+    const tw = Date.now();
     for (const p of await createdDirContent(o, changes.createdDirs, ctx.signal)) paths.add(p);
     for (const p of await otherLinkNames(o, paths, ctx.signal)) paths.add(p);
+    ms.walk += Date.now() - tw;
     const list = withParents(paths);
-    if (list.length === 0) return done(o.dir, round, totals);
+    if (list.length === 0) return done(o.dir, round, totals, ms);
     ctx.logCommand(
       "target",
       `rsync --files-from (${list.length} paths) ${o.ssh.destination}:${o.dir}/ ${o.dir}/`,
     );
+    const tr = Date.now();
     const { result, stats } = await rsyncListedPull({
       ssh: o.ssh,
       dir: o.dir,
@@ -238,6 +244,7 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
     });
     if (result.exitCode !== 0)
       return `the listed copy ended with rsync exit ${result.exitCode}: ${result.stderr.trim().split("\n").pop() ?? ""}`;
+    ms.rsync += Date.now() - tr;
     totals.listed += list.length;
     totals.changed += changes.paths.size;
     totals.transferredFiles += stats.transferredFiles;
@@ -248,7 +255,7 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
     offset = more.size;
     if (more.log.untrusted) return more.log.untrusted;
     changes = changesFor(o.dir, more.log.events, 0);
-    if (changes.paths.size === 0 && !changes.full) return done(o.dir, round, totals);
+    if (changes.paths.size === 0 && !changes.full) return done(o.dir, round, totals, ms);
     if (round >= MAX_ROUNDS) return `the origin kept changing ${o.dir} during the final copy`;
   }
 }
@@ -261,10 +268,13 @@ interface ListedTotals {
   deletedFiles: number;
 }
 
-function done(dir: string, rounds: number, t: ListedTotals): StepResult {
+/** Where the time went (ms): reading the log, walks on the origin, rsync. */
+type ListedTimings = { readLog: number; walk: number; rsync: number };
+
+function done(dir: string, rounds: number, t: ListedTotals, ms: ListedTimings): StepResult {
   return {
     summary: `${formatCount(t.changed)} changed paths (${formatCount(t.listed)} listed with their parents); moved ${formatCount(t.transferredFiles)} files, ${formatBytes(t.transferredBytes)}, deleted ${formatCount(t.deletedFiles)}`,
-    data: { dir, mode: "journal", rounds, ...t },
+    data: { dir, mode: "journal", rounds, ...t, ms },
   };
 }
 
@@ -301,8 +311,9 @@ xargs -0 -r sh -c 'exec find "$@" -print0' sh 2>/dev/null; exit 0`,
 }
 
 /**
- * The other names of changed files that have several (hard links): one walk of the directory for
- * files with more than one link, only when a changed file has more than one.
+ * The other names of changed files that have several (hard links). Names all created since (one
+ * message delivered to several mailboxes) are all listed already; only when a link group is
+ * incomplete (a new name for an old file) is the directory walked once, for files with links.
  */
 async function otherLinkNames(
   o: JournaledCopyOptions,
@@ -310,12 +321,19 @@ async function otherLinkNames(
   signal: AbortSignal,
 ): Promise<string[]> {
   if (paths.size === 0) return [];
-  const r = await o.origin.sh(
-    `cd -- ${shellQuote(o.dir)} || exit 3
-inodes=$(xargs -0 -r sh -c 'exec find "$@" -maxdepth 0 -type f -links +1 -printf "%i\\n"' sh 2>/dev/null | sort -u | paste -sd'|')
-[ -n "$inodes" ] || exit 0
-find . -xdev -type f -links +1 -printf '%i %P\\0' | grep -zE "^($inodes) "; exit 0`,
+  const cd = `cd -- ${shellQuote(o.dir)} || exit 3`;
+  const linked = await o.origin.sh(
+    `${cd}
+xargs -0 -r sh -c 'exec find "$@" -maxdepth 0 -type f -links +1 -printf "%i %n %p\\0"' sh 2>/dev/null; exit 0`,
     { input: toArgs(paths), signal, maxStdout: 256 << 20 },
+  );
+  if (linked.exitCode !== 0) throw failure(o.origin.label, linked);
+  const inodes = incompleteLinkGroups(linked.stdout);
+  if (inodes.length === 0) return [];
+  const r = await o.origin.sh(
+    `${cd}
+find . -xdev -type f -links +1 -printf '%i %P\\0' | grep -zE '^(${inodes.join("|")}) '; exit 0`,
+    { signal, maxStdout: 256 << 20 },
   );
   if (r.exitCode !== 0) throw failure(o.origin.label, r);
   return namesFromFindOutput(r.stdout);

@@ -30,7 +30,8 @@ export function configStep(
   backupDir: string,
 ): Step {
   const extra = ["-r", "--no-implied-dirs", "--backup", `--backup-dir=${backupDir}`];
-  const pull = { ssh, source: "/", dest: "/", extraArgs: extra, filesFrom: "" };
+  // No --delete: like the procedure's scp, files only the target has stay where they are.
+  const pull = { ssh, source: "/", dest: "/", extraArgs: extra, filesFrom: "", delete: false };
   return {
     id: "config",
     title: "Copy the configuration files",
