@@ -194,7 +194,7 @@ const MAX_ROUNDS = 3;
 async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<StepResult | string> {
   const t0 = Date.now();
   const snap = await o.readLog();
-  const ms = { readLog: Date.now() - t0, walk: 0, rsync: 0 };
+  const ms = { readLog: Date.now() - t0, newDirs: 0, links: 0, rsync: 0 };
   const trust = trustFor({
     dir: o.dir,
     ...(snap.meta ? { watchedDirs: snap.meta.dirs } : {}),
@@ -211,14 +211,19 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
     transferredFiles: 0,
     transferredBytes: 0,
     deletedFiles: 0,
+    linkWalks: 0,
   };
   for (let round = 1; ; round++) {
     if (changes.full) return changes.full;
     const paths = new Set(changes.paths);
     const tw = Date.now();
     for (const p of await createdDirContent(o, changes.createdDirs, ctx.signal)) paths.add(p);
-    for (const p of await otherLinkNames(o, paths, ctx.signal)) paths.add(p);
-    ms.walk += Date.now() - tw;
+    ms.newDirs += Date.now() - tw;
+    const tl = Date.now();
+    const links = await otherLinkNames(o, paths, ctx.signal);
+    for (const p of links.names) paths.add(p);
+    ms.links += Date.now() - tl;
+    if (links.walked) totals.linkWalks++;
     const list = withParents(paths);
     if (list.length === 0) return done(o.dir, round, totals, ms);
     ctx.logCommand(
@@ -266,10 +271,12 @@ interface ListedTotals {
   transferredFiles: number;
   transferredBytes: number;
   deletedFiles: number;
+  /** Times the directory was walked for the other names of hard-linked files. */
+  linkWalks: number;
 }
 
-/** Where the time went (ms): reading the log, walks on the origin, rsync. */
-type ListedTimings = { readLog: number; walk: number; rsync: number };
+/** Where the time went (ms): reading the log, new directories, hard links, rsync. */
+type ListedTimings = { readLog: number; newDirs: number; links: number; rsync: number };
 
 function done(dir: string, rounds: number, t: ListedTotals, ms: ListedTimings): StepResult {
   return {
@@ -319,8 +326,8 @@ async function otherLinkNames(
   o: JournaledCopyOptions,
   paths: ReadonlySet<string>,
   signal: AbortSignal,
-): Promise<string[]> {
-  if (paths.size === 0) return [];
+): Promise<{ names: string[]; walked: boolean }> {
+  if (paths.size === 0) return { names: [], walked: false };
   const cd = `cd -- ${shellQuote(o.dir)} || exit 3`;
   const linked = await o.origin.sh(
     `${cd}
@@ -329,12 +336,12 @@ xargs -0 -r sh -c 'exec find "$@" -maxdepth 0 -type f -links +1 -printf "%i %n %
   );
   if (linked.exitCode !== 0) throw failure(o.origin.label, linked);
   const inodes = incompleteLinkGroups(linked.stdout);
-  if (inodes.length === 0) return [];
+  if (inodes.length === 0) return { names: [], walked: false };
   const r = await o.origin.sh(
     `${cd}
 find . -xdev -type f -links +1 -printf '%i %P\\0' | grep -zE '^(${inodes.join("|")}) '; exit 0`,
     { signal, maxStdout: 256 << 20 },
   );
   if (r.exitCode !== 0) throw failure(o.origin.label, r);
-  return namesFromFindOutput(r.stdout);
+  return { names: namesFromFindOutput(r.stdout), walked: true };
 }

@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   changesFor,
+  incompleteLinkGroups,
   lastCopyStart,
   namesFromFindOutput,
   parseChangeLog,
@@ -160,4 +161,11 @@ test("trusted only when alive, complete and started before the last copy began",
   assert.match(why({ log: { events: [] } }), /never established/);
   assert.match(why({ lastCopyStartMs: undefined }), /no complete earlier copy/);
   assert.match(why({ lastCopyStartMs: 999_000 }), /started after the last complete copy/);
+});
+
+test("a link group needs a walk only when some of its names are not listed", () => {
+  // Inode 7: both names listed (one delivery to two mailboxes). Inode 9: a new name for an old file.
+  const out = "7 2 ./a/1.\u00007 2 ./b/1.\u00009 2 ./c/new.\u0000";
+  assert.deepEqual(incompleteLinkGroups(out), ["9"]);
+  assert.deepEqual(incompleteLinkGroups(""), []);
 });

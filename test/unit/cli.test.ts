@@ -143,7 +143,7 @@ test("non-numeric and out-of-range options are usage errors naming the option (e
   assert.match(profile.err, /--profile <id>' argument '9' is invalid/);
   const tooMany = cli("status", "--db-jobs", "500");
   assert.equal(tooMany.code, 2);
-  assert.match(tooMany.err, /dbJobs/);
+  assert.match(tooMany.err, /db-jobs: Too big: expected number to be <=64/);
   const conf = cli("status", "--config", confFile("bwlimit = fast\n"));
   assert.equal(conf.code, 2);
   assert.match(conf.err, /bwlimit/);
