@@ -88,9 +88,23 @@ export function grouping(t: TableInfo, rows: number): Grouping {
   return { expr: "0", where: (g) => (g.length ? "true" : "false") };
 }
 
-export function groupHashesSql(t: TableInfo, g: Grouping, where = ""): string {
-  return `SELECT ${g.expr} AS b, count(*), coalesce(sum(${ROW_HASH("r")}), 0)::text FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""} GROUP BY 1;`;
+/** Each group's count and hash; with `tag`, rows start with it (several tables in one query). */
+export function groupHashesSql(t: TableInfo, g: Grouping, where = "", tag?: string): string {
+  const cols = `(${g.expr})::text AS b, count(*), coalesce(sum(${ROW_HASH("r")}), 0)::text`;
+  const from = `FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""}`;
+  return tag === undefined
+    ? `SELECT ${cols} ${from} GROUP BY 1;`
+    : `(SELECT ${quoteLiteral(tag)}, ${cols} ${from} GROUP BY 2)`;
 }
+
+const statement = (sql: string): string => sql.trim().replace(/;$/, "");
+
+/** Everything the delta needs to know of the origin, in one session: tagged rows. */
+export const ABOUT_SQL = `SELECT 'fp', (${statement(FINGERPRINT_SQL)});
+SELECT 'table', t.* FROM (${statement(TABLES_SQL)}) t;
+SELECT 'size', format('%I.%I', schemaname, relname), n_live_tup FROM pg_stat_user_tables;
+SELECT format('SELECT %L, %L, last_value::text, is_called::text FROM %s', 'seq', q, q) FROM (${statement(SEQUENCES_SQL)}) s(q) \\gexec
+`;
 
 export function parseHashes(rows: string[][]): Map<string, TableHash> {
   return new Map(rows.map(([k, n, h]) => [k!, { rows: Number(n), hash: h! }]));
@@ -189,41 +203,50 @@ export async function deltaSync(
     changedTables: [],
     copiedRows: 0,
   });
-  const fp = await originFingerprint(origin, db, signal);
+  // 1. One round trip for what the origin is: schema fingerprint, tables with their keys and sizes,
+  //    sequence values (the origin is still during the cold sync, so reading them first is exact).
+  const about = await originRows(origin, db, ABOUT_SQL, signal);
+  if (about.exitCode !== 0) return fail(`cannot read the origin's database: ${about.stderr.trim()}`);
+  const fp = about.rows.find((r) => r[0] === "fp")?.[1];
   if (!fp) return fail("cannot read the origin's schema");
   if (fp !== expectedFingerprint)
     return fail("the origin's schema changed since the staging copy was loaded");
-  const list = await originRows(origin, db, TABLES_SQL, signal);
-  if (list.exitCode !== 0) return fail(`cannot list tables: ${list.stderr.trim()}`);
-  const tables: TableInfo[] = list.rows.map(([ident, pk, pkType]) => ({
-    ident: ident!,
-    pk: pk ? pk.split(",") : [],
-    pkType: pkType ?? "",
-  }));
-  // One scan per table and side gives each group's count and hash (the table's are their sums).
-  const groups = new Map(tables.map((t) => [t.ident, grouping(t, 0)]));
-  const sizes = await originRows(
-    origin,
-    db,
-    `SELECT format('%I.%I', schemaname, relname), n_live_tup FROM pg_stat_user_tables;`,
-    signal,
-  );
-  for (const [ident, n] of sizes.rows) {
-    const t = tables.find((x) => x.ident === ident);
-    if (t && ident) groups.set(ident, grouping(t, Number(n)));
-  }
+  const tables: TableInfo[] = about.rows
+    .filter((r) => r[0] === "table")
+    .map(([, ident, pk, pkType]) => ({ ident: ident!, pk: pk ? pk.split(",") : [], pkType: pkType ?? "" }));
+  const sizes = new Map(about.rows.filter((r) => r[0] === "size").map(([, ident, n]) => [ident!, Number(n)]));
+  const sequences = about.rows
+    .filter((r) => r[0] === "seq")
+    .map(([, q, v, called]) => ({ q: q!, v: Number(v), called: called === "true" }));
+  const groups = new Map(tables.map((t) => [t.ident, grouping(t, sizes.get(t.ident) ?? 0)]));
+
+  // 2. One scan of every table on each side, at once: each group's count and hash.
+  const hashSql = tables.length
+    ? tables.map((t) => groupHashesSql(t, groups.get(t.ident)!, "", t.ident)).join("\nUNION ALL\n") + ";"
+    : "SELECT '', '0', '0', '0' WHERE false;";
+  const [o, st] = await Promise.all([
+    originRows(origin, db, hashSql, signal),
+    targetRows(staging, hashSql, signal),
+  ]);
+  if (o.exitCode !== 0 || st.exitCode !== 0)
+    return fail(`cannot hash the tables: ${(o.stderr + st.stderr).trim()}`);
+  const byTable = (rows: string[][]) => {
+    const m = new Map<string, string[][]>();
+    for (const [ident, ...rest] of rows) (m.get(ident!) ?? m.set(ident!, []).get(ident!)!).push(rest);
+    return m;
+  };
+  const originByTable = byTable(o.rows);
+  const stagingByTable = byTable(st.rows);
+
+  // 3. Only the groups that differ are deleted and copied again, table by table.
   let copied = 0;
   const changed: string[] = [];
   let failure: string | undefined;
   await forEachLimited(tables, jobs, async (t) => {
     if (failure) return;
     const g = groups.get(t.ident)!;
-    const sql = groupHashesSql(t, g);
-    const [o, s] = await Promise.all([originRows(origin, db, sql, signal), targetRows(staging, sql, signal)]);
-    if (o.exitCode !== 0 || s.exitCode !== 0)
-      return void (failure = `cannot hash ${t.ident}: ${(o.stderr + s.stderr).trim()}`);
-    const originGroups = parseHashes(o.rows);
-    const diff = differingKeys(originGroups, parseHashes(s.rows)).map(Number);
+    const originGroups = parseHashes(originByTable.get(t.ident) ?? []);
+    const diff = differingKeys(originGroups, parseHashes(stagingByTable.get(t.ident) ?? [])).map(Number);
     if (!diff.length) return;
     changed.push(t.ident);
     const where = g.where(diff);
@@ -237,24 +260,16 @@ export async function deltaSync(
     // Proof: the groups copied now hash as the origin's.
     const again = await targetRows(staging, groupHashesSql(t, g, where), signal);
     if (again.exitCode !== 0) return void (failure = `cannot re-hash ${t.ident}: ${again.stderr.trim()}`);
-    const now = parseHashes(again.rows);
     const wanted = new Map([...originGroups].filter(([b]) => diff.includes(Number(b))));
-    if (differingKeys(wanted, now).length) failure = `${t.ident} still differs after the delta`;
+    if (differingKeys(wanted, parseHashes(again.rows)).length)
+      failure = `${t.ident} still differs after the delta`;
   });
   if (failure) return fail(failure);
-  // Sequences take the origin's values.
-  const seqs = await originRows(origin, db, SEQUENCES_SQL, signal);
-  if (seqs.exitCode !== 0) return fail(`cannot list sequences: ${seqs.stderr.trim()}`);
-  if (seqs.rows.length) {
-    const values = await originRows(
-      origin,
-      db,
-      seqs.rows.map(([q]) => `SELECT ${quoteLiteral(q!)}, last_value, is_called FROM ${q};`).join("\n"),
-      signal,
-    );
-    if (values.exitCode !== 0) return fail(`cannot read sequences: ${values.stderr.trim()}`);
-    const setvals = values.rows
-      .map(([q, v, called]) => `SELECT setval(${quoteLiteral(q!)}, ${Number(v)}, ${called === "t"});`)
+
+  // 4. Sequences take the origin's values.
+  if (sequences.length) {
+    const setvals = sequences
+      .map(({ q, v, called }) => `SELECT setval(${quoteLiteral(q)}, ${v}, ${called});`)
       .join("\n");
     const sv = await onStaging(staging, setvals, signal);
     if (sv.exitCode !== 0) return fail(`cannot set sequences: ${sv.stderr.trim()}`);

@@ -11,7 +11,7 @@ import type { JournalRecord } from "../engine/journal.js";
 import type { Plan, Stage, Step } from "../engine/plan.js";
 import type { MigrationContext } from "./context.js";
 import { rsyncStep, setAsideStep } from "./dataSteps.js";
-import { ensurePostgresStep, stopServicesStep } from "./serviceSteps.js";
+import { stopServicesStep } from "./serviceSteps.js";
 import { databaseStep, rolePasswordStep, stagingStep } from "./databaseSteps.js";
 import { configStep } from "./configSteps.js";
 import type { OriginDb } from "../adapters/postgres.js";
@@ -126,13 +126,14 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
   ];
   const stages: Stage[] = [
     {
-      name: "Stop BlueMind and postfix on both servers (downtime starts)",
-      steps: [stopServicesStep(mc.origin), stopServicesStep(mc.target)],
+      name: "Stop BlueMind and postfix on both servers, PostgreSQL running (downtime starts)",
+      steps: [
+        stopServicesStep(mc.origin, { ensurePostgres: true }),
+        stopServicesStep(mc.target, { ensurePostgres: true }),
+      ],
     },
-    {
-      name: "Make sure PostgreSQL runs on both",
-      steps: [ensurePostgresStep(mc.origin), ensurePostgresStep(mc.target), ...setAsideStage(mc, records)],
-    },
+    // Only for a directory no hot sync ever reached (its fresh-install content goes aside first).
+    { name: "Set aside the fresh install's own data", steps: setAsideStage(mc, records) },
     { name: "Final copy: data, databases and configuration at once", steps: copy },
     { name: "Stop the change journal", steps: [stopChangeJournalStep(mc.settings.stateDir)] },
   ];
