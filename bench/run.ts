@@ -287,6 +287,8 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
       must(lab, "origin", "bmctl stop >/dev/null");
       must(lab, "target", "bmctl stop >/dev/null");
     }
+    // The generators' writes reach the disk now, not during the first timed run.
+    spawnSync("sync", [], { timeout: TIMEOUT.up });
 
     // 1. The first hot sync, each side with its origin serving, one after the other.
     for (const side of order) {
@@ -296,6 +298,7 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
       log(`scale ${scale}: ${side} hot sync (${lab.name})`);
       HOT[side](lab, run);
       must(lab, "origin", "bmctl stop >/dev/null");
+      spawnSync("sync", [], { timeout: TIMEOUT.up }); // the first copy's writes too
       log(`  ${secs(run.hot?.wallMs)} s${run.error ? `; ${run.error}` : ""}`);
     }
 

@@ -5,9 +5,9 @@
  *                         [--labels origin,target] [--max 200]
  * prints the differences and exits 1, or prints `identical: N entries, M tables` and exits 0.
  */
-import { createReadStream, realpathSync } from "node:fs";
+import { isMain } from "./isMain.js";
+import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { recordKey, type DbRecord, type DbValue, type FsRecord, type ManifestRecord } from "./manifest.js";
 
@@ -367,17 +367,7 @@ async function main(argv: string[]): Promise<number> {
   return 1;
 }
 
-function isMain(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

@@ -16,6 +16,7 @@
  *
  * The lab writes /etc/bm/bm.ini, mcast.id, subscription.bmz and bm-core.tok; this file never does.
  */
+import { isMain } from "./isMain.js";
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,
@@ -30,7 +31,6 @@ import {
   lutimesSync,
   mkdirSync,
   openSync,
-  realpathSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
@@ -38,7 +38,6 @@ import {
 } from "node:fs";
 import { dirname } from "node:path/posix";
 import { performance } from "node:perf_hooks";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { readAccounts, type Accounts } from "./manifest.js";
 
@@ -1665,17 +1664,7 @@ function main(argv: string[]): number {
   return 0;
 }
 
-function isMain(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   try {
     process.exitCode = main(process.argv.slice(2));
   } catch (err) {

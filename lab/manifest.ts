@@ -9,6 +9,7 @@
  *   tsx lab/manifest.ts [--root /] [--paths a,b,c] [--db bj,bj-data] [--pg-tcp] [--out FILE]
  * writes one JSON record per line.
  */
+import { isMain } from "./isMain.js";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { once } from "node:events";
@@ -25,8 +26,6 @@ import {
   statSync,
   type BigIntStats,
 } from "node:fs";
-import { realpathSync } from "node:fs";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
 /** The seven data directories of the procedure (phase 1). */
@@ -688,17 +687,7 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function isMain(): boolean {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;
