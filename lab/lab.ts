@@ -80,30 +80,23 @@ export class Lab {
     return readFileSync(join(this.env.LAB_STATE, role, "init.pid"), "utf8").trim();
   }
 
+  /** nsenter's arguments that put a command inside a host, as root in /root. */
+  private enter(role: Role): string[] {
+    return ["-t", this.pid(role), "-m", "-n", "-u", "--", "env", "-C", "/root", "HOME=/root"];
+  }
+
   /** Run argv inside a host (its files, network and hostname), synchronously. */
   exec(
     role: Role,
     argv: string[],
     opts: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
   ): Exec {
-    const r = spawnSync(
-      "nsenter",
-      [
-        "-t",
-        this.pid(role),
-        "-m",
-        "-n",
-        "-u",
-        "--",
-        "env",
-        "-C",
-        "/root",
-        "HOME=/root",
-        ...envArgs(opts.env),
-        ...argv,
-      ],
-      { encoding: "utf8", input: opts.input ?? "", maxBuffer: 256 << 20, timeout: opts.timeoutMs ?? 600_000 },
-    );
+    const r = spawnSync("nsenter", [...this.enter(role), ...envArgs(opts.env), ...argv], {
+      encoding: "utf8",
+      input: opts.input ?? "",
+      maxBuffer: 256 << 20,
+      timeout: opts.timeoutMs ?? 600_000,
+    });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
@@ -126,26 +119,9 @@ export class Lab {
 
   /** Start bin/bm-migrate on the target in the background (for kill -9 tests). */
   bmSpawn(args: string[]) {
-    return spawn(
-      "nsenter",
-      [
-        "-t",
-        this.pid("target"),
-        "-m",
-        "-n",
-        "-u",
-        "--",
-        "env",
-        "-C",
-        "/root",
-        "HOME=/root",
-        join(REPO, "bin", "bm-migrate"),
-        ...args,
-      ],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    return spawn("nsenter", [...this.enter("target"), join(REPO, "bin", "bm-migrate"), ...args], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
   }
 
   /** Run a command in the lab's LAN namespace (a client standing on the network). */

@@ -3,16 +3,9 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
+import { DATA_DIRS_4 } from "../../src/bluemind/profiles.js";
 
-const DATA_DIRS = [
-  "/var/spool/cyrus",
-  "/var/lib/cyrus",
-  "/var/spool/bm-hsm",
-  "/var/spool/sieve",
-  "/var/spool/bm-elasticsearch",
-  "/var/spool/bm-docs",
-  "/var/spool/bm-filehosting",
-];
+const DATA_DIRS = DATA_DIRS_4;
 const POSTFIX = [
   "main.cf",
   "master.cf",
