@@ -73,8 +73,19 @@ pick_subnet() { # a /24 of 10.213.X.0 that no other lab uses
   echo "$x"
 }
 
+require_tools() {
+  local missing=() t
+  for t in ip unshare nsenter rsync ssh ssh-keygen /usr/sbin/sshd /usr/lib/postgresql/15/bin/initdb psql inotifywait start-stop-daemon; do
+    command -v "$t" >/dev/null 2>&1 || [ -x "$t" ] || missing+=("$t")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "missing on this machine: ${missing[*]}
+  install them with: apt-get install -y rsync openssh-server openssh-client postgresql iproute2 util-linux inotify-tools (or run .ci/run)"
+  [ -x "$REPO_DIR/node_modules/.bin/tsx" ] || die "run npm ci first (the lab's data generator runs with tsx)"
+}
+
 cmd_up() {
   [ "$(id -u)" = 0 ] || die "the lab needs root (network namespaces and mounts)"
+  require_tools
   if [ -d "$STATE" ]; then log "lab '$NAME' exists: taking it down first"; cmd_down; fi
   mkdir -p "$STATE"
   local t0=$SECONDS idx
