@@ -159,7 +159,11 @@ export async function originFingerprint(
   return r.exitCode === 0 ? r.rows[0]?.[0] : undefined;
 }
 
-/** Copy rows of one table from the origin into staging (COPY through the tunnel). */
+/**
+ * Replace rows of one table in staging by the origin's: in one transaction on the staging side,
+ * delete the groups, then COPY them from the origin through the tunnel (a kill in between leaves
+ * the staging copy as it was).
+ */
 async function copyRows(
   origin: OriginDb,
   db: string,
@@ -171,7 +175,8 @@ async function copyRows(
   const select = `COPY (SELECT * FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""}) TO STDOUT`;
   const script = `set -o pipefail
 PGPASSWORD="$BM_ORIGIN_PW" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
- | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} -c ${shellQuote(`COPY ${t.ident} FROM STDIN`)}`;
+ | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -1 -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} \\
+     -c ${shellQuote(`DELETE FROM ONLY ${t.ident} r WHERE ${where || "true"}`)} -c ${shellQuote(`COPY ${t.ident} FROM STDIN`)}`;
   const r = await run("bash", ["-c", script], {
     env: { BM_ORIGIN_PW: origin.password, BM_OPTS: STABLE_TEXT, PGCONNECT_TIMEOUT: "15" },
     ...(signal ? { signal } : {}),
@@ -250,9 +255,6 @@ export async function deltaSync(
     if (!diff.length) return;
     changed.push(t.ident);
     const where = g.where(diff);
-    const del = await onStaging(staging, `DELETE FROM ONLY ${t.ident} r WHERE ${where};`, signal);
-    if (del.exitCode !== 0)
-      return void (failure = `cannot delete changed rows of ${t.ident}: ${del.stderr.trim()}`);
     const c = await copyRows(origin, db, staging, t, where, signal);
     if (!c.ok) return void (failure = `cannot copy changed rows of ${t.ident}: ${c.error}`);
     copied += c.rows;
