@@ -34,6 +34,8 @@ export interface DatabaseStepOptions {
 }
 
 export const stagingName = (db: string): string => `${db}.bm-migrate-new`;
+/** The target's own database between the swap of names and its drop. */
+export const replacedName = (db: string): string => `${db}.bm-migrate-old`;
 
 interface OriginDbInfo {
   encoding: string;
@@ -297,11 +299,21 @@ export function databaseStep(db: string, o: DatabaseStepOptions): Step {
     ],
     async run(ctx) {
       const r = await refreshStaging(db, o, `database:${db}`, ctx);
+      const old = replacedName(db);
       const swap = await psqlAsPostgres(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${quoteLiteral(db)}, ${quoteLiteral(staging)}) AND pid <> pg_backend_pid();
-         DROP DATABASE IF EXISTS ${quoteIdent(db)};
+        // The two renames commit together: at no moment is the target without its database
+        // (a kill between a DROP and a RENAME would leave it so). The old one goes last.
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${quoteLiteral(db)}, ${quoteLiteral(staging)}, ${quoteLiteral(old)}) AND pid <> pg_backend_pid();
+         DROP DATABASE IF EXISTS ${quoteIdent(old)};
+         SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(db)}) AS has_db \\gset
+         BEGIN;
+         \\if :has_db
+         ALTER DATABASE ${quoteIdent(db)} RENAME TO ${quoteIdent(old)};
+         \\endif
          ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(db)};
-         COMMENT ON DATABASE ${quoteIdent(db)} IS NULL;`,
+         COMMENT ON DATABASE ${quoteIdent(db)} IS NULL;
+         COMMIT;
+         DROP DATABASE IF EXISTS ${quoteIdent(old)};`,
         "postgres",
         ctx.signal,
       );
