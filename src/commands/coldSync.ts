@@ -4,8 +4,7 @@
  * both servers' BlueMind stopped, ready for verify and swap, and says how long the downtime was.
  */
 import type { App } from "../cli/app.js";
-import { formatPlan } from "../engine/plan.js";
-import { viewOf } from "./plan.js";
+import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { formatDuration } from "../cli/format.js";
 import { coldSyncPlan } from "../phases/plans.js";
@@ -41,11 +40,7 @@ export async function coldSyncCommand(
     const pass = open ?? newPassId();
     const plan = coldSyncPlan(mc, records, { originDb: db.get, pass });
     if (dry) {
-      if (app.flags.json)
-        process.stdout.write(
-          JSON.stringify({ ts: new Date().toISOString(), type: "plan", ...viewOf(plan) }) + "\n",
-        );
-      else app.print(formatPlan(plan));
+      printPlan(app, plan);
       return ExitCode.ok;
     }
     await db.open();

@@ -3,8 +3,7 @@
  * an interrupted pass is resumed by the next run.
  */
 import type { App } from "../cli/app.js";
-import { formatPlan } from "../engine/plan.js";
-import { viewOf } from "./plan.js";
+import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
 import { hotSyncPlan } from "../phases/plans.js";
@@ -23,11 +22,7 @@ export async function hotSyncCommand(app: App, preflight: PreflightOptions): Pro
     const pass = open ?? newPassId();
     const plan = hotSyncPlan(mc, records, { originDb: db.get, pass });
     if (app.flags.dryRun) {
-      if (app.flags.json)
-        process.stdout.write(
-          JSON.stringify({ ts: new Date().toISOString(), type: "plan", ...viewOf(plan) }) + "\n",
-        );
-      else app.print(formatPlan(plan));
+      printPlan(app, plan);
       return ExitCode.ok;
     }
     await db.open();

@@ -421,3 +421,12 @@ export function swapWithDryRun(run: CommandRun): CommandRun {
       : run(app, { ...opts, apply: false });
   };
 }
+
+/** A phase command's --dry-run: its plan as text, or one `plan` JSON line with --json. */
+export function printPlan(app: App, plan: PlanOutline): void {
+  if (app.flags.json)
+    process.stdout.write(
+      JSON.stringify({ ts: new Date().toISOString(), type: "plan", ...viewOf(plan) }) + "\n",
+    );
+  else app.print(formatPlan(plan));
+}

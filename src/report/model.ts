@@ -3,6 +3,7 @@
  * functions: no I/O here, so every part is unit-tested on plain records. A part whose records are
  * missing is left undefined or empty; the renderer says "not run yet" for it.
  */
+import type { Finding as CheckFinding, Severity } from "../check/findings.js";
 import { formatBytes } from "../cli/format.js";
 import type { JournalRecord } from "../engine/journal.js";
 
@@ -76,19 +77,10 @@ export interface DatabaseRow {
   restoreMs?: number;
 }
 
-export type Severity = "blocker" | "warning" | "info";
+export type { Severity };
 
-export interface Finding {
-  id: string;
-  severity: Severity;
-  title: string;
-  origin?: string;
-  target?: string;
-  detail?: string;
-  remedy?: string;
-  /** A blocker turned into a warning by --skip-check. */
-  skipped?: boolean;
-}
+/** A preflight finding as journaled (ids read back as plain strings). */
+export type Finding = Omit<CheckFinding, "id"> & { id: string };
 
 export interface CheckView {
   at: number;
