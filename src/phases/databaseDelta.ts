@@ -1,14 +1,27 @@
 /**
  * Bringing a staging copy of a database up to date with the origin by moving only what changed.
  *
- * The staging copy was loaded in full during a hot sync, while the origin served. At the next pass
- * (or in the downtime) both servers hash every table inside PostgreSQL (row count and an
- * order-independent sum of row hashes); tables that differ are compared bucket by bucket (rows
- * grouped by a hash of their primary key) and only the differing buckets are deleted and copied
- * again (COPY through the tunnel, triggers and foreign keys off as in a restore). Sequences take
- * the origin's values. Then every table is hashed again and must equal the origin's: otherwise
- * the caller falls back to a full copy. The schema must be the one the staging copy was loaded
- * with (its fingerprint is kept in the staging database's comment), else: full copy.
+ * The staging copy was loaded in full during a hot sync, while the origin served. Rows are grouped
+ * (ranges of an integer primary key, else a hash of the key, else the whole table) and only the
+ * groups that changed are deleted and copied again (COPY through the tunnel, triggers and foreign
+ * keys off as in a restore). Sequences take the origin's values. The schema must be the one the
+ * staging copy was loaded with (its fingerprint is kept in the staging database's comment), else:
+ * full copy.
+ *
+ * Which groups changed is found one of two ways:
+ * - By watermark (PostgreSQL 9.4 and later): before each pass reads the origin, the oldest
+ *   transaction still running there (its snapshot's xmin) is noted as the next pass's watermark.
+ *   A row version written by a transaction older than the watermark was committed before the
+ *   pass read the origin, so the staging copy holds it in its group. Hence a group in which the
+ *   origin has no row version from the watermark on, and as many rows as the staging copy, is
+ *   equal to it; every other group is copied. This reads each origin row's xmin and key, never
+ *   its content: the downtime no longer grows with the size of the tables. Row versions keep
+ *   their xmin when frozen (9.4 and later), and a subtransaction's xid is never older than its
+ *   top transaction's, so nothing written after the watermark can look older.
+ * - By hash, otherwise: both servers hash every group (row count and an order-independent sum of
+ *   row hashes) and the groups that differ are copied.
+ * In the cold pass, every copied group is then hashed on both servers and must be equal: otherwise
+ * the caller falls back to a full copy.
  */
 import { run } from "../adapters/process.js";
 import { originRows, targetRows, STABLE_TEXT } from "../adapters/pgQuery.js";
@@ -90,17 +103,96 @@ export function grouping(t: TableInfo, rows: number): Grouping {
 
 /** Each group's count and hash; with `tag`, rows start with it (several tables in one query). */
 export function groupHashesSql(t: TableInfo, g: Grouping, where = "", tag?: string): string {
-  const cols = `(${g.expr})::text AS b, count(*), coalesce(sum(${ROW_HASH("r")}), 0)::text`;
+  return groupSql(t, g, `coalesce(sum(${ROW_HASH("r")}), 0)::text`, where, tag);
+}
+
+/**
+ * Each group's count and how many of its row versions were written from the watermark on (`w32`,
+ * the watermark's 32-bit xid; without it, 0: the staging side, whose rows are the copy's own).
+ * Same shape as the hashes, so that the same comparison finds the groups to copy.
+ */
+export function groupChangesSql(t: TableInfo, g: Grouping, w32?: number, tag?: string): string {
+  return groupSql(
+    t,
+    g,
+    w32 === undefined ? "'0'" : `sum(CASE WHEN ${writtenSince(w32)} THEN 1 ELSE 0 END)::text`,
+    "",
+    tag,
+  );
+}
+
+function groupSql(t: TableInfo, g: Grouping, value: string, where: string, tag?: string): string {
+  const cols = `(${g.expr})::text AS b, count(*), ${value}`;
   const from = `FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""}`;
   return tag === undefined
     ? `SELECT ${cols} ${from} GROUP BY 1;`
     : `(SELECT ${quoteLiteral(tag)}, ${cols} ${from} GROUP BY 2)`;
 }
 
+/**
+ * A row version written by a transaction not older than the watermark: its xmin follows or equals
+ * the watermark in PostgreSQL's circular 32-bit xid order. The special xids below 3 (bootstrap,
+ * frozen by a release older than 9.4) are old by definition.
+ */
+export function writtenSince(w32: number): string {
+  const x = "r.xmin::text::bigint";
+  return `(${x} >= 3 AND (${x} - ${w32} + 4294967296) % 4294967296 < 2147483648)`;
+}
+
+/** The oldest release whose frozen rows keep their xmin (the watermark relies on it). */
+const WATERMARK_MIN_VERSION = 90400;
+/** A watermark further back than this many transactions is not trusted (xids wrap at 2^32). */
+const WATERMARK_MAX_AGE = 2 ** 30;
+
+/** The staging copy's marks, kept in its database's comment. */
+export interface StagingMarks {
+  /** The origin's schema fingerprint the copy was made from. */
+  fingerprint: string;
+  /** The watermark: the origin's oldest running transaction (64-bit txid) before the copy read it. */
+  since?: number;
+}
+
+export function formatMarks(m: StagingMarks): string {
+  return `bm-migrate fingerprint ${m.fingerprint}${m.since === undefined ? "" : ` since ${m.since}`}`;
+}
+
+export function parseMarks(comment: string): StagingMarks | undefined {
+  const m = /bm-migrate fingerprint ([0-9a-f]{32})(?: since (\d+))?/.exec(comment);
+  if (!m) return undefined;
+  return { fingerprint: m[1]!, ...(m[2] !== undefined ? { since: Number(m[2]) } : {}) };
+}
+
+/**
+ * The watermark to note for a copy about to read the origin, from its snapshot (xmin, xmax: 64-bit
+ * txids) and release; undefined where the watermark cannot be relied on.
+ */
+export function watermarkOf(xmin: string | undefined, version: string | undefined): number | undefined {
+  const w = Number(xmin);
+  return Number(version) >= WATERMARK_MIN_VERSION && Number.isSafeInteger(w) && w > 0 ? w : undefined;
+}
+
+/** Whether the staging copy's watermark can tell the changed groups, given the origin's xmax now. */
+export function watermarkUsable(
+  since: number | undefined,
+  xmaxNow: number,
+  version: number,
+): since is number {
+  return (
+    since !== undefined &&
+    version >= WATERMARK_MIN_VERSION &&
+    since <= xmaxNow &&
+    xmaxNow - since < WATERMARK_MAX_AGE
+  );
+}
+
+/** The origin's snapshot, first of all (the watermark must not be later than anything read). */
+const SNAPSHOT_SQL = `SELECT txid_snapshot_xmin(txid_current_snapshot())::text, txid_snapshot_xmax(txid_current_snapshot())::text, current_setting('server_version_num')`;
+
 const statement = (sql: string): string => sql.trim().replace(/;$/, "");
 
 /** Everything the delta needs to know of the origin, in one session: tagged rows. */
-export const ABOUT_SQL = `SELECT 'fp', (${statement(FINGERPRINT_SQL)});
+export const ABOUT_SQL = `SELECT 'snap', s.* FROM (${SNAPSHOT_SQL}) s;
+SELECT 'fp', (${statement(FINGERPRINT_SQL)});
 SELECT 'table', t.* FROM (${statement(TABLES_SQL)}) t;
 SELECT 'size', format('%I.%I', schemaname, relname), n_live_tup FROM pg_stat_user_tables;
 SELECT format('SELECT %L, %L, last_value::text, is_called::text FROM %s', 'seq', q, q) FROM (${statement(SEQUENCES_SQL)}) s(q) \\gexec
@@ -124,39 +216,51 @@ export interface DeltaOutcome {
   tables: number;
   changedTables: string[];
   copiedRows: number;
+  /** How the changed groups were found. */
+  by?: "watermark" | "hash";
+  /** The marks the staging copy has once this pass is done (the next pass's watermark). */
+  marks?: StagingMarks;
 }
 
-/** Read the fingerprint kept in the staging database's comment. */
-export async function stagingFingerprint(staging: string, signal?: AbortSignal): Promise<string | undefined> {
+/** Read the marks kept in the staging database's comment. */
+export async function stagingMarks(staging: string, signal?: AbortSignal): Promise<StagingMarks | undefined> {
   const r = await targetRows(
     "postgres",
     `SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = ${quoteLiteral(staging)};`,
     signal,
   );
   if (r.exitCode !== 0) return undefined;
-  const m = /bm-migrate fingerprint ([0-9a-f]{32})/.exec(r.rows[0]?.[0] ?? "");
-  return m?.[1];
+  return parseMarks(r.rows[0]?.[0] ?? "");
 }
 
-export async function setStagingFingerprint(
+export async function setStagingMarks(
   staging: string,
-  fingerprint: string,
+  marks: StagingMarks,
   signal?: AbortSignal,
 ): Promise<void> {
   await psqlAsPostgres(
-    `COMMENT ON DATABASE ${quoteIdent(staging)} IS ${quoteLiteral(`bm-migrate fingerprint ${fingerprint}`)};`,
+    `COMMENT ON DATABASE ${quoteIdent(staging)} IS ${quoteLiteral(formatMarks(marks))};`,
     "postgres",
     signal,
   );
 }
 
-export async function originFingerprint(
+/** The marks for a full copy about to read the origin: its schema's fingerprint and the watermark. */
+export async function originMarks(
   origin: OriginDb,
   db: string,
   signal?: AbortSignal,
-): Promise<string | undefined> {
-  const r = await originRows(origin, db, FINGERPRINT_SQL, signal);
-  return r.exitCode === 0 ? r.rows[0]?.[0] : undefined;
+): Promise<StagingMarks | undefined> {
+  const r = await originRows(
+    origin,
+    db,
+    `SELECT s.*, (${statement(FINGERPRINT_SQL)}) FROM (${SNAPSHOT_SQL}) s;`,
+    signal,
+  );
+  const [xmin, , version, fingerprint] = r.rows[0] ?? [];
+  if (r.exitCode !== 0 || !fingerprint) return undefined;
+  const since = watermarkOf(xmin, version);
+  return { fingerprint, ...(since !== undefined ? { since } : {}) };
 }
 
 /**
@@ -194,7 +298,7 @@ export async function deltaSync(
   origin: OriginDb,
   db: string,
   staging: string,
-  expectedFingerprint: string,
+  expected: StagingMarks,
   signal?: AbortSignal,
   /** Re-hash what was copied and require it equal to the origin's (only meaningful once the origin is still). */
   prove = true,
@@ -208,13 +312,15 @@ export async function deltaSync(
     changedTables: [],
     copiedRows: 0,
   });
-  // 1. One round trip for what the origin is: schema fingerprint, tables with their keys and sizes,
-  //    sequence values (the origin is still during the cold sync, so reading them first is exact).
+  // 1. One round trip for what the origin is: its snapshot (this pass's watermark), schema
+  //    fingerprint, tables with their keys and sizes, sequence values (the origin is still during
+  //    the cold sync, so reading them first is exact).
   const about = await originRows(origin, db, ABOUT_SQL, signal);
   if (about.exitCode !== 0) return fail(`cannot read the origin's database: ${about.stderr.trim()}`);
+  const [, xmin, xmax, version] = about.rows.find((r) => r[0] === "snap") ?? [];
   const fp = about.rows.find((r) => r[0] === "fp")?.[1];
   if (!fp) return fail("cannot read the origin's schema");
-  if (fp !== expectedFingerprint)
+  if (fp !== expected.fingerprint)
     return fail("the origin's schema changed since the staging copy was loaded");
   const tables: TableInfo[] = about.rows
     .filter((r) => r[0] === "table")
@@ -224,17 +330,30 @@ export async function deltaSync(
     .filter((r) => r[0] === "seq")
     .map(([, q, v, called]) => ({ q: q!, v: Number(v), called: called === "true" }));
   const groups = new Map(tables.map((t) => [t.ident, grouping(t, sizes.get(t.ident) ?? 0)]));
+  const next = watermarkOf(xmin, version);
+  const marks: StagingMarks = { fingerprint: fp, ...(next !== undefined ? { since: next } : {}) };
 
-  // 2. One scan of every table on each side, at once: each group's count and hash.
-  const hashSql = tables.length
-    ? tables.map((t) => groupHashesSql(t, groups.get(t.ident)!, "", t.ident)).join("\nUNION ALL\n") + ";"
-    : "SELECT '', '0', '0', '0' WHERE false;";
+  // 2. One scan of every table on each side, at once: each group's count, and either how many of
+  //    its origin rows were written since the watermark, or (no usable watermark) its hash.
+  const since = expected.since;
+  const byWatermark = watermarkUsable(since, Number(xmax), Number(version));
+  const w32 = byWatermark ? since % 2 ** 32 : undefined;
+  const scan = (side: "origin" | "staging") =>
+    tables.length
+      ? tables
+          .map((t) => {
+            const g = groups.get(t.ident)!;
+            if (!byWatermark) return groupHashesSql(t, g, "", t.ident);
+            return groupChangesSql(t, g, side === "origin" ? w32 : undefined, t.ident);
+          })
+          .join("\nUNION ALL\n") + ";"
+      : "SELECT '', '0', '0', '0' WHERE false;";
   const [o, st] = await Promise.all([
-    originRows(origin, db, hashSql, signal),
-    targetRows(staging, hashSql, signal),
+    originRows(origin, db, scan("origin"), signal),
+    targetRows(staging, scan("staging"), signal),
   ]);
   if (o.exitCode !== 0 || st.exitCode !== 0)
-    return fail(`cannot hash the tables: ${(o.stderr + st.stderr).trim()}`);
+    return fail(`cannot compare the tables: ${(o.stderr + st.stderr).trim()}`);
   const byTable = (rows: string[][]) => {
     const m = new Map<string, string[][]>();
     for (const [ident, ...rest] of rows) (m.get(ident!) ?? m.set(ident!, []).get(ident!)!).push(rest);
@@ -250,8 +369,10 @@ export async function deltaSync(
   await forEachLimited(tables, jobs, async (t) => {
     if (failure) return;
     const g = groups.get(t.ident)!;
-    const originGroups = parseHashes(originByTable.get(t.ident) ?? []);
-    const diff = differingKeys(originGroups, parseHashes(stagingByTable.get(t.ident) ?? [])).map(Number);
+    const diff = differingKeys(
+      parseHashes(originByTable.get(t.ident) ?? []),
+      parseHashes(stagingByTable.get(t.ident) ?? []),
+    ).map(Number);
     if (!diff.length) return;
     changed.push(t.ident);
     const where = g.where(diff);
@@ -260,10 +381,14 @@ export async function deltaSync(
     copied += c.rows;
     if (!prove) return;
     // Proof: the groups copied now hash as the origin's.
-    const again = await targetRows(staging, groupHashesSql(t, g, where), signal);
-    if (again.exitCode !== 0) return void (failure = `cannot re-hash ${t.ident}: ${again.stderr.trim()}`);
-    const wanted = new Map([...originGroups].filter(([b]) => diff.includes(Number(b))));
-    if (differingKeys(wanted, parseHashes(again.rows)).length)
+    const hashes = groupHashesSql(t, g, where);
+    const [want, got] = await Promise.all([
+      originRows(origin, db, hashes, signal),
+      targetRows(staging, hashes, signal),
+    ]);
+    if (want.exitCode !== 0 || got.exitCode !== 0)
+      return void (failure = `cannot re-hash ${t.ident}: ${(want.stderr + got.stderr).trim()}`);
+    if (differingKeys(parseHashes(want.rows), parseHashes(got.rows)).length)
       failure = `${t.ident} still differs after the delta`;
   });
   if (failure) return fail(failure);
@@ -276,7 +401,14 @@ export async function deltaSync(
     const sv = await onStaging(staging, setvals, signal);
     if (sv.exitCode !== 0) return fail(`cannot set sequences: ${sv.stderr.trim()}`);
   }
-  return { ok: true, tables: tables.length, changedTables: changed.sort(), copiedRows: copied };
+  return {
+    ok: true,
+    tables: tables.length,
+    changedTables: changed.sort(),
+    copiedRows: copied,
+    by: byWatermark ? "watermark" : "hash",
+    marks,
+  };
 }
 
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -21,7 +21,7 @@ import type { Step, StepContext } from "../engine/plan.js";
 import { formatBytes, formatCount } from "../cli/format.js";
 import { statSync } from "node:fs";
 import { originRows } from "../adapters/pgQuery.js";
-import { deltaSync, originFingerprint, setStagingFingerprint, stagingFingerprint } from "./databaseDelta.js";
+import { deltaSync, originMarks, setStagingMarks, stagingMarks } from "./databaseDelta.js";
 
 export interface DatabaseStepOptions {
   target: Host;
@@ -145,7 +145,8 @@ async function loadStaging(
   const staging = stagingName(db);
   const dumpFile = join(o.dumpDir, `${db}.sql`);
   const info = await readOriginDb(origin, db, stepId, o.originLabel, ctx.signal);
-  const fingerprint = await originFingerprint(origin, db, ctx.signal);
+  // Before the dump reads anything: the schema it should find, and the watermark of this copy.
+  const marks = await originMarks(origin, db, ctx.signal);
   const create = await psqlAsPostgres(
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ${quoteLiteral(staging)};
      DROP DATABASE IF EXISTS ${quoteIdent(staging)};
@@ -206,7 +207,7 @@ async function loadStaging(
       { hint: "run the same command again" },
     );
   }
-  if (fingerprint) await setStagingFingerprint(staging, fingerprint, ctx.signal);
+  if (marks) await setStagingMarks(staging, marks, ctx.signal);
   return { info, dumpBytes: statSync(dumpFile).size, dumpFile };
 }
 
@@ -221,24 +222,20 @@ async function refreshStaging(
   ctx: StepContext,
 ): Promise<{ summary: string; data: Record<string, unknown> }> {
   const staging = stagingName(db);
-  const expected = await stagingFingerprint(staging, ctx.signal);
+  const expected = await stagingMarks(staging, ctx.signal);
   if (expected) {
     // While the origin serves (hot sync) its rows move under the copy: only the cold pass proves.
-    const d = await deltaSync(
-      o.origin(),
-      db,
-      staging,
-      expected,
-      ctx.signal,
-      stepId.startsWith("database:"),
-      o.jobs,
-    );
+    const cold = stepId.startsWith("database:");
+    const d = await deltaSync(o.origin(), db, staging, expected, ctx.signal, cold, o.jobs);
     if (d.ok) {
+      // The next pass's watermark (the cold pass renames the copy next: nothing to note).
+      if (!cold && d.marks) await setStagingMarks(staging, d.marks, ctx.signal);
       return {
         summary: `by delta: ${d.changedTables.length} of ${d.tables} tables changed, ${formatCount(d.copiedRows)} rows copied`,
         data: {
           db,
           mode: "delta",
+          by: d.by,
           tables: d.tables,
           changedTables: d.changedTables,
           copiedRows: d.copiedRows,

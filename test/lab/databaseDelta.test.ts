@@ -1,0 +1,151 @@
+// The database delta by watermark, end to end: the cold sync copies only the row groups the origin
+// changed since the last pass, found from the rows' xmin and counts, never their content. Every
+// kind of change an administrator's server makes must arrive: updates that keep the row count,
+// deletes, a delete and an insert in the same group, a key moved within its group, rows of a
+// table without a key, rows frozen by VACUUM FREEZE after their update, and a row written in a
+// savepoint of a transaction that was open during the hot sync and committed after it.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { Lab } from "../../lab/lab.js";
+import { compareHosts, journal } from "./support.js";
+
+const ORIGIN = ["--origin", "root@bm-origin"];
+let lab: Lab;
+
+/** SQL on the origin's bj-data, as its owner (what BlueMind itself would do). */
+const onOrigin = (sql: string): string =>
+  lab.must(
+    "origin",
+    `PGPASSWORD=bj psql -X -q -v ON_ERROR_STOP=1 -h localhost -U bj -d bj-data <<'SQL'\n${sql}\nSQL`,
+  );
+
+/** Each test table's content as one digest, on either host (sorted, every column). */
+const DIGEST_SQL = ["t_delta_int", "t_delta_text", "t_delta_nokey"]
+  .map(
+    (t) =>
+      `SELECT '${t}', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM ${t} x;`,
+  )
+  .join("\n");
+const digests = (role: "origin" | "target"): string =>
+  lab.must(role, `runuser -u postgres -- psql -X -At -d bj-data <<'SQL'\n${DIGEST_SQL}\nSQL`);
+
+/** A transaction held open on the origin (psql reading a fifo kept open by a sleeping writer). */
+const TX_FIFO = "/root/delta-tx.fifo";
+const txSend = (sql: string): string =>
+  lab.must("origin", `printf '%s\\n' ${JSON.stringify(sql)} > ${TX_FIFO}`);
+
+before(() => {
+  lab = Lab.up("t-delta", { scale: 1 });
+  // Quiet origin: only this test's changes happen between the passes.
+  lab.must("origin", "bmctl stop >/dev/null; service postfix stop >/dev/null");
+  onOrigin(`
+CREATE TABLE t_delta_int (id bigint PRIMARY KEY, v text);
+INSERT INTO t_delta_int SELECT i * 2, 'row ' || i FROM generate_series(1, 10000) i;
+CREATE TABLE t_delta_text (k text PRIMARY KEY, n int);
+INSERT INTO t_delta_text SELECT 'key-' || i, i FROM generate_series(1, 3000) i;
+CREATE TABLE t_delta_nokey (v text, n int);
+INSERT INTO t_delta_nokey SELECT 'same', i % 3 FROM generate_series(1, 300) i;`);
+});
+after(() => {
+  lab?.sh("origin", `pkill -f 'sleep 86400' ; rm -f ${TX_FIFO}`);
+  lab?.down();
+});
+
+test("the cold sync's database delta by watermark carries every kind of change, and only the changed groups", () => {
+  // A transaction opens before the first hot sync and updates a row in a savepoint (a
+  // subtransaction, whose xid is not in a snapshot's list of running transactions, and an update
+  // keeps the count); it commits after the pass.
+  lab.must(
+    "origin",
+    `rm -f ${TX_FIFO}; mkfifo ${TX_FIFO}
+(sleep 86400 > ${TX_FIFO} 2>/dev/null </dev/null &)
+(PGPASSWORD=bj psql -X -q -h localhost -U bj -d bj-data < ${TX_FIFO} > /root/delta-tx.log 2>&1 &)`,
+  );
+  txSend(
+    "BEGIN; SAVEPOINT s; UPDATE t_delta_int SET v = 'written in a savepoint' WHERE id = 16000; RELEASE SAVEPOINT s;",
+  );
+  // The update has been done (its xids assigned) before the hot sync reads anything.
+  lab.must(
+    "origin",
+    `for i in $(seq 50); do
+       [ "$(runuser -u postgres -- psql -X -At -c "select count(*) from pg_stat_activity where state = 'idle in transaction' and query like 'RELEASE SAVEPOINT%'")" = 1 ] && exit 0
+       sleep 0.1
+     done; exit 1`,
+  );
+
+  // Another transaction commits after it: the snapshots' xmax moves past the savepoint's xid,
+  // which only the xmin of a snapshot still covers.
+  onOrigin("INSERT INTO t_delta_text VALUES ('committed after the savepoint', 0);");
+  const hot1 = lab.bm(["hot-sync", ...ORIGIN]);
+  assert.equal(hot1.code, 0, hot1.stderr + hot1.stdout);
+  txSend("COMMIT;");
+
+  // Between the two hot passes: updates in place and deletes. (Key ranges of 2,048 rows: each
+  // change below stays in ranges of its own, away from the savepoint's row, id 16000.)
+  onOrigin(`
+UPDATE t_delta_int SET v = v || ' updated' WHERE id % 1000 = 0 AND id < 4096;
+DELETE FROM t_delta_int WHERE id BETWEEN 5000 AND 5010;
+UPDATE t_delta_text SET n = -n WHERE k = 'key-17';`);
+  const hot2 = lab.bm(["hot-sync", ...ORIGIN]);
+  assert.equal(hot2.code, 0, hot2.stderr + hot2.stdout);
+  const hotDelta = journal(lab).filter(
+    (r) => r["type"] === "step-done" && r["step"] === "database-staging:bj-data",
+  );
+  assert.equal(
+    (hotDelta.at(-1)?.["data"] as Record<string, unknown> | undefined)?.["by"],
+    "watermark",
+    "the second hot pass found its changes by watermark",
+  );
+
+  assert.equal(
+    lab
+      .must(
+        "target",
+        `runuser -u postgres -- psql -X -At -d bj-data.bm-migrate-new -c "select v from t_delta_int where id = 16000"`,
+      )
+      .trim(),
+    "written in a savepoint",
+    "the second hot pass brought the row the open transaction had updated",
+  );
+
+  // Between the last hot pass and the cold sync: changes that keep every count.
+  onOrigin(`
+DELETE FROM t_delta_int WHERE id = 7000; INSERT INTO t_delta_int VALUES (7001, 'instead of 7000');
+UPDATE t_delta_int SET id = 8001 WHERE id = 8000;
+UPDATE t_delta_int SET v = 'changed, then frozen' WHERE id = 12000;
+UPDATE t_delta_nokey SET n = 7 WHERE ctid = (SELECT min(ctid) FROM t_delta_nokey);
+DELETE FROM t_delta_text WHERE k = 'key-5'; INSERT INTO t_delta_text VALUES ('key-5bis', 5);`);
+  lab.must("origin", `runuser -u postgres -- psql -X -q -d bj-data -c 'VACUUM FREEZE t_delta_int'`);
+
+  const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes"]);
+  assert.equal(cold.code, 0, cold.stderr + cold.stdout);
+  const done = journal(lab).filter((r) => r["type"] === "step-done" && r["step"] === "database:bj-data");
+  const data = done.at(-1)?.["data"] as Record<string, unknown> | undefined;
+  assert.equal(data?.["mode"], "delta", "the cold sync moved bj-data by delta");
+  assert.equal(data?.["by"], "watermark", "and found the changed groups by watermark");
+  assert.deepEqual(
+    data?.["changedTables"],
+    ["public.t_delta_int", "public.t_delta_nokey", "public.t_delta_text"],
+    "exactly the tables changed since the last pass",
+  );
+  // Only the changed groups: 2 of t_delta_int's 10 key ranges, two key-hash groups of
+  // t_delta_text, and the whole of t_delta_nokey (300 rows): far from the tables' 13,295 rows.
+  assert.ok(Number(data?.["copiedRows"]) < 10_000, `copied ${String(data?.["copiedRows"])} rows`);
+
+  const want = digests("origin");
+  assert.match(want, /^t_delta_int\|9994\|/m, "the origin has the test rows (10,000 − 6)");
+  assert.equal(digests("target"), want, "each test table equal to the origin's");
+  assert.equal(
+    lab
+      .must(
+        "target",
+        `runuser -u postgres -- psql -X -At -d bj-data -c "select v from t_delta_int where id = 16000"`,
+      )
+      .trim(),
+    "written in a savepoint",
+  );
+});
+
+test("verify finds the databases identical after the delta", async () => {
+  assert.deepEqual(await compareHosts(lab), [], "the oracle finds no difference");
+});
