@@ -57,6 +57,13 @@ PidFile /run/sshd.pid
 SSHD
 grep -q '^Include /etc/ssh/sshd_config.d' /etc/ssh/sshd_config || sed -i '1i Include /etc/ssh/sshd_config.d/*.conf' /etc/ssh/sshd_config
 install -m 0755 "$LAB_DIR/standin/ssh.init" /etc/init.d/ssh
+# root's shell startup files as a server's distribution installs them: bash runs ~/.bashrc for
+# every command sshd starts, and this machine's own (seen through the /root overlay) sets up
+# developer tools (pyenv...) that would cost every remote command of the lab some 100 ms.
+for f in .bashrc .profile; do
+  if [ -f "/etc/skel/$f" ]; then cp "/etc/skel/$f" "/root/$f"; else rm -f "/root/$f"; fi
+done
+rm -f /root/.bash_profile /root/.bash_login
 rm -rf /root/.ssh; mkdir -m 0700 /root/.ssh
 ssh-keygen -q -t ed25519 -N '' -C "root@bm-$role" -f /root/.ssh/id_ed25519
 touch /root/.ssh/authorized_keys /root/.ssh/known_hosts; chmod 600 /root/.ssh/authorized_keys

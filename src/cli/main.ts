@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, ExitCode, describeError } from "../engine/errors.js";
+import { preferNewestPostgresBinaries } from "../adapters/pgTools.js";
 import { DEFAULT_CONFIG_FILE, DEFAULT_LOG_DIR, DEFAULT_STATE_DIR, loadSettings } from "../engine/settings.js";
 import { createApp, type App, type CommonFlags } from "./app.js";
 import { COMMANDS, type CommandSpec } from "./commands.js";
@@ -43,6 +44,7 @@ function addCommonOptions(cmd: Command): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  preferNewestPostgresBinaries();
   const program = new Command();
   let exitCode: number = ExitCode.ok;
   program

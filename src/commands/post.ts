@@ -38,6 +38,8 @@ import {
   type TaskStatus,
 } from "../bluemind/api.js";
 import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
+import { profileFor } from "../bluemind/profiles.js";
+import { dropReplacedDatabases as dropReplaced, replacedName } from "../phases/databaseSteps.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import type { EventSink } from "../engine/events.js";
 import type { Journal, JournalRecord } from "../engine/journal.js";
@@ -138,6 +140,8 @@ export interface PostDeps {
   runId: string;
   /** Regenerate the firewall without the API (bm-cli), when neither endpoint exists. */
   firewallByCli?: () => Promise<{ ok: boolean; detail: string }>;
+  /** Drop the target's own databases the cold sync replaced (kept until now, see databaseStep). */
+  dropReplacedDatabases?: () => Promise<{ summary: string; changed: boolean }>;
 }
 
 export interface PostStepOutcome {
@@ -154,13 +158,14 @@ export interface PostOutcome {
   changed: boolean;
 }
 
-export type PostStepId = "connect" | "firewall" | "mail-repair" | "mynetworks";
+export type PostStepId = "connect" | "firewall" | "mail-repair" | "mynetworks" | "cleanup";
 
 const TITLES: Record<PostStepId, string> = {
   connect: "Log in to the BlueMind core and read the system configuration",
   firewall: "Regenerate the firewall rules",
   "mail-repair": "Mail maintenance (rebuild the postfix maps)",
   mynetworks: "Replace the old address in mynetworks",
+  cleanup: "Drop the target's own databases, replaced by the origin's",
 };
 
 /** Run the three steps. Throws StepFailed (exit 1) on the first failure. */
@@ -197,7 +202,8 @@ export async function runPost(
     steps.push(
       await runStep(deps, "mynetworks", () => applyMynetworks(settings, credentials, deps, mynetworks)),
     );
-    return { steps, mynetworks, changed: steps.some((s) => s.changed) };
+    if (deps.dropReplacedDatabases) steps.push(await runStep(deps, "cleanup", deps.dropReplacedDatabases));
+    return { steps, mynetworks, changed: steps.some((s) => s.changed && s.step !== "cleanup") };
   } finally {
     if (openedSession) {
       // Close the session we opened; a failure here changes nothing for the migration.
@@ -735,6 +741,26 @@ export async function postCommand(app: App, opts: Record<string, unknown>): Prom
       phase: "post",
     });
     const started = Date.now();
+    // Housekeeping, after a cold sync replaced databases here: a target whose PostgreSQL cannot be
+    // reached now keeps them, and says so.
+    const replacedDatabases = previous.some(
+      (r) => r.type === "step-done" && typeof r["step"] === "string" && r["step"].startsWith("database:"),
+    );
+    const dropReplacedDatabases = async (): Promise<{ summary: string; changed: boolean }> => {
+      const dbs = profileFor(settings.bmVersion ?? "")?.databases ?? ["bj", "bj-data"];
+      try {
+        return await dropReplaced(dbs, app.signal);
+      } catch (err) {
+        const why = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+        const later = dbs.map((d) => `dropdb --if-exists "${replacedName(d)}"`).join("; ");
+        app.events.emit({
+          type: "warning",
+          step: "cleanup",
+          message: `the replaced databases were not dropped (${why}); later, as postgres: ${later}`,
+        });
+        return { summary: `not done (${why}): drop them later (${later})`, changed: false };
+      }
+    };
     const outcome = await runPost(settings, credentials, {
       client,
       events: app.events,
@@ -752,6 +778,7 @@ export async function postCommand(app: App, opts: Record<string, unknown>): Prom
           detail: r.stderr.trim().split("\n").slice(-3).join(" ") || `exit ${r.exitCode}`,
         };
       },
+      ...(replacedDatabases ? { dropReplacedDatabases } : {}),
     });
     const doneBefore = previous.filter((r) => r.type === "post-finished").pop();
     const summary = outcome.changed

@@ -140,8 +140,10 @@ export function changeLogReader(stateDir: string): () => Promise<LogSnapshot> {
     (snapshot ??= (async () => {
       const meta = readWatcherMeta(stateDir);
       if (!meta) return { alive: false, log: { events: [] }, size: 0 };
-      // Events of the origin's last writes before its services stopped may still be in transit.
-      if (watcherAlive(meta)) await waitUntilQuiet(meta, 500, 10_000);
+      // Events of the origin's last writes before its services stopped may still be in transit
+      // (inotifywait writes each at once, and ssh carries it in milliseconds); any later one is
+      // still read after each round of the copy, and makes another round.
+      if (watcherAlive(meta)) await waitUntilQuiet(meta, 250, 10_000);
       const buf = Buffer.from(readWatcherLog(meta));
       const whole = buf.subarray(0, buf.lastIndexOf(0x0a) + 1);
       return {
@@ -187,8 +189,12 @@ export function journaledRsyncStep(full: Step, o: JournaledCopyOptions): Step {
   };
 }
 
-/** At most this many listed rounds (each catching events that came in during the one before). */
-const MAX_ROUNDS = 3;
+/**
+ * At most this many listed rounds. A round copies what it knows while the origin is asked what
+ * those paths imply (the content of new directories, the other names of hard-linked files); what
+ * that finds, and any change that came in meanwhile, is the next round's list.
+ */
+const MAX_ROUNDS = 4;
 
 /** The listed copy, or the reason it cannot be used. */
 async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<StepResult | string> {
@@ -213,56 +219,93 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
     deletedFiles: 0,
     linkWalks: 0,
   };
+  let paths = new Set(changes.paths);
+  let createdDirs = changes.createdDirs;
+  totals.changed += changes.paths.size;
   for (let round = 1; ; round++) {
     if (changes.full) return changes.full;
-    const paths = new Set(changes.paths);
-    const tw = Date.now();
-    for (const p of await createdDirContent(o, changes.createdDirs, ctx.signal)) paths.add(p);
-    ms.newDirs += Date.now() - tw;
-    const tl = Date.now();
-    const links = await otherLinkNames(o, paths, ctx.signal);
-    for (const p of links.names) paths.add(p);
-    ms.links += Date.now() - tl;
-    if (links.walked) totals.linkWalks++;
     const list = withParents(paths);
-    if (list.length === 0) return done(o.dir, round, totals, ms);
-    ctx.logCommand(
-      "target",
-      `rsync --files-from (${list.length} paths) ${o.ssh.destination}:${o.dir}/ ${o.dir}/`,
-    );
-    const tr = Date.now();
-    const { result, stats } = await rsyncListedPull({
-      ssh: o.ssh,
-      dir: o.dir,
-      paths: list,
-      bwlimitKiB: o.bwlimitKiB,
-      signal: ctx.signal,
-      onProgress: (p) =>
-        ctx.events.emit({
-          type: "progress",
-          step: `rsync:${o.dir}`,
-          current: o.dir,
-          bytesDone: p.bytes,
-          percent: p.percent,
-          filesDone: p.transferred,
-        }),
-    });
-    if (result.exitCode !== 0)
-      return `the listed copy ended with rsync exit ${result.exitCode}: ${result.stderr.trim().split("\n").pop() ?? ""}`;
-    ms.rsync += Date.now() - tr;
-    totals.listed += list.length;
-    totals.changed += changes.paths.size;
-    totals.transferredFiles += stats.transferredFiles;
-    totals.transferredBytes += stats.transferredBytes;
-    totals.deletedFiles += stats.deletedFiles;
+    if (list.length === 0 && createdDirs.size === 0) return done(o.dir, round - 1, totals, ms);
+    // The copy of what is known, and the questions to the origin about it, at once: each costs a
+    // round trip, and what the questions find (rarely anything) is copied by the next round.
+    const [copy, implied] = await Promise.all([
+      list.length ? copyListed(ctx, o, list, ms) : Promise.resolve(undefined),
+      impliedPaths(o, paths, createdDirs, ctx.signal, ms),
+    ]);
+    if (typeof copy === "string") return copy;
+    if (copy) {
+      totals.listed += list.length;
+      totals.transferredFiles += copy.transferredFiles;
+      totals.transferredBytes += copy.transferredBytes;
+      totals.deletedFiles += copy.deletedFiles;
+    }
+    if (implied.walked) totals.linkWalks++;
     // Anything the origin changed while this round ran (it should not: its services are stopped).
     const more = readLogFrom(snap.meta, offset);
     offset = more.size;
     if (more.log.untrusted) return more.log.untrusted;
     changes = changesFor(o.dir, more.log.events, 0);
-    if (changes.paths.size === 0 && !changes.full) return done(o.dir, round, totals, ms);
+    totals.changed += changes.paths.size;
+    paths = new Set([...implied.paths, ...changes.paths]);
+    createdDirs = changes.createdDirs;
+    if (paths.size === 0 && createdDirs.size === 0 && !changes.full) return done(o.dir, round, totals, ms);
     if (round >= MAX_ROUNDS) return `the origin kept changing ${o.dir} during the final copy`;
   }
+}
+
+/** One listed rsync round; a string when it failed (the caller falls back to the full pass). */
+async function copyListed(
+  ctx: StepContext,
+  o: JournaledCopyOptions,
+  list: string[],
+  ms: ListedTimings,
+): Promise<{ transferredFiles: number; transferredBytes: number; deletedFiles: number } | string> {
+  ctx.logCommand(
+    "target",
+    `rsync --files-from (${list.length} paths) ${o.ssh.destination}:${o.dir}/ ${o.dir}/`,
+  );
+  const tr = Date.now();
+  const { result, stats } = await rsyncListedPull({
+    ssh: o.ssh,
+    dir: o.dir,
+    paths: list,
+    bwlimitKiB: o.bwlimitKiB,
+    signal: ctx.signal,
+    onProgress: (p) =>
+      ctx.events.emit({
+        type: "progress",
+        step: `rsync:${o.dir}`,
+        current: o.dir,
+        bytesDone: p.bytes,
+        percent: p.percent,
+        filesDone: p.transferred,
+      }),
+  });
+  ms.rsync += Date.now() - tr;
+  if (result.exitCode !== 0)
+    return `the listed copy ended with rsync exit ${result.exitCode}: ${result.stderr.trim().split("\n").pop() ?? ""}`;
+  return stats;
+}
+
+/**
+ * What a round's paths imply that they do not list: everything under the directories created
+ * since, and every name of a hard-linked file whose names are not all listed (rsync -H links only
+ * names copied in one run: the next round lists the whole group again).
+ */
+async function impliedPaths(
+  o: JournaledCopyOptions,
+  paths: ReadonlySet<string>,
+  createdDirs: ReadonlySet<string>,
+  signal: AbortSignal,
+  ms: ListedTimings,
+): Promise<{ paths: Set<string>; walked: boolean }> {
+  const tw = Date.now();
+  const inNewDirs = await createdDirContent(o, createdDirs, signal);
+  ms.newDirs += Date.now() - tw;
+  const tl = Date.now();
+  const links = await otherLinkNames(o, new Set([...paths, ...inNewDirs]), signal);
+  ms.links += Date.now() - tl;
+  return { paths: new Set([...inNewDirs, ...links.names]), walked: links.walked };
 }
 
 interface ListedTotals {

@@ -220,6 +220,8 @@ export interface DeltaOutcome {
   by?: "watermark" | "hash";
   /** The marks the staging copy has once this pass is done (the next pass's watermark). */
   marks?: StagingMarks;
+  /** Where the time went (ms): reading the origin, comparing, copying and proving, sequences. */
+  ms?: { about: number; compare: number; copy: number; sequences: number };
 }
 
 /** Read the marks kept in the staging database's comment. */
@@ -315,7 +317,10 @@ export async function deltaSync(
   // 1. One round trip for what the origin is: its snapshot (this pass's watermark), schema
   //    fingerprint, tables with their keys and sizes, sequence values (the origin is still during
   //    the cold sync, so reading them first is exact).
+  let t = Date.now();
+  const lap = (): number => -t + (t = Date.now());
   const about = await originRows(origin, db, ABOUT_SQL, signal);
+  const ms = { about: lap(), compare: 0, copy: 0, sequences: 0 };
   if (about.exitCode !== 0) return fail(`cannot read the origin's database: ${about.stderr.trim()}`);
   const [, xmin, xmax, version] = about.rows.find((r) => r[0] === "snap") ?? [];
   const fp = about.rows.find((r) => r[0] === "fp")?.[1];
@@ -359,6 +364,7 @@ export async function deltaSync(
     for (const [ident, ...rest] of rows) (m.get(ident!) ?? m.set(ident!, []).get(ident!)!).push(rest);
     return m;
   };
+  ms.compare = lap();
   const originByTable = byTable(o.rows);
   const stagingByTable = byTable(st.rows);
 
@@ -392,6 +398,7 @@ export async function deltaSync(
       failure = `${t.ident} still differs after the delta`;
   });
   if (failure) return fail(failure);
+  ms.copy = lap();
 
   // 4. Sequences take the origin's values.
   if (sequences.length) {
@@ -401,6 +408,7 @@ export async function deltaSync(
     const sv = await onStaging(staging, setvals, signal);
     if (sv.exitCode !== 0) return fail(`cannot set sequences: ${sv.stderr.trim()}`);
   }
+  ms.sequences = lap();
   return {
     ok: true,
     tables: tables.length,
@@ -408,6 +416,7 @@ export async function deltaSync(
     copiedRows: copied,
     by: byWatermark ? "watermark" : "hash",
     marks,
+    ms,
   };
 }
 

@@ -20,7 +20,7 @@ import { StepFailed } from "../engine/errors.js";
 import type { Step, StepContext } from "../engine/plan.js";
 import { formatBytes, formatCount } from "../cli/format.js";
 import { statSync } from "node:fs";
-import { originRows } from "../adapters/pgQuery.js";
+import { originRows, targetRows } from "../adapters/pgQuery.js";
 import { deltaSync, originMarks, setStagingMarks, stagingMarks } from "./databaseDelta.js";
 
 export interface DatabaseStepOptions {
@@ -222,7 +222,9 @@ async function refreshStaging(
   ctx: StepContext,
 ): Promise<{ summary: string; data: Record<string, unknown> }> {
   const staging = stagingName(db);
+  const t0 = Date.now();
   const expected = await stagingMarks(staging, ctx.signal);
+  const marksMs = Date.now() - t0;
   if (expected) {
     // While the origin serves (hot sync) its rows move under the copy: only the cold pass proves.
     const cold = stepId.startsWith("database:");
@@ -239,6 +241,7 @@ async function refreshStaging(
           tables: d.tables,
           changedTables: d.changedTables,
           copiedRows: d.copiedRows,
+          ms: { marks: marksMs, ...d.ms },
         },
       };
     }
@@ -275,8 +278,18 @@ export function stagingStep(db: string, o: DatabaseStepOptions): Step {
     host: "both",
     commands: [
       `pg_dump -h <tunnel to ${o.originLabel}:5432> -U bj ${db} | psql ${staging}  (first time; later passes copy only changed rows)`,
+      "CHECKPOINT  (the copy's pages written out now, not by the cold sync's DROP DATABASE)",
     ],
-    run: (ctx) => refreshStaging(db, o, `database-staging:${db}`, ctx),
+    async run(ctx) {
+      const r = await refreshStaging(db, o, `database-staging:${db}`, ctx);
+      // The staging copy's pages reach the disk now, while the origin serves: else the first
+      // checkpoint after the load (forced by the cold sync's DROP DATABASE, or by time) writes them
+      // during the downtime.
+      const t0 = Date.now();
+      const cp = await psqlAsPostgres("CHECKPOINT;", "postgres", ctx.signal);
+      if (cp.exitCode !== 0) throw failure("target", cp, "run the same command again");
+      return { ...r, data: { ...r.data, checkpointMs: Date.now() - t0 } };
+    },
   };
 }
 
@@ -292,14 +305,17 @@ export function databaseStep(db: string, o: DatabaseStepOptions): Step {
     host: "both",
     commands: [
       `delta into "${staging}" (changed rows only, proven by table hashes), or pg_dump ${db} | tee ${join(o.dumpDir, `${db}.sql`)} | psql ${staging}`,
-      `dropdb ${db}; ALTER DATABASE "${staging}" RENAME TO "${db}"  (only after the copy is complete)`,
+      `ALTER DATABASE "${db}" RENAME TO "${replacedName(db)}"; ALTER DATABASE "${staging}" RENAME TO "${db}"  (in one transaction, only after the copy is complete; the replaced one is dropped by post)`,
     ],
     async run(ctx) {
       const r = await refreshStaging(db, o, `database:${db}`, ctx);
       const old = replacedName(db);
+      const t0 = Date.now();
       const swap = await psqlAsPostgres(
         // The two renames commit together: at no moment is the target without its database
-        // (a kill between a DROP and a RENAME would leave it so). The old one goes last.
+        // (a kill between a DROP and a RENAME would leave it so). The old one stays until
+        // \`post\`: its DROP forces a checkpoint, which would write out, during the downtime, the
+        // pages the other database's copy is dirtying at the same moment.
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${quoteLiteral(db)}, ${quoteLiteral(staging)}, ${quoteLiteral(old)}) AND pid <> pg_backend_pid();
          DROP DATABASE IF EXISTS ${quoteIdent(old)};
          SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(db)}) AS has_db \\gset
@@ -309,13 +325,12 @@ export function databaseStep(db: string, o: DatabaseStepOptions): Step {
          \\endif
          ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(db)};
          COMMENT ON DATABASE ${quoteIdent(db)} IS NULL;
-         COMMIT;
-         DROP DATABASE IF EXISTS ${quoteIdent(old)};`,
+         COMMIT;`,
         "postgres",
         ctx.signal,
       );
       if (swap.exitCode !== 0) throw failure("target", swap, "run the same command again");
-      return r;
+      return { ...r, data: { ...r.data, swapMs: Date.now() - t0 } };
     },
   };
 }
@@ -342,4 +357,27 @@ export function rolePasswordStep(role: string, password: () => string): Step {
       return { summary: `role ${role} matches bm.ini` };
     },
   };
+}
+
+/** After the migration (post): drop the target's own databases the cold sync replaced. */
+export async function dropReplacedDatabases(
+  dbs: readonly string[],
+  signal?: AbortSignal,
+): Promise<{ summary: string; changed: boolean }> {
+  const names = dbs.map(replacedName);
+  const found = await targetRows(
+    "postgres",
+    `SELECT datname FROM pg_database WHERE datname IN (${names.map(quoteLiteral).join(", ")}) ORDER BY 1;`,
+    signal,
+  );
+  if (found.exitCode !== 0) throw failure("target", found, "run the same command again");
+  const present = found.rows.map((r) => r[0]!);
+  if (!present.length) return { summary: "none left to drop", changed: false };
+  const drop = await psqlAsPostgres(
+    present.map((n) => `DROP DATABASE IF EXISTS ${quoteIdent(n)};`).join("\n"),
+    "postgres",
+    signal,
+  );
+  if (drop.exitCode !== 0) throw failure("target", drop, "run the same command again");
+  return { summary: `dropped ${present.join(", ")}`, changed: true };
 }

@@ -103,8 +103,15 @@ void describe("cutover: take over the origin's address", () => {
     // post, as the swap told us.
     const next = /Next: bm-migrate (post [^\n(]*?)\s*(\(|\n|$)/.exec(swap.out)?.[1]?.trim().split(/\s+/);
     assert.deepEqual(next, ["post", "--new-ip", `${oldIp},${targetIp}`]);
+    const oldDbs = `runuser -u postgres -- psql -X -At -c "select string_agg(datname, ',' order by datname) from pg_database where datname like '%.bm-migrate-old'"`;
+    assert.equal(
+      lab.must("target", oldDbs).trim(),
+      "bj-data.bm-migrate-old,bj.bm-migrate-old",
+      "the target's own databases, replaced by the cold sync, are kept until post",
+    );
     const post = timed(lab, [...next, "--api-url", "http://127.0.0.1:8090"]);
     assert.equal(post.code, 0, post.out);
+    assert.equal(lab.must("target", oldDbs).trim(), "", "post dropped them");
     const seen = calls(lab).filter((c) => c.method === "POST");
     assert.deepEqual(
       seen.map((c) => `${c.path} ${c.status}`),

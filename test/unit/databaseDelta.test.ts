@@ -11,6 +11,10 @@ import {
   watermarkUsable,
   writtenSince,
 } from "../../src/phases/databaseDelta.js";
+import { preferNewestPostgresBinaries } from "../../src/adapters/pgTools.js";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const FP = "0123456789abcdef0123456789abcdef";
 
@@ -59,4 +63,22 @@ test("the origin counts each group's rows written since the watermark; the stagi
     writtenSince(4_294_967_000),
     "(r.xmin::text::bigint >= 3 AND (r.xmin::text::bigint - 4294967000 + 4294967296) % 4294967296 < 2147483648)",
   );
+});
+
+test("the newest PostgreSQL's own binaries go first in PATH (not Debian's pg_wrapper, a Perl script per call)", () => {
+  const root = mkdtempSync(join(tmpdir(), "pg-"));
+  for (const [v, tools] of [
+    ["9.6", ["psql", "pg_dump"]],
+    ["15", ["psql", "pg_dump"]],
+    ["16", ["psql"]], // a client-only leftover without pg_dump: not chosen
+  ] as const) {
+    mkdirSync(join(root, v, "bin"), { recursive: true });
+    for (const t of tools) writeFileSync(join(root, v, "bin", t), "");
+  }
+  const env: NodeJS.ProcessEnv = { PATH: `/usr/bin:${root}/15/bin:/bin` };
+  assert.equal(preferNewestPostgresBinaries(env, root), join(root, "15", "bin"));
+  assert.equal(env["PATH"], `${root}/15/bin:/usr/bin:/bin`);
+  const none: NodeJS.ProcessEnv = { PATH: "/usr/bin" };
+  assert.equal(preferNewestPostgresBinaries(none, join(root, "absent")), undefined);
+  assert.equal(none["PATH"], "/usr/bin");
 });
