@@ -28,10 +28,12 @@ export function configStep(
   target: Host,
   patterns: ConfigPattern[],
   backupDir: string,
+  /** The bandwidth limit the data copies have (--bwlimit), in KiB/s. */
+  bwlimitKiB?: number,
 ): Step {
   const extra = ["-r", "--no-implied-dirs", "--backup", `--backup-dir=${backupDir}`];
   // No --delete: like the procedure's scp, files only the target has stay where they are.
-  const pull = { ssh, source: "/", dest: "/", extraArgs: extra, filesFrom: "", delete: false };
+  const pull = { ssh, source: "/", dest: "/", extraArgs: extra, filesFrom: "", delete: false, bwlimitKiB };
   return {
     id: "config",
     title: "Copy the configuration files",

@@ -122,6 +122,7 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
       mc.target,
       mc.profile.configFiles,
       join(mc.settings.stateDir, "config-before", x.pass),
+      mc.settings.bwlimit,
     ),
   ];
   const stages: Stage[] = [

@@ -228,10 +228,12 @@ test("kill -9 during the cold sync's service stop, database delta and configurat
     "killed while the origin's services stopped",
   );
 
-  await killWhen(cold, () => {
+  // Under the bandwidth limit here too: the configuration copy must still be unfinished when this
+  // kill comes, for the next one to catch it (the delta alone is quick).
+  await killWhen([...cold, "--bwlimit", "1500"], () => {
     const seen = pollSql(
       "target",
-      `select count(*) from pg_stat_activity where datname = '${STAGING}' and state = 'active' and (query ilike 'COPY%' or query ilike 'DELETE%' or query ilike '%sum(%')`,
+      `select count(*) from pg_stat_activity where datname = '${STAGING}' and state = 'active' and (query ilike 'COPY%' or query ilike 'DELETE%' or query ilike '%sum(%' or query ilike '%count(*)%')`,
     );
     assert.ok(seen, "the delta into the staging database was seen");
     return Promise.resolve();
