@@ -8,6 +8,8 @@ import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { formatDuration } from "../cli/format.js";
 import { coldSyncPlan } from "../phases/plans.js";
+import { readStagingAhead } from "../phases/databaseSteps.js";
+import type { StagingState } from "../phases/databaseDelta.js";
 import { latestForecast } from "../phases/forecast.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
@@ -38,12 +40,25 @@ export async function coldSyncCommand(
   const db = originDatabase(mc);
   try {
     const pass = open ?? newPassId();
-    const plan = coldSyncPlan(mc, records, { originDb: db.get, pass });
+    const readAhead = new Map<string, StagingState>();
+    const plan = coldSyncPlan(mc, records, { originDb: db.get, pass, readAhead });
     if (dry) {
       printPlan(app, plan);
       return ExitCode.ok;
     }
     await db.open();
+    // While the origin still serves: the staging copies' side of the database delta (on a resumed
+    // pass the downtime has begun already, and the steps read what they need themselves).
+    if (!open) {
+      const t0 = Date.now();
+      for (const [name, state] of await readStagingAhead(mc.profile.databases, app.signal))
+        readAhead.set(name, state);
+      if (readAhead.size)
+        app.events.emit({
+          type: "info",
+          message: `Read the staging copies of ${[...readAhead.keys()].join(", ")} ahead of the downtime (${formatDuration(Date.now() - t0)})`,
+        });
+    }
     const started = open ? firstRecordTime(records, pass) : new Date();
     app.events.emit({
       type: "info",

@@ -38,8 +38,14 @@ export interface TableInfo {
   pkType?: string;
 }
 
-/** Rows per range of an integer primary key: appends land in the last ranges. */
-export const RANGE = 2048;
+/**
+ * Rows per group: small groups copy little beyond the changed rows, many groups make the scan's
+ * answer longer (one line per group). Rows per range of an integer primary key (appends land in
+ * the last ranges), and about as many per group of hashed keys (at most 65,536 groups).
+ */
+export const RANGE_BITS = 9;
+export const RANGE = 2 ** RANGE_BITS;
+const ROWS_PER_HASH_GROUP = 16;
 
 export interface TableHash {
   rows: number;
@@ -81,24 +87,42 @@ export interface Grouping {
   where(groups: number[]): string;
 }
 
+const WHOLE_TABLE = "0";
+
 export function grouping(t: TableInfo, rows: number): Grouping {
   if (t.pk.length === 1 && /^(smallint|integer|bigint)$/.test(t.pkType ?? "")) {
     const c = `r.${t.pk[0]!}`;
     return {
-      expr: `floor(${c} / ${RANGE}.0)::bigint`,
+      // A shift, not a division: integer arithmetic, and it rounds down below zero too.
+      expr: `(${c} >> ${RANGE_BITS})`,
       where: (g) =>
         g.length
-          ? g.map((b) => `(${c} >= ${b * RANGE} AND ${c} < ${(b + 1) * RANGE})`).join(" OR ")
+          ? adjacentRuns(g)
+              .map(([a, b]) => `(${c} >= ${a * RANGE} AND ${c} < ${(b + 1) * RANGE})`)
+              .join(" OR ")
           : "false",
     };
   }
   if (t.pk.length) {
     let n = 1;
-    while (n < rows / 64 && n < 65536) n *= 2;
-    const expr = `(hashtext(ROW(${t.pk.map((c) => `r.${c}`).join(", ")})::text) & ${n - 1})`;
+    while (n < rows / ROWS_PER_HASH_GROUP && n < 65536) n *= 2;
+    const key =
+      t.pk.length === 1 ? `r.${t.pk[0]!}::text` : `ROW(${t.pk.map((c) => `r.${c}`).join(", ")})::text`;
+    const expr = `(hashtext(${key}) & ${n - 1})`;
     return { expr, where: (g) => `${expr} = ANY('{${g.join(",")}}'::int[])` };
   }
-  return { expr: "0", where: (g) => (g.length ? "true" : "false") };
+  return { expr: WHOLE_TABLE, where: (g) => (g.length ? "true" : "false") };
+}
+
+/** Runs of consecutive numbers, as [first, last] pairs: ranges next to each other make one. */
+export function adjacentRuns(numbers: number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const n of [...numbers].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last && n <= last[1] + 1) last[1] = Math.max(last[1], n);
+    else runs.push([n, n]);
+  }
+  return runs;
 }
 
 /** Each group's count and hash; with `tag`, rows start with it (several tables in one query). */
@@ -115,7 +139,7 @@ export function groupChangesSql(t: TableInfo, g: Grouping, w32?: number, tag?: s
   return groupSql(
     t,
     g,
-    w32 === undefined ? "'0'" : `sum(CASE WHEN ${writtenSince(w32)} THEN 1 ELSE 0 END)::text`,
+    w32 === undefined ? "'0'" : `(count(*) FILTER (WHERE ${writtenSince(w32)}))::text`,
     "",
     tag,
   );
@@ -124,19 +148,24 @@ export function groupChangesSql(t: TableInfo, g: Grouping, w32?: number, tag?: s
 function groupSql(t: TableInfo, g: Grouping, value: string, where: string, tag?: string): string {
   const cols = `(${g.expr})::text AS b, count(*), ${value}`;
   const from = `FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""}`;
+  // Grouped by the number itself, not its text (cheaper to hash); the whole table is one group
+  // without GROUP BY (a constant there would read as a column position).
+  const by = g.expr === WHOLE_TABLE ? "" : ` GROUP BY ${g.expr}`;
   return tag === undefined
-    ? `SELECT ${cols} ${from} GROUP BY 1;`
-    : `(SELECT ${quoteLiteral(tag)}, ${cols} ${from} GROUP BY 2)`;
+    ? `SELECT ${cols} ${from}${by};`
+    : `(SELECT ${quoteLiteral(tag)}, ${cols} ${from}${by})`;
 }
 
 /**
- * A row version written by a transaction not older than the watermark: its xmin follows or equals
- * the watermark in PostgreSQL's circular 32-bit xid order. The special xids below 3 (bootstrap,
- * frozen by a release older than 9.4) are old by definition.
+ * A row version written by a transaction not older than the watermark (`w32`, its 32-bit xid):
+ * its xmin's age (transactions since, in PostgreSQL's circular xid order) is at most the
+ * watermark's. Every visible row's xmin is older than the statement's reference xid, and an
+ * unfrozen one by less than 2^31; the special xids below 3 (bootstrap, frozen by a release older
+ * than 9.4) are infinitely old. A row frozen so long ago that its age wraps looks new: copied
+ * for nothing, never missed. (`age` reads integers; a cast of xmin through text cost twice as much.)
  */
 export function writtenSince(w32: number): string {
-  const x = "r.xmin::text::bigint";
-  return `(${x} >= 3 AND (${x} - ${w32} + 4294967296) % 4294967296 < 2147483648)`;
+  return `age(r.xmin) <= age('${w32}'::xid)`;
 }
 
 /** The oldest release whose frozen rows keep their xmin (the watermark relies on it). */
@@ -268,7 +297,8 @@ export async function originMarks(
 /**
  * Replace rows of one table in staging by the origin's: in one transaction on the staging side,
  * delete the groups, then COPY them from the origin through the tunnel (a kill in between leaves
- * the staging copy as it was).
+ * the staging copy as it was). With `hashes`, that query's rows (run on the staging side in the
+ * same transaction, after the COPY) come back too.
  */
 async function copyRows(
   origin: OriginDb,
@@ -277,23 +307,121 @@ async function copyRows(
   t: TableInfo,
   where: string,
   signal?: AbortSignal,
-): Promise<{ ok: boolean; rows: number; error: string }> {
+  hashes?: string,
+): Promise<{ ok: boolean; rows: number; hashes: string[][]; error: string }> {
   const select = `COPY (SELECT * FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""}) TO STDOUT`;
   const script = `set -o pipefail
 PGPASSWORD="$BM_ORIGIN_PW" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
- | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -1 -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} \\
-     -c ${shellQuote(`DELETE FROM ONLY ${t.ident} r WHERE ${where || "true"}`)} -c ${shellQuote(`COPY ${t.ident} FROM STDIN`)}`;
+ | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -1 -A -t -F $'\\t' -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} \\
+     -c ${shellQuote(`DELETE FROM ONLY ${t.ident} r WHERE ${where || "true"}`)} -c ${shellQuote(`COPY ${t.ident} FROM STDIN`)}${hashes ? ` -c ${shellQuote(hashes)}` : ""}`;
   const r = await run("bash", ["-c", script], {
     env: { BM_ORIGIN_PW: origin.password, BM_OPTS: STABLE_TEXT, PGCONNECT_TIMEOUT: "15" },
     ...(signal ? { signal } : {}),
   });
-  const m = /COPY (\d+)/.exec(r.stdout);
-  return { ok: r.exitCode === 0, rows: m ? Number(m[1]) : 0, error: r.stderr.trim() };
+  const lines = r.stdout.split("\n");
+  const m = lines.map((l) => /^COPY (\d+)$/.exec(l)).find(Boolean);
+  return {
+    ok: r.exitCode === 0,
+    rows: m ? Number(m[1]) : 0,
+    hashes: lines.filter((l) => l.split("\t").length === 3).map((l) => l.split("\t")),
+    error: r.stderr.trim(),
+  };
 }
 
 /** Run SQL on the staging database with triggers and foreign keys off, as a restore does. */
 function onStaging(staging: string, sql: string, signal?: AbortSignal) {
   return psqlAsPostgres(`SET session_replication_role = replica;\n${sql}`, staging, signal);
+}
+
+/**
+ * The staging side of a comparison, read ahead: before the cold sync's downtime begins, while the
+ * origin still serves (the staging copy changes only by the delta, which has not run yet). In the
+ * downtime, only the origin is then scanned.
+ */
+export interface StagingState {
+  marks: StagingMarks;
+  tables: TableInfo[];
+  /** Row estimates the hash groupings are sized from (the origin's scan uses the same). */
+  sizes: Map<string, number>;
+  /** What each group holds: counts (watermark mode) or counts and hashes (no watermark). */
+  mode: "watermark" | "hash";
+  rows: string[][];
+  ms: number;
+}
+
+const STAGING_ABOUT_SQL = `SELECT 'marks', coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database WHERE datname = current_database();
+SELECT 'table', t.* FROM (${statement(TABLES_SQL)}) t;
+SELECT 'size', format('%I.%I', schemaname, relname), n_live_tup FROM pg_stat_user_tables;
+`;
+
+/** Read the staging copy's marks, tables and groups; undefined when there is no usable copy. */
+export async function readStagingState(
+  staging: string,
+  signal?: AbortSignal,
+): Promise<StagingState | undefined> {
+  const t0 = Date.now();
+  const about = await targetRows(staging, STAGING_ABOUT_SQL, signal);
+  if (about.exitCode !== 0) return undefined;
+  const marks = parseMarks(about.rows.find((r) => r[0] === "marks")?.[1] ?? "");
+  if (!marks) return undefined;
+  const { tables, sizes } = tablesOf(about.rows);
+  const mode = marks.since === undefined ? "hash" : "watermark";
+  const scan = await targetRows(staging, scanSql(tables, groupingsOf(tables, sizes), mode), signal);
+  if (scan.exitCode !== 0) return undefined;
+  return { marks, tables, sizes, mode, rows: scan.rows, ms: Date.now() - t0 };
+}
+
+function tablesOf(rows: string[][]): { tables: TableInfo[]; sizes: Map<string, number> } {
+  return {
+    tables: rows
+      .filter((r) => r[0] === "table")
+      .map(([, ident, pk, pkType]) => ({ ident: ident!, pk: pk ? pk.split(",") : [], pkType: pkType ?? "" })),
+    sizes: new Map(rows.filter((r) => r[0] === "size").map(([, ident, n]) => [ident!, Number(n)])),
+  };
+}
+
+const groupingsOf = (tables: TableInfo[], sizes: Map<string, number>): Map<string, Grouping> =>
+  new Map(tables.map((t) => [t.ident, grouping(t, sizes.get(t.ident) ?? 0)]));
+
+/** Tables dealt into at most `n` parts of about equal size (the largest first, each to the lightest part). */
+export function splitBySize(tables: TableInfo[], sizes: Map<string, number>, n: number): TableInfo[][] {
+  const parts = Array.from({ length: Math.max(1, Math.min(n, tables.length)) }, () => ({
+    rows: 0,
+    tables: [] as TableInfo[],
+  }));
+  const size = (t: TableInfo): number => Math.max(0, sizes.get(t.ident) ?? 0);
+  for (const t of [...tables].sort((a, b) => size(b) - size(a) || a.ident.localeCompare(b.ident))) {
+    const lightest = parts.reduce((a, b) => (b.rows < a.rows ? b : a));
+    lightest.tables.push(t);
+    lightest.rows += size(t);
+  }
+  return parts.map((p) => p.tables);
+}
+
+const sameTables = (a: TableInfo[], b: TableInfo[]): boolean =>
+  JSON.stringify(a.map((t) => [t.ident, t.pk, t.pkType ?? ""])) ===
+  JSON.stringify(b.map((t) => [t.ident, t.pk, t.pkType ?? ""]));
+
+/**
+ * One scan of every table, as one query of tagged rows (table, group, count, value): the value is
+ * the group's hash (hash mode), or in watermark mode how many of its row versions the origin wrote
+ * since the watermark (`w32`; on the staging side, always 0: its rows are the copy's own).
+ */
+export function scanSql(
+  tables: TableInfo[],
+  groups: Map<string, Grouping>,
+  mode: "watermark" | "hash",
+  w32?: number,
+): string {
+  if (!tables.length) return "SELECT '', '0', '0', '0' WHERE false;";
+  return (
+    tables
+      .map((t) => {
+        const g = groups.get(t.ident)!;
+        return mode === "hash" ? groupHashesSql(t, g, "", t.ident) : groupChangesSql(t, g, w32, t.ident);
+      })
+      .join("\nUNION ALL\n") + ";"
+  );
 }
 
 export async function deltaSync(
@@ -306,6 +434,8 @@ export async function deltaSync(
   prove = true,
   /** Tables worked on at once. */
   jobs = 2,
+  /** The staging side, read ahead (its marks are then `expected`): only the origin is scanned now. */
+  prepared?: StagingState,
 ): Promise<DeltaOutcome> {
   const fail = (reason: string): DeltaOutcome => ({
     ok: false,
@@ -316,57 +446,74 @@ export async function deltaSync(
   });
   // 1. One round trip for what the origin is: its snapshot (this pass's watermark), schema
   //    fingerprint, tables with their keys and sizes, sequence values (the origin is still during
-  //    the cold sync, so reading them first is exact).
+  //    the cold sync, so reading them first is exact). With the staging side read ahead, the
+  //    origin's scan for the comparison comes in the same round trip.
   let t = Date.now();
   const lap = (): number => -t + (t = Date.now());
-  const about = await originRows(origin, db, ABOUT_SQL, signal);
+  const aheadGroups = prepared && groupingsOf(prepared.tables, prepared.sizes);
+  // The origin's scans, in `jobs` sessions of about equal size: the first one's with the above.
+  const aheadScans = prepared
+    ? splitBySize(prepared.tables, prepared.sizes, jobs).map((part) => {
+        const w32 = prepared.marks.since === undefined ? undefined : prepared.marks.since % 2 ** 32;
+        return `SELECT 'grp', s.* FROM (${statement(scanSql(part, aheadGroups!, prepared.mode, w32))}) s;\n`;
+      })
+    : [""];
+  const [about, ...moreScans] = await Promise.all(
+    aheadScans.map((sql, i) => originRows(origin, db, i === 0 ? ABOUT_SQL + sql : sql, signal)),
+  );
   const ms = { about: lap(), compare: 0, copy: 0, sequences: 0 };
-  if (about.exitCode !== 0) return fail(`cannot read the origin's database: ${about.stderr.trim()}`);
+  if (!about || about.exitCode !== 0)
+    return fail(`cannot read the origin's database: ${about?.stderr.trim() ?? ""}`);
+  if (moreScans.some((r) => r.exitCode !== 0))
+    return fail(`cannot compare the tables: ${moreScans.map((r) => r.stderr.trim()).join(" ")}`);
   const [, xmin, xmax, version] = about.rows.find((r) => r[0] === "snap") ?? [];
   const fp = about.rows.find((r) => r[0] === "fp")?.[1];
   if (!fp) return fail("cannot read the origin's schema");
   if (fp !== expected.fingerprint)
     return fail("the origin's schema changed since the staging copy was loaded");
-  const tables: TableInfo[] = about.rows
-    .filter((r) => r[0] === "table")
-    .map(([, ident, pk, pkType]) => ({ ident: ident!, pk: pk ? pk.split(",") : [], pkType: pkType ?? "" }));
-  const sizes = new Map(about.rows.filter((r) => r[0] === "size").map(([, ident, n]) => [ident!, Number(n)]));
+  const { tables, sizes } = tablesOf(about.rows);
   const sequences = about.rows
     .filter((r) => r[0] === "seq")
     .map(([, q, v, called]) => ({ q: q!, v: Number(v), called: called === "true" }));
-  const groups = new Map(tables.map((t) => [t.ident, grouping(t, sizes.get(t.ident) ?? 0)]));
   const next = watermarkOf(xmin, version);
   const marks: StagingMarks = { fingerprint: fp, ...(next !== undefined ? { since: next } : {}) };
 
-  // 2. One scan of every table on each side, at once: each group's count, and either how many of
-  //    its origin rows were written since the watermark, or (no usable watermark) its hash.
+  // 2. Each group's count on both sides, and either how many of its origin rows were written since
+  //    the watermark, or (no usable watermark) its hash: read ahead on the staging side and in the
+  //    round trip above on the origin's, else one scan of every table on each side, at once.
   const since = expected.since;
   const byWatermark = watermarkUsable(since, Number(xmax), Number(version));
-  const w32 = byWatermark ? since % 2 ** 32 : undefined;
-  const scan = (side: "origin" | "staging") =>
-    tables.length
-      ? tables
-          .map((t) => {
-            const g = groups.get(t.ident)!;
-            if (!byWatermark) return groupHashesSql(t, g, "", t.ident);
-            return groupChangesSql(t, g, side === "origin" ? w32 : undefined, t.ident);
-          })
-          .join("\nUNION ALL\n") + ";"
-      : "SELECT '', '0', '0', '0' WHERE false;";
-  const [o, st] = await Promise.all([
-    originRows(origin, db, scan("origin"), signal),
-    targetRows(staging, scan("staging"), signal),
-  ]);
-  if (o.exitCode !== 0 || st.exitCode !== 0)
-    return fail(`cannot compare the tables: ${(o.stderr + st.stderr).trim()}`);
+  const mode = byWatermark ? "watermark" : "hash";
+  let groups: Map<string, Grouping>;
+  let originScan: string[][];
+  let stagingScan: string[][];
+  if (prepared && aheadGroups && prepared.mode === mode && sameTables(prepared.tables, tables)) {
+    groups = aheadGroups;
+    originScan = [about, ...moreScans].flatMap((r) =>
+      r.rows.filter((x) => x[0] === "grp").map((x) => x.slice(1)),
+    );
+    stagingScan = prepared.rows;
+  } else {
+    groups = groupingsOf(tables, sizes);
+    const w32 = byWatermark ? since % 2 ** 32 : undefined;
+    const parts = splitBySize(tables, sizes, jobs);
+    const scans = await Promise.all([
+      ...parts.map((part) => originRows(origin, db, scanSql(part, groups, mode, w32), signal)),
+      ...parts.map((part) => targetRows(staging, scanSql(part, groups, mode), signal)),
+    ]);
+    if (scans.some((r) => r.exitCode !== 0))
+      return fail(`cannot compare the tables: ${scans.map((r) => r.stderr.trim()).join(" ")}`);
+    originScan = scans.slice(0, parts.length).flatMap((r) => r.rows);
+    stagingScan = scans.slice(parts.length).flatMap((r) => r.rows);
+  }
   const byTable = (rows: string[][]) => {
     const m = new Map<string, string[][]>();
     for (const [ident, ...rest] of rows) (m.get(ident!) ?? m.set(ident!, []).get(ident!)!).push(rest);
     return m;
   };
   ms.compare = lap();
-  const originByTable = byTable(o.rows);
-  const stagingByTable = byTable(st.rows);
+  const originByTable = byTable(originScan);
+  const stagingByTable = byTable(stagingScan);
 
   // 3. Only the groups that differ are deleted and copied again, table by table.
   let copied = 0;
@@ -382,19 +529,18 @@ export async function deltaSync(
     if (!diff.length) return;
     changed.push(t.ident);
     const where = g.where(diff);
-    const c = await copyRows(origin, db, staging, t, where, signal);
+    // Proof (cold pass): the groups copied hash as the origin's. The origin is still then, so its
+    // side is hashed while the copy runs; the staging side in the copy's own transaction.
+    const hashes = prove ? groupHashesSql(t, g, where) : undefined;
+    const [c, want] = await Promise.all([
+      copyRows(origin, db, staging, t, where, signal, hashes),
+      hashes ? originRows(origin, db, hashes, signal) : undefined,
+    ]);
     if (!c.ok) return void (failure = `cannot copy changed rows of ${t.ident}: ${c.error}`);
     copied += c.rows;
-    if (!prove) return;
-    // Proof: the groups copied now hash as the origin's.
-    const hashes = groupHashesSql(t, g, where);
-    const [want, got] = await Promise.all([
-      originRows(origin, db, hashes, signal),
-      targetRows(staging, hashes, signal),
-    ]);
-    if (want.exitCode !== 0 || got.exitCode !== 0)
-      return void (failure = `cannot re-hash ${t.ident}: ${(want.stderr + got.stderr).trim()}`);
-    if (differingKeys(parseHashes(want.rows), parseHashes(got.rows)).length)
+    if (!want) return;
+    if (want.exitCode !== 0) return void (failure = `cannot re-hash ${t.ident}: ${want.stderr.trim()}`);
+    if (differingKeys(parseHashes(want.rows), parseHashes(c.hashes)).length)
       failure = `${t.ident} still differs after the delta`;
   });
   if (failure) return fail(failure);

@@ -21,7 +21,14 @@ import type { Step, StepContext } from "../engine/plan.js";
 import { formatBytes, formatCount } from "../cli/format.js";
 import { statSync } from "node:fs";
 import { originRows, targetRows } from "../adapters/pgQuery.js";
-import { deltaSync, originMarks, setStagingMarks, stagingMarks } from "./databaseDelta.js";
+import {
+  deltaSync,
+  originMarks,
+  readStagingState,
+  setStagingMarks,
+  stagingMarks,
+  type StagingState,
+} from "./databaseDelta.js";
 
 export interface DatabaseStepOptions {
   target: Host;
@@ -31,6 +38,8 @@ export interface DatabaseStepOptions {
   jobs: number;
   /** Where the tunnel's local end is, for the displayed commands. */
   originLabel: string;
+  /** Staging sides read before the downtime (cold sync), by database: each is used once. */
+  readAhead?: Map<string, StagingState>;
 }
 
 export const stagingName = (db: string): string => `${db}.bm-migrate-new`;
@@ -223,12 +232,14 @@ async function refreshStaging(
 ): Promise<{ summary: string; data: Record<string, unknown> }> {
   const staging = stagingName(db);
   const t0 = Date.now();
-  const expected = await stagingMarks(staging, ctx.signal);
+  const ahead = o.readAhead?.get(db);
+  o.readAhead?.delete(db);
+  const expected = ahead?.marks ?? (await stagingMarks(staging, ctx.signal));
   const marksMs = Date.now() - t0;
   if (expected) {
     // While the origin serves (hot sync) its rows move under the copy: only the cold pass proves.
     const cold = stepId.startsWith("database:");
-    const d = await deltaSync(o.origin(), db, staging, expected, ctx.signal, cold, o.jobs);
+    const d = await deltaSync(o.origin(), db, staging, expected, ctx.signal, cold, o.jobs, ahead);
     if (d.ok) {
       // The next pass's watermark (the cold pass renames the copy next: nothing to note).
       if (!cold && d.marks) await setStagingMarks(staging, d.marks, ctx.signal);
@@ -241,7 +252,7 @@ async function refreshStaging(
           tables: d.tables,
           changedTables: d.changedTables,
           copiedRows: d.copiedRows,
-          ms: { marks: marksMs, ...d.ms },
+          ms: { marks: marksMs, ...d.ms, ...(ahead ? { readAhead: ahead.ms } : {}) },
         },
       };
     }
@@ -380,4 +391,22 @@ export async function dropReplacedDatabases(
   );
   if (drop.exitCode !== 0) throw failure("target", drop, "run the same command again");
   return { summary: `dropped ${present.join(", ")}`, changed: true };
+}
+
+/**
+ * Before the cold sync's downtime: read each staging copy's side of the comparison (its marks and
+ * row groups), so that the downtime scans only the origin. Databases without a usable staging copy
+ * are left out (their step copies them in full, as without this).
+ */
+export async function readStagingAhead(
+  dbs: readonly string[],
+  signal?: AbortSignal,
+): Promise<Map<string, StagingState>> {
+  const states = await Promise.all(dbs.map((db) => readStagingState(stagingName(db), signal)));
+  return new Map(
+    dbs.flatMap((db, i) => {
+      const state = states[i];
+      return state ? [[db, state] as const] : [];
+    }),
+  );
 }

@@ -15,6 +15,7 @@ import { stopServicesStep } from "./serviceSteps.js";
 import { databaseStep, rolePasswordStep, stagingStep } from "./databaseSteps.js";
 import { configStep } from "./configSteps.js";
 import type { OriginDb } from "../adapters/postgres.js";
+import type { StagingState } from "./databaseDelta.js";
 import { originDbCredentials } from "./prepare.js";
 import {
   changeLogReader,
@@ -87,6 +88,8 @@ export interface ColdSyncExtras {
   /** Filled once the tunnel is open: the origin's database as seen from the target. */
   originDb: () => OriginDb;
   pass: string;
+  /** Cold sync: the staging databases' side of the delta, read before the downtime. */
+  readAhead?: Map<string, StagingState>;
 }
 
 export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
@@ -114,6 +117,7 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
         dumpDir,
         originLabel: mc.ssh.destination,
         jobs: mc.settings.dbJobs,
+        ...(x.readAhead ? { readAhead: x.readAhead } : {}),
       }),
     ),
     configStep(

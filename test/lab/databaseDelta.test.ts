@@ -2,8 +2,9 @@
 // changed since the last pass, found from the rows' xmin and counts, never their content. Every
 // kind of change an administrator's server makes must arrive: updates that keep the row count,
 // deletes, a delete and an insert in the same group, a key moved within its group, rows of a
-// table without a key, rows frozen by VACUUM FREEZE after their update, and a row written in a
-// savepoint of a transaction that was open during the hot sync and committed after it.
+// table without a key, rows frozen by VACUUM FREEZE after their update, and rows written by a
+// transaction that was open during the hot sync and committed after it: one by the transaction
+// itself (its xid is the watermark), one in a savepoint of it.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
@@ -52,9 +53,10 @@ after(() => {
 });
 
 test("the cold sync's database delta by watermark carries every kind of change, and only the changed groups", () => {
-  // A transaction opens before the first hot sync and updates a row in a savepoint (a
-  // subtransaction, whose xid is not in a snapshot's list of running transactions, and an update
-  // keeps the count); it commits after the pass.
+  // A transaction opens before the first hot sync and updates a row itself (its xid becomes the
+  // pass's watermark: the boundary, which counts as "since"), then one in a savepoint (a
+  // subtransaction, whose xid is not in a snapshot's list of running transactions); updates keep
+  // the counts. It commits after the pass.
   lab.must(
     "origin",
     `rm -f ${TX_FIFO}; mkfifo ${TX_FIFO}
@@ -62,7 +64,7 @@ test("the cold sync's database delta by watermark carries every kind of change, 
 (PGPASSWORD=bj psql -X -q -h localhost -U bj -d bj-data < ${TX_FIFO} > /root/delta-tx.log 2>&1 &)`,
   );
   txSend(
-    "BEGIN; SAVEPOINT s; UPDATE t_delta_int SET v = 'written in a savepoint' WHERE id = 16000; RELEASE SAVEPOINT s;",
+    "BEGIN; UPDATE t_delta_int SET v = 'written by the open transaction' WHERE id = 18000; SAVEPOINT s; UPDATE t_delta_int SET v = 'written in a savepoint' WHERE id = 16000; RELEASE SAVEPOINT s;",
   );
   // The update has been done (its xids assigned) before the hot sync reads anything.
   lab.must(
@@ -80,8 +82,8 @@ test("the cold sync's database delta by watermark carries every kind of change, 
   assert.equal(hot1.code, 0, hot1.stderr + hot1.stdout);
   txSend("COMMIT;");
 
-  // Between the two hot passes: updates in place and deletes. (Key ranges of 2,048 rows: each
-  // change below stays in ranges of its own, away from the savepoint's row, id 16000.)
+  // Between the two hot passes: updates in place and deletes. (Key ranges of 512 ids: each change
+  // below stays in ranges of its own, away from the open transaction's rows, ids 16000 and 18000.)
   onOrigin(`
 UPDATE t_delta_int SET v = v || ' updated' WHERE id % 1000 = 0 AND id < 4096;
 DELETE FROM t_delta_int WHERE id BETWEEN 5000 AND 5010;
@@ -97,15 +99,22 @@ UPDATE t_delta_text SET n = -n WHERE k = 'key-17';`);
     "the second hot pass found its changes by watermark",
   );
 
-  assert.equal(
+  const row = (db: string, id: number): string =>
     lab
       .must(
         "target",
-        `runuser -u postgres -- psql -X -At -d bj-data.bm-migrate-new -c "select v from t_delta_int where id = 16000"`,
+        `runuser -u postgres -- psql -X -At -d ${db} -c "select v from t_delta_int where id = ${id}"`,
       )
-      .trim(),
+      .trim();
+  assert.equal(
+    row("bj-data.bm-migrate-new", 16000),
     "written in a savepoint",
-    "the second hot pass brought the row the open transaction had updated",
+    "the second hot pass brought the row the open transaction had updated in a savepoint",
+  );
+  assert.equal(
+    row("bj-data.bm-migrate-new", 18000),
+    "written by the open transaction",
+    "and the row it had updated itself (its xid is the watermark)",
   );
 
   // Between the last hot pass and the cold sync: changes that keep every count.
@@ -128,22 +137,16 @@ DELETE FROM t_delta_text WHERE k = 'key-5'; INSERT INTO t_delta_text VALUES ('ke
     ["public.t_delta_int", "public.t_delta_nokey", "public.t_delta_text"],
     "exactly the tables changed since the last pass",
   );
-  // Only the changed groups: 2 of t_delta_int's 10 key ranges, two key-hash groups of
-  // t_delta_text, and the whole of t_delta_nokey (300 rows): far from the tables' 13,295 rows.
-  assert.ok(Number(data?.["copiedRows"]) < 10_000, `copied ${String(data?.["copiedRows"])} rows`);
+  // Only the changed groups: 3 of t_delta_int's 40 key ranges (256 rows each), two key-hash
+  // groups of t_delta_text (about 12 rows each), and the whole of t_delta_nokey (300 rows): far
+  // from the tables' 13,295 rows.
+  assert.ok(Number(data?.["copiedRows"]) < 1_500, `copied ${String(data?.["copiedRows"])} rows`);
 
   const want = digests("origin");
   assert.match(want, /^t_delta_int\|9994\|/m, "the origin has the test rows (10,000 − 6)");
   assert.equal(digests("target"), want, "each test table equal to the origin's");
-  assert.equal(
-    lab
-      .must(
-        "target",
-        `runuser -u postgres -- psql -X -At -d bj-data -c "select v from t_delta_int where id = 16000"`,
-      )
-      .trim(),
-    "written in a savepoint",
-  );
+  assert.equal(row("bj-data", 16000), "written in a savepoint");
+  assert.equal(row("bj-data", 18000), "written by the open transaction");
 });
 
 test("verify finds the databases identical after the delta", async () => {

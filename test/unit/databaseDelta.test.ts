@@ -3,10 +3,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
+  adjacentRuns,
   formatMarks,
   groupChangesSql,
   grouping,
   parseMarks,
+  scanSql,
+  splitBySize,
   watermarkOf,
   watermarkUsable,
   writtenSince,
@@ -52,16 +55,74 @@ test("the origin counts each group's rows written since the watermark; the stagi
   const origin = groupChangesSql(t, g, 1505, "public.t");
   assert.match(
     origin,
-    /^\(SELECT 'public\.t', \(floor\(r\.id \/ 2048\.0\)::bigint\)::text AS b, count\(\*\), sum\(CASE WHEN/,
+    /^\(SELECT 'public\.t', \(\(r\.id >> 9\)\)::text AS b, count\(\*\), \(count\(\*\) FILTER \(WHERE /,
   );
   assert.ok(origin.includes(writtenSince(1505)));
-  assert.match(origin, /GROUP BY 2\)$/);
+  assert.match(origin, /GROUP BY \(r\.id >> 9\)\)$/);
   const staging = groupChangesSql(t, g, undefined, "public.t");
-  assert.match(staging, /count\(\*\), '0' FROM ONLY public\.t r GROUP BY 2\)$/);
-  // Circular xid order: the watermark itself and what follows it are "since"; frozen/bootstrap xids never.
-  assert.equal(
-    writtenSince(4_294_967_000),
-    "(r.xmin::text::bigint >= 3 AND (r.xmin::text::bigint - 4294967000 + 4294967296) % 4294967296 < 2147483648)",
+  assert.match(staging, /count\(\*\), '0' FROM ONLY public\.t r GROUP BY \(r\.id >> 9\)\)$/);
+  // Circular xid order by age: the watermark itself and what follows it are "since".
+  assert.equal(writtenSince(4_294_967_000), "age(r.xmin) <= age('4294967000'::xid)");
+});
+
+test("changed ranges next to each other are copied as one range", () => {
+  assert.deepEqual(adjacentRuns([7, 3, 4, 5, 9, 10, 4]), [
+    [3, 5],
+    [7, 7],
+    [9, 10],
+  ]);
+  assert.deepEqual(adjacentRuns([]), []);
+  const g = grouping({ ident: "public.t", pk: ["id"], pkType: "integer" }, 10_000);
+  assert.equal(g.where([2, 0, 1, 5]), "(r.id >= 0 AND r.id < 1536) OR (r.id >= 2560 AND r.id < 3072)");
+  assert.equal(g.where([]), "false");
+});
+
+test("hashed keys make groups of about 16 rows, at most 65,536 of them", () => {
+  const t = { ident: "public.b", pk: ["guid"], pkType: "bytea" };
+  assert.equal(grouping(t, 120_000).expr, "(hashtext(r.guid::text) & 8191)");
+  assert.match(grouping(t, 100).expr, /& 7\)$/);
+  assert.match(grouping(t, 50_000_000).expr, /& 65535\)$/);
+  assert.equal(grouping({ ident: "public.n", pk: [] }, 1000).expr, "0");
+  const two = { ident: "public.c", pk: ["a", "b"] };
+  assert.equal(grouping(two, 1000).expr, "(hashtext(ROW(r.a, r.b)::text) & 63)");
+});
+
+test("one scan query covers every table, the staging side in watermark mode counting only", () => {
+  const tables = [
+    { ident: "public.a", pk: ["id"], pkType: "bigint" },
+    { ident: "public.b", pk: [] },
+  ];
+  const groups = new Map(tables.map((t) => [t.ident, grouping(t, 100)]));
+  const origin = scanSql(tables, groups, "watermark", 77);
+  assert.equal(origin.split("UNION ALL").length, 2);
+  assert.ok(origin.includes(writtenSince(77)));
+  assert.ok(!scanSql(tables, groups, "watermark").includes("xmin"), "the staging side reads no xmin");
+  assert.ok(scanSql(tables, groups, "hash").includes("md5(r::text)"));
+  assert.match(scanSql([], groups, "hash"), /WHERE false;$/);
+  // The whole table is one group: no GROUP BY (a constant there is a column position).
+  assert.match(origin, /FROM ONLY public\.b r\);$/);
+});
+
+test("tables are dealt into sessions of about equal size", () => {
+  const t = (ident: string) => ({ ident, pk: [] });
+  const tables = [t("a"), t("b"), t("c"), t("d")];
+  const sizes = new Map([
+    ["a", 100],
+    ["b", 60],
+    ["c", 50],
+    ["d", 5],
+  ]);
+  const names = (parts: { ident: string }[][]) => parts.map((p) => p.map((x) => x.ident));
+  assert.deepEqual(names(splitBySize(tables, sizes, 2)), [
+    ["a", "d"],
+    ["b", "c"],
+  ]);
+  assert.deepEqual(names(splitBySize(tables, sizes, 1)), [["a", "b", "c", "d"]]);
+  assert.deepEqual(names(splitBySize(tables.slice(0, 1), sizes, 4)), [["a"]]);
+  assert.deepEqual(
+    names(splitBySize([], sizes, 2)),
+    [[]],
+    "one (empty) part: the session that reads the rest",
   );
 });
 
