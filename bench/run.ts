@@ -13,8 +13,8 @@
  * CPU from the timed run nor piles up more change than the other side gets.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, loadavg } from "node:os";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Lab, REPO, type LabUpOptions } from "../lab/lab.js";
@@ -295,6 +295,7 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
       const lab = labs.get(side)!;
       const run = runs.get(side)!;
       must(lab, "origin", "bmctl start >/dev/null");
+      settleDisk();
       log(`scale ${scale}: ${side} hot sync (${lab.name})`);
       HOT[side](lab, run);
       must(lab, "origin", "bmctl stop >/dev/null");
@@ -323,6 +324,7 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
       const lab = labs.get(side)!;
       const run = runs.get(side)!;
       must(lab, "origin", "bmctl start >/dev/null; sleep 1");
+      settleDisk();
       log(`scale ${scale}: ${side} cold phase (${lab.name})`);
       COLD[side](lab, run);
       // Stop the writer in case the cold phase failed before stopping it; a no-op otherwise.
@@ -398,6 +400,37 @@ function writeResults(result: BenchResult, md: string): void {
   writeFileSync(join(RESULTS, `${result.startedAt.replace(/[:.]/g, "-")}.json`), json);
   log(`results written to ${RESULTS}/latest.{md,json}`);
 }
+
+/**
+ * Wait until creating files runs at its normal speed again. On this machine's disk (ext4 mounted
+ * with `discard`), for some seconds after many files were deleted (a lab taken down, a copy
+ * removed) creating files is up to 20 times slower: a timed run must not start in that wave.
+ * The probe creates 2,000 empty files in 20 directories, as a mail store's copy does.
+ */
+function settleDisk(limitMs = 3 * MINUTE): void {
+  const probe = (): number => {
+    const dir = mkdtempSync(join(tmpdir(), "bench-disk-"));
+    const t0 = Date.now();
+    for (let i = 0; i < 20; i++) {
+      mkdirSync(join(dir, String(i)));
+      for (let j = 0; j < 100; j++) writeFileSync(join(dir, String(i), String(j)), "");
+    }
+    const ms = Date.now() - t0;
+    rmSync(dir, { recursive: true, force: true });
+    return ms;
+  };
+  const start = Date.now();
+  let ms = probe();
+  while (ms > SETTLED_MS && Date.now() - start < limitMs) {
+    spawnSync("sleep", ["5"]);
+    ms = probe();
+  }
+  const waited = Date.now() - start;
+  if (waited > 2000)
+    log(`  (waited ${secs(waited)} s for the disk to settle: 2,000 files now take ${ms} ms)`);
+}
+/** Creating the probe's 2,000 files on a quiet disk takes well under this. */
+const SETTLED_MS = 300;
 
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);

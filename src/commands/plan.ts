@@ -44,6 +44,8 @@ export interface PlanStepView {
   host: Role | "both";
   /** As people read them (`-e ssh` for the master connection's remote shell). */
   commands: string[];
+  /** Steps of its stage it starts after. */
+  waitFor?: string[];
 }
 
 /** A phase's plan as data, without the work: what `--json` prints and the text is made from. */
@@ -69,6 +71,7 @@ export function viewOf(plan: PlanOutline, notes: string[] = []): PlanView {
         title: st.title,
         host: st.host,
         commands: st.commands.map((c) => readableCommand(c).text),
+        ...(st.waitFor?.length ? { waitFor: st.waitFor } : {}),
       })),
     })),
     notes,

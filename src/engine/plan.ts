@@ -27,6 +27,12 @@ export interface Step {
   host: Role | "both";
   /** The commands it runs, as an administrator would type them (for --dry-run and the report). */
   commands: string[];
+  /**
+   * Ids of earlier steps of the same stage that must have ended (done, or done in an earlier run)
+   * before this one starts; without, a stage's steps start at once. If one of them fails, this
+   * step does not run (the stage fails with that step's error).
+   */
+  waitFor?: string[];
   run(ctx: StepContext): Promise<StepResult>;
 }
 
@@ -50,7 +56,11 @@ export function planSteps(plan: Plan): Step[] {
 /** What printing a plan needs: a Plan, or the outline of a phase that does not run through the runner. */
 export interface PlanOutline {
   phase: string;
-  stages: { name: string; steps: Pick<Step, "id" | "title" | "host" | "commands">[]; maxParallel?: number }[];
+  stages: {
+    name: string;
+    steps: Pick<Step, "id" | "title" | "host" | "commands" | "waitFor">[];
+    maxParallel?: number;
+  }[];
 }
 
 export interface FormatPlanOptions {
@@ -118,7 +128,8 @@ export function formatPlan(plan: PlanOutline, opts: FormatPlanOptions = {}): str
     for (const step of stage.steps) {
       n++;
       const name = step.host === "both" ? undefined : opts.hosts?.[step.host];
-      lines.push(`    ${n}. [${step.id}] ${step.title}  (on ${step.host}${name ? ` ${name}` : ""})`);
+      const after = step.waitFor?.length ? `, once ${step.waitFor.join(", ")} is done` : "";
+      lines.push(`    ${n}. [${step.id}] ${step.title}  (on ${step.host}${name ? ` ${name}` : ""}${after})`);
       for (const c of step.commands) lines.push(`         $ ${readableCommand(c).text}`);
     }
   }

@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import { StepFailed, describeError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import type { Journal, JournalRecord } from "./journal.js";
-import type { Plan, StepContext } from "./plan.js";
+import type { Plan, Step, StepContext } from "./plan.js";
 
 export interface RunPlanOptions {
   journal: Journal;
@@ -69,7 +69,11 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOut
 
   for (const stage of plan.stages.filter((s) => s.steps.length > 0)) {
     const failures: StepFailed[] = [];
-    await inPool(stage.steps, stage.maxParallel ?? stage.steps.length, async (step) => {
+    const ended = endings(stage.steps);
+    /** Runs one step (or skips it, done before); false when it failed or could not run. */
+    const runStep = async (step: Step): Promise<boolean> => {
+      const waits = await Promise.all((step.waitFor ?? []).map((id) => ended.get(id)!.promise));
+      if (waits.includes(false)) return false;
       const prior = done.get(step.id);
       if (prior) {
         const summary = typeof prior.summary === "string" ? prior.summary : "done";
@@ -82,9 +86,9 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOut
           summary: `already done: ${summary}`,
           skipped: true,
         });
-        return;
+        return true;
       }
-      if (opts.signal.aborted) return;
+      if (opts.signal.aborted) return false;
       const t0 = Date.now();
       journal.append({ ...base, type: "step-started", step: step.id, title: step.title, host: step.host });
       events.emit({ type: "step-started", step: step.id, title: step.title, host: step.host });
@@ -127,7 +131,12 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOut
             ...(d.hint ? { hint: d.hint } : {}),
           }),
         );
+        return false;
       }
+      return true;
+    };
+    await inPool(stage.steps, stage.maxParallel ?? stage.steps.length, async (step) => {
+      ended.get(step.id)!.resolve(await runStep(step));
     });
     if (opts.signal.aborted && failures.length === 0) {
       failures.push(new StepFailed(stage.name, "interrupted", {}));
@@ -142,6 +151,24 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOut
   journal.append({ ...base, type: "pass-finished", durationMs });
   events.emit({ type: "phase-finished", phase: plan.phase, durationMs });
   return { pass, durationMs, results };
+}
+
+/**
+ * How each step of a stage ended (true: done or skipped), for the steps that wait for others.
+ * A step may wait only for steps before it in the stage: the pool starts steps in order, so what
+ * it waits for has started by then (no step can wait for one that waits for a free slot).
+ */
+function endings(steps: Step[]): Map<string, { promise: Promise<boolean>; resolve: (ok: boolean) => void }> {
+  const m = new Map<string, { promise: Promise<boolean>; resolve: (ok: boolean) => void }>();
+  steps.forEach((step, i) => {
+    for (const id of step.waitFor ?? [])
+      if (!steps.slice(0, i).some((s) => s.id === id))
+        throw new Error(`step ${step.id} waits for ${id}, which is not an earlier step of its stage`);
+    let resolve!: (ok: boolean) => void;
+    const promise = new Promise<boolean>((r) => (resolve = r));
+    m.set(step.id, { promise, resolve });
+  });
+  return m;
 }
 
 /** Run `fn` over items with at most `limit` at once; resolves when all have settled. */

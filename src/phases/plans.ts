@@ -41,34 +41,23 @@ function setAsideStage(mc: MigrationContext, records: JournalRecord[]): Step[] {
 
 export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
   const dumpDir = join(mc.settings.stateDir, "dumps", x.pass);
+  const journal = startChangeJournalStep({
+    ssh: mc.ssh,
+    origin: mc.origin,
+    stateDir: mc.settings.stateDir,
+    dirs: mc.profile.dataDirs,
+  });
   const stages: Stage[] = [
     { name: "Stop BlueMind and postfix on the target", steps: [stopServicesStep(mc.target)] },
     // Only once the target's own BlueMind is stopped: it could write into its directories meanwhile.
     { name: "Set aside the fresh install's own data", steps: setAsideStage(mc, records) },
-    // Before any copy begins: the cold sync may then visit only what changed since.
     {
-      name: "Start the change journal on the origin",
+      name: "Copy the data directories and the databases (the origin keeps serving)",
+      // The change journal's start and at most 4 copies at once.
+      maxParallel: 5,
       steps: [
-        startChangeJournalStep({
-          ssh: mc.ssh,
-          origin: mc.origin,
-          stateDir: mc.settings.stateDir,
-          dirs: mc.profile.dataDirs,
-        }),
-      ],
-    },
-    {
-      name: "Copy the data directories (the origin keeps serving)",
-      maxParallel: 4,
-      steps: [
-        ...mc.profile.dataDirs.map((d) =>
-          rsyncStep(mc.ssh, mc.target, d, {
-            hot: true,
-            nice: mc.settings.nice,
-            bwlimitKiB: mc.settings.bwlimit,
-          }),
-        ),
-        // The databases too, into staging copies: the cold sync then moves only changed rows.
+        journal,
+        // The databases first: they need no change journal, so they use the time it takes to start.
         ...mc.profile.databases.map((db) =>
           stagingStep(db, {
             target: mc.target,
@@ -78,6 +67,16 @@ export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: C
             jobs: mc.settings.dbJobs,
           }),
         ),
+        // Each directory only once the journal watches it: the cold sync may then visit only what
+        // changed since.
+        ...mc.profile.dataDirs.map((d) => ({
+          ...rsyncStep(mc.ssh, mc.target, d, {
+            hot: true,
+            nice: mc.settings.nice,
+            bwlimitKiB: mc.settings.bwlimit,
+          }),
+          waitFor: [journal.id],
+        })),
       ],
     },
   ];

@@ -79,6 +79,56 @@ test("a failed stage stops the plan; the resumed pass skips what is done and re-
   assert.match(st.next, /bm-migrate verify/);
 });
 
+test("a step that waits for an earlier one of its stage starts after it, and not at all when it failed", async () => {
+  const order: string[] = [];
+  const slow = (id: string, ms: number, fail = false): Step => ({
+    ...step(id, []),
+    async run() {
+      order.push(`${id} start`);
+      await new Promise((r) => setTimeout(r, ms));
+      order.push(`${id} end`);
+      if (fail) throw new Error(`${id} broke`);
+      return { summary: `${id} ok` };
+    },
+  });
+  const plan = (fail: boolean): Plan => ({
+    phase: "hot-sync",
+    stages: [
+      {
+        name: "copy",
+        steps: [slow("journal", 30, fail), slow("db", 50), { ...slow("rsync", 1), waitFor: ["journal"] }],
+      },
+    ],
+  });
+  await runPlan(plan(false), { ...opts(new MemoryJournal()), pass: "p1" });
+  assert.deepEqual(order, ["journal start", "db start", "journal end", "rsync start", "rsync end", "db end"]);
+
+  order.length = 0;
+  await assert.rejects(
+    runPlan(plan(true), { ...opts(new MemoryJournal()), pass: "p2" }),
+    (e: unknown) => e instanceof StepFailed && e.stepId === "journal",
+  );
+  assert.ok(!order.includes("rsync start"), "the waiting step did not run");
+  assert.ok(order.includes("db end"), "the other steps of the stage did");
+
+  // Done in an earlier run (skipped) counts as ended.
+  const journal = new MemoryJournal();
+  journal.append({ type: "step-done", pass: "p3", step: "journal", summary: "ok" });
+  order.length = 0;
+  await runPlan(plan(false), { ...opts(journal), pass: "p3", resume: true });
+  assert.deepEqual(order.slice(0, 2), ["db start", "rsync start"]);
+
+  // Only earlier steps of the same stage can be waited for (no step can hold a slot forever).
+  const backwards: Plan = {
+    phase: "hot-sync",
+    stages: [{ name: "copy", steps: [{ ...slow("rsync", 1), waitFor: ["journal"] }, slow("journal", 1)] }],
+  };
+  await assert.rejects(
+    runPlan(backwards, { ...opts(new MemoryJournal()), pass: "p4" }),
+    /not an earlier step/,
+  );
+});
+
 test("the plan prints every step with its host and commands, stage by stage", () => {
   const text = formatPlan({
     phase: "hot-sync",
