@@ -5,8 +5,9 @@
  * for a tree of small files, which is what bounds the first hot sync of a mail store.
  *
  * What it keeps is what `rsync -aHS` keeps: owners and groups by name (GNU tar run by root on
- * both sides), modes, mtimes (a directory's set after its content), symbolic links, hard links
- * within the tree, and the holes of sparse files. What it cannot copy (a socket), or a file that
+ * both sides), modes, mtimes to the nanosecond (the POSIX format's extended headers: the default
+ * format would round them to the second), a directory's set after its content, symbolic links,
+ * hard links within the tree, and the holes of sparse files. What it cannot copy (a socket), or a file that
  * changed or vanished while it was read, makes it report "not clean": the caller then runs the
  * rsync pass, which completes the tree.
  */
@@ -48,7 +49,7 @@ const STATUS_LINE = "bm-migrate-tar-status";
  * connection's options, as the plan shows rsync's `-e ssh`.
  */
 export function tarPullCommand(p: Omit<TarPull, "signal" | "onProgress">, display = false): string {
-  const remote = `cd ${shellQuote(p.source)} && exec ${p.nice ? "nice -n 10 ionice -c2 -n7 " : ""}tar --create --file=- --sparse .`;
+  const remote = `cd ${shellQuote(p.source)} && exec ${p.nice ? "nice -n 10 ionice -c2 -n7 " : ""}tar --create --file=- --sparse --format=posix --pax-option=delete=atime,delete=ctime .`;
   const ssh = ["ssh", ...(display ? [] : p.ssh.sshArgs()), p.ssh.destination, "--", remote]
     .map(shellQuote)
     .join(" ");

@@ -52,7 +52,7 @@ export async function hotSyncCommand(app: App, preflight: PreflightOptions): Pro
       });
       app.events.emit({
         type: "info",
-        message: `Expected downtime of a cold sync now: about ${formatDuration(forecast.downtimeMs)} (slowest copy in this pass: ${forecast.basis.slowestStep}, ${formatDuration(forecast.basis.copyMs)})`,
+        message: `Expected downtime of a cold sync now: about ${formatDuration(forecast.downtimeMs)} (services' stop ${formatDuration(forecast.basis.stopMs)}, then the slowest copy: ${forecast.basis.slowestStep}, ${formatDuration(forecast.basis.copyMs)}, ${forecast.basis.how})`,
         data: { forecastMs: forecast.downtimeMs },
       });
     }

@@ -149,6 +149,8 @@ export function rsyncStep(ssh: SshConnection, target: Host, dir: string, o: Rsyn
       const mk = await target.run(["mkdir", "-p", dir]);
       if (mk.exitCode !== 0) throw failure(target.label, mk);
       const tar = await firstCopyByTar(ssh, target, dir, o, ctx);
+      if (tar?.messages.some((m) => /No space left on device/i.test(m)))
+        throw await diskFullError(ssh, target, dir);
       if (tar?.clean) {
         const stats = tarStats(tar);
         return {

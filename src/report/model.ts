@@ -540,6 +540,17 @@ export function lastDowntime(records: JournalRecord[]): DowntimeView | undefined
   return { start, end, ms: num(r.ms) ?? end - start };
 }
 
+/** A hot pass's forecast basis in words: "stop 80 ms, then database:bj-data 744 ms (delta ...)". */
+function forecastBasis(b: Record<string, unknown> | undefined): string | undefined {
+  if (!b) return undefined;
+  const stop = num(b["stopMs"]);
+  const copy = num(b["copyMs"]);
+  const step = str(b["slowestStep"]);
+  if (stop === undefined || copy === undefined || !step) return JSON.stringify(b);
+  const how = str(b["how"]);
+  return `stop ${stop} ms, then the slowest copy: ${step} ${copy} ms${how ? ` (${how})` : ""}`;
+}
+
 /**
  * The forecast the downtime is judged against: the latest one made before the downtime began
  * (a later forecast would know the answer), else the cold-sync pass's own, else the latest.
@@ -553,7 +564,7 @@ export function chooseForecast(
     const at = time(r.t);
     if (r.type === "forecast") {
       const ms = num(r.downtimeMs);
-      const basis = str(r.basis) ?? (r.basis !== undefined ? JSON.stringify(r.basis) : undefined);
+      const basis = str(r.basis) ?? forecastBasis(obj(r.basis));
       if (ms !== undefined)
         forecasts.push({ downtimeMs: ms, ...(basis ? { basis } : {}), ...(at ? { at } : {}) });
     }

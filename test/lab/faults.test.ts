@@ -167,7 +167,7 @@ test("the target's filesystem full during the hot sync: the error names the dire
   assert.equal(r.code, 1, r.stderr + r.stdout);
   assert.match(
     r.stderr,
-    /Copy \/var\/spool\/bm-docs: the target's filesystem for \/var\/spool\/bm-docs is full: [\d.]+ MiB needed for \/var\/spool\/bm-docs \(its size on the origin\), [\d.]+ [KM]iB free/,
+    /Copy \/var\/spool\/bm-docs: the target's filesystem for \/var\/spool\/bm-docs is full: [\d.]+ MiB needed for \/var\/spool\/bm-docs \(its size on the origin\), [\d.]+ (B|KiB|MiB) free/,
   );
   assert.match(r.stderr, /at least [\d.]+ [KM]iB more\), then run the same command again/);
   assert.deepEqual(

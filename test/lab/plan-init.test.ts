@@ -31,7 +31,10 @@ test("plan prints every phase in order with ids, hosts and readable commands, an
   const order = [...r.stdout.matchAll(/^Plan for ([a-z-]+):/gm)].map((m) => m[1]);
   assert.deepEqual(order, ["check", "hot-sync", "cold-sync", "verify", "swap", "post"]);
   assert.match(r.stdout, /Plans from root@bm-origin \(.*BlueMind 4\.1\.56\) to bm-target .*profile 4/);
-  assert.match(r.stdout, /\[rsync:\/var\/spool\/cyrus\] Copy \/var\/spool\/cyrus {2}\(on target bm-target\)/);
+  assert.match(
+    r.stdout,
+    /\[rsync:\/var\/spool\/cyrus\] Copy \/var\/spool\/cyrus {2}\(on target bm-target, once change-journal:start is done\)/,
+  );
   assert.match(
     r.stdout,
     /\$ rsync -aHS .* -e ssh .*root@bm-origin:\/var\/spool\/cyrus\/ \/var\/spool\/cyrus\//,
@@ -50,7 +53,7 @@ test("plan prints every phase in order with ids, hosts and readable commands, an
   assert.ok(seconds < 30, `plan took ${seconds} s`);
 });
 
-test("plan --json: one plan object per phase with stages of steps {id, title, host, commands}", () => {
+test("plan --json: one plan object per phase with stages of steps {id, title, host, commands[, waitFor]}", () => {
   const r = lab.bm(["plan", "--origin", "root@bm-origin", "--json"], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   const plans = jsonLines(r.stdout).filter((o) => o["type"] === "plan");
@@ -63,7 +66,13 @@ test("plan --json: one plan object per phase with stages of steps {id, title, ho
     const stages = p["stages"] as { name: string; steps: Record<string, unknown>[] }[];
     assert.ok(stages.length > 0, `${String(p["phase"])} has stages`);
     for (const s of stages.flatMap((x) => x.steps)) {
-      assert.deepEqual(Object.keys(s).sort(), ["commands", "host", "id", "title"]);
+      assert.deepEqual(
+        Object.keys(s)
+          .filter((k) => k !== "waitFor")
+          .sort(),
+        ["commands", "host", "id", "title"],
+      );
+      if (s["waitFor"] !== undefined) assert.ok(Array.isArray(s["waitFor"]), "waitFor lists step ids");
       assert.ok(["origin", "target", "both"].includes(String(s["host"])));
     }
   }
@@ -72,6 +81,10 @@ test("plan --json: one plan object per phase with stages of steps {id, title, ho
   assert.match(String(hot["ssh"]), /^ssh -o BatchMode=yes .*ControlPath=/);
   const ids = (hot["stages"] as { steps: { id: string }[] }[]).flatMap((s) => s.steps.map((x) => x.id));
   assert.ok(ids.includes("rsync:/var/spool/cyrus") && ids.includes("stop-services:target"), ids.join(" "));
+  const cyrus = (hot["stages"] as { steps: Record<string, unknown>[] }[])
+    .flatMap((s) => s.steps)
+    .find((x) => x["id"] === "rsync:/var/spool/cyrus");
+  assert.deepEqual(cyrus?.["waitFor"], ["change-journal:start"], "copies start once the journal watches");
 });
 
 test("--dry-run on verify and swap, and plan --phase, print one phase's plan", () => {

@@ -212,6 +212,20 @@ test("the forecast judged is the last one made before the downtime, else the col
   const f = buildReportModel(noForecastRecord, { now: NOW }).forecast;
   assert.equal(f?.downtimeMs, 200_000);
   assert.equal(buildReportModel(noForecastRecord, { now: NOW }).downtime?.ms, 299_000);
+
+  // A hot pass's basis reads as words, not as its JSON.
+  const withBasis = base.map((r) =>
+    r.t === at("10:00:00")
+      ? {
+          ...r,
+          basis: { stopMs: 80, copyMs: 744, slowestStep: "database:bj-data", how: "delta over 111 MB" },
+        }
+      : r,
+  );
+  assert.equal(
+    buildReportModel(withBasis, { now: NOW }).forecast?.basis,
+    "stop 80 ms, then the slowest copy: database:bj-data 744 ms (delta over 111 MB)",
+  );
 });
 
 test("a pass still running ends at its last record; a failed pass keeps its error", () => {
