@@ -405,24 +405,24 @@ function writeResults(result: BenchResult, md: string): void {
  * Wait until creating files runs at its normal speed again. On this machine's disk (ext4 mounted
  * with `discard`), for some seconds after many files were deleted (a lab taken down, a copy
  * removed) creating files is up to 20 times slower: a timed run must not start in that wave.
- * The probe creates 2,000 empty files in 20 directories, as a mail store's copy does.
+ * The probe creates 2,000 empty files in 20 directories, as a mail store's copy does; it deletes
+ * nothing until the benchmark ends (deleting would start such a wave itself).
  */
 function settleDisk(limitMs = 3 * MINUTE): void {
   const probe = (): number => {
-    const dir = mkdtempSync(join(tmpdir(), "bench-disk-"));
+    const dir = mkdtempSync(join(PROBES, "p-"));
     const t0 = Date.now();
     for (let i = 0; i < 20; i++) {
       mkdirSync(join(dir, String(i)));
       for (let j = 0; j < 100; j++) writeFileSync(join(dir, String(i), String(j)), "");
     }
-    const ms = Date.now() - t0;
-    rmSync(dir, { recursive: true, force: true });
-    return ms;
+    return Date.now() - t0;
   };
+  mkdirSync(PROBES, { recursive: true });
   const start = Date.now();
   let ms = probe();
   while (ms > SETTLED_MS && Date.now() - start < limitMs) {
-    spawnSync("sleep", ["5"]);
+    spawnSync("sleep", ["10"]);
     ms = probe();
   }
   const waited = Date.now() - start;
@@ -431,6 +431,8 @@ function settleDisk(limitMs = 3 * MINUTE): void {
 }
 /** Creating the probe's 2,000 files on a quiet disk takes well under this. */
 const SETTLED_MS = 300;
+/** The probes' files, removed when the benchmark ends. */
+const PROBES = join(tmpdir(), `bench-disk-probes-${process.pid}`);
 
 function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -445,8 +447,10 @@ function tail(text: string, chars = 2000): string {
 // Ctrl-C: the labs must not outlive the benchmark (spawnSync returns once its child is gone).
 process.on("SIGINT", () => {
   for (const lab of [...upLabs]) labDown(lab);
+  rmSync(PROBES, { recursive: true, force: true });
   process.exit(130);
 });
+process.on("exit", () => rmSync(PROBES, { recursive: true, force: true }));
 
 main().then(
   (code) => {
