@@ -294,8 +294,8 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
     for (const side of order) {
       const lab = labs.get(side)!;
       const run = runs.get(side)!;
+      settleDisk(); // before the writer starts: it would pile up change while we wait
       must(lab, "origin", "bmctl start >/dev/null");
-      settleDisk();
       log(`scale ${scale}: ${side} hot sync (${lab.name})`);
       HOT[side](lab, run);
       must(lab, "origin", "bmctl stop >/dev/null");
@@ -323,8 +323,8 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
     for (const side of order) {
       const lab = labs.get(side)!;
       const run = runs.get(side)!;
-      must(lab, "origin", "bmctl start >/dev/null; sleep 1");
       settleDisk();
+      must(lab, "origin", "bmctl start >/dev/null; sleep 1");
       log(`scale ${scale}: ${side} cold phase (${lab.name})`);
       COLD[side](lab, run);
       // Stop the writer in case the cold phase failed before stopping it; a no-op otherwise.
