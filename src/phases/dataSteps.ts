@@ -154,7 +154,7 @@ export function rsyncStep(ssh: SshConnection, target: Host, dir: string, o: Rsyn
       if (tar?.clean) {
         const stats = tarStats(tar);
         return {
-          summary: `${formatCount(stats.files)} entries, ${formatBytes(stats.totalBytes)} (first copy, one tar stream)`,
+          summary: `${formatCount(stats.files)} entries copied as one tar stream of ${formatBytes(stats.totalBytes)} (first copy; headers included)`,
           data: { dir, ...stats, vanished: false, method: "tar" },
         };
       }
