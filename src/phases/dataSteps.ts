@@ -57,6 +57,9 @@ export interface RsyncStepOptions {
   bwlimitKiB: number;
 }
 
+/** Whether a first copy may be a tar stream: a hot pass without a bandwidth limit (tar has none). */
+const tarMayCopyFirst = (o: RsyncStepOptions): boolean => o.hot && !(o.bwlimitKiB > 0);
+
 /**
  * A hot pass into an empty directory (the first copy) streams it with tar: about half the CPU of
  * rsync for small files. Not under a bandwidth limit (tar has none). Whatever tar could not say it
@@ -69,7 +72,7 @@ async function firstCopyByTar(
   o: RsyncStepOptions,
   ctx: StepContext,
 ): Promise<TarOutcome | undefined> {
-  if (!o.hot || o.bwlimitKiB > 0) return undefined;
+  if (!tarMayCopyFirst(o)) return undefined;
   const empty = await target.sh(`find ${shellQuote(dir)} -mindepth 1 -maxdepth 1 -print -quit`);
   if (empty.exitCode !== 0 || empty.stdout.trim() !== "") return undefined;
   const pull = { ssh, source: dir, dest: dir, nice: o.nice };
@@ -137,7 +140,7 @@ export function rsyncStep(ssh: SshConnection, target: Host, dir: string, o: Rsyn
     title: `${o.hot ? "Copy" : "Final copy of"} ${dir}`,
     host: "target",
     commands: [
-      ...(o.hot && !o.bwlimitKiB
+      ...(tarMayCopyFirst(o)
         ? [
             `${tarPullCommand(pull, true)}  (first copy, into an empty directory; rsync completes it when tar was not clean)`,
           ]

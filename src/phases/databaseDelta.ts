@@ -168,6 +168,9 @@ export function writtenSince(w32: number): string {
   return `age(r.xmin) <= age('${w32}'::xid)`;
 }
 
+/** A 64-bit txid's 32-bit xid, as rows' xmin hold it. */
+const xid32 = (txid: number): number => txid % 2 ** 32;
+
 /** The oldest release whose frozen rows keep their xmin (the watermark relies on it). */
 const WATERMARK_MIN_VERSION = 90400;
 /** A watermark further back than this many transactions is not trusted (xids wrap at 2^32). */
@@ -454,7 +457,7 @@ export async function deltaSync(
   // The origin's scans, in `jobs` sessions of about equal size: the first one's with the above.
   const aheadScans = prepared
     ? splitBySize(prepared.tables, prepared.sizes, jobs).map((part) => {
-        const w32 = prepared.marks.since === undefined ? undefined : prepared.marks.since % 2 ** 32;
+        const w32 = prepared.marks.since === undefined ? undefined : xid32(prepared.marks.since);
         return `SELECT 'grp', s.* FROM (${statement(scanSql(part, aheadGroups!, prepared.mode, w32))}) s;\n`;
       })
     : [""];
@@ -495,7 +498,7 @@ export async function deltaSync(
     stagingScan = prepared.rows;
   } else {
     groups = groupingsOf(tables, sizes);
-    const w32 = byWatermark ? since % 2 ** 32 : undefined;
+    const w32 = byWatermark ? xid32(since) : undefined;
     const parts = splitBySize(tables, sizes, jobs);
     const scans = await Promise.all([
       ...parts.map((part) => originRows(origin, db, scanSql(part, groups, mode, w32), signal)),
