@@ -18,6 +18,8 @@ export interface PhaseNumbers {
   databaseModes?: Record<string, string>;
   /** Largest resident set of the command or any of its children on the target (wait4's ru_maxrss). */
   peakRssKiB?: number;
+  /** bm-migrate's cold phase: each step's duration as journaled (where the downtime went). */
+  stepMs?: Record<string, number>;
 }
 
 export type Side = "bm-migrate" | "manual";
@@ -293,6 +295,7 @@ export function markdown(result: BenchResult): string {
     `Writer rounds on the origin between the end of the hot sync and the end of the cold phase ` +
       `(${o.changes} made while no writer ran, the rest by the live writer until the services stopped): ${rounds}.`,
     ...databaseModeLines(result),
+    ...downtimeStepLines(result),
     "",
     "Hot sync: wall time of the whole command. Cold downtime: first service stop to the end of the copy " +
       "(bm-migrate: its journaled downtime; manual: the script's marks), wall time of the command in parentheses. " +
@@ -336,6 +339,39 @@ export function markdown(result: BenchResult): string {
 }
 
 /** How bm-migrate moved each database in the cold phase (a delta moves rows, not a dump). */
+/** Steps that run before the copies start: their time is in the downtime whole. */
+const STOP_STEPS = ["stop-services:origin", "stop-services:target"];
+
+/**
+ * Where bm-migrate's downtime went, per scale (medians): stopping the services, then the copies
+ * running side by side (the slowest ones bound the downtime).
+ */
+export function downtimeStepLines(result: BenchResult): string[] {
+  const lines: string[] = [];
+  for (const scale of [...new Set(result.scales.map((s) => s.scale))]) {
+    const runs = result.scales
+      .filter((s) => s.scale === scale)
+      .flatMap((s) => s.runs.filter((r) => r.side === "bm-migrate" && !r.error && r.cold?.stepMs));
+    if (!runs.length) continue;
+    const steps = [...new Set(runs.flatMap((r) => Object.keys(r.cold!.stepMs!)))];
+    const med = (step: string): number =>
+      median(runs.map((r) => r.cold!.stepMs![step]).filter((x): x is number => x !== undefined)) ?? 0;
+    const stop = Math.max(...STOP_STEPS.map(med));
+    const copies = steps
+      .filter((x) => !STOP_STEPS.includes(x) && x !== "change-journal:stop")
+      .map((x) => ({ step: x, ms: med(x) }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 3);
+    lines.push(
+      `- scale ${scale}: stopping the services ${Math.round(stop)} ms, then the slowest copies: ` +
+        copies.map((c) => `${c.step} ${Math.round(c.ms)} ms`).join(", "),
+    );
+  }
+  return lines.length
+    ? ["", "Where bm-migrate's downtime went (medians of the journaled steps):", ...lines]
+    : [];
+}
+
 function databaseModeLines(result: BenchResult): string[] {
   const parts = result.scales.flatMap((s) =>
     s.runs

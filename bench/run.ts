@@ -201,6 +201,13 @@ function toolCold(lab: Lab, run: SideRun): void {
   run.cold = phase(r, moved.files, moved.bytes, moved);
   const downtimeMs = journaledDowntimeMs(records, pass);
   if (downtimeMs !== undefined) run.cold.downtimeMs = downtimeMs;
+  run.cold.stepMs = Object.fromEntries(
+    steps.flatMap((x) =>
+      typeof x["step"] === "string" && typeof x["durationMs"] === "number"
+        ? [[x["step"], x["durationMs"]]]
+        : [],
+    ),
+  );
   run.error ??= commandError("bm-migrate cold-sync", r);
 }
 

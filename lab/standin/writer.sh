@@ -35,6 +35,7 @@ INSERT INTO t_mailbox_record(container_id, message_body_guid, imap_uid, flags, i
 SQL
   fi
   [ "$count" -gt 0 ] && count=$((count - 1))
-  if [ "$count" = -1 ]; then sleep "$interval"; fi
+  # A TERM interrupts the pause (wait returns at once), as a service stops promptly: not after it.
+  if [ "$count" = -1 ]; then sleep "$interval" & wait $!; fi
 done
 exit 0

@@ -28,6 +28,14 @@ import { originRows, targetRows, STABLE_TEXT } from "../adapters/pgQuery.js";
 import { psqlAsPostgres, quoteIdent, quoteLiteral, type OriginDb } from "../adapters/postgres.js";
 import { SCHEMA_SQL } from "../verify/dbManifest.js";
 import { shellQuote } from "../adapters/process.js";
+import { rowHash, writtenSince, xid32 } from "./rowVersions.js";
+import {
+  parseTableChanges,
+  replaceChangedRows,
+  rowsToReplace,
+  tableChangesSql,
+  type TableChanges,
+} from "./changedRows.js";
 
 export interface TableInfo {
   /** schema.table, quoted for SQL */
@@ -51,8 +59,6 @@ export interface TableHash {
   rows: number;
   hash: string;
 }
-
-const ROW_HASH = (alias: string) => `('x' || substr(md5(${alias}::text), 1, 15))::bit(60)::bigint`;
 
 /** The schema's fingerprint: an md5 over the same catalog records `verify` compares. */
 export const FINGERPRINT_SQL = `SELECT md5(string_agg(concat_ws(chr(31), k, n, a), chr(10) ORDER BY k, n, a)) FROM (${SCHEMA_SQL.trim().replace(/;$/, "")}) s(k, n, a);`;
@@ -127,7 +133,7 @@ export function adjacentRuns(numbers: number[]): [number, number][] {
 
 /** Each group's count and hash; with `tag`, rows start with it (several tables in one query). */
 export function groupHashesSql(t: TableInfo, g: Grouping, where = "", tag?: string): string {
-  return groupSql(t, g, `coalesce(sum(${ROW_HASH("r")}), 0)::text`, where, tag);
+  return groupSql(t, g, `coalesce(sum(${rowHash("r")}), 0)::text`, where, tag);
 }
 
 /**
@@ -155,21 +161,6 @@ function groupSql(t: TableInfo, g: Grouping, value: string, where: string, tag?:
     ? `SELECT ${cols} ${from}${by};`
     : `(SELECT ${quoteLiteral(tag)}, ${cols} ${from}${by})`;
 }
-
-/**
- * A row version written by a transaction not older than the watermark (`w32`, its 32-bit xid):
- * its xmin's age (transactions since, in PostgreSQL's circular xid order) is at most the
- * watermark's. Every visible row's xmin is older than the statement's reference xid, and an
- * unfrozen one by less than 2^31; the special xids below 3 (bootstrap, frozen by a release older
- * than 9.4) are infinitely old. A row frozen so long ago that its age wraps looks new: copied
- * for nothing, never missed. (`age` reads integers; a cast of xmin through text cost twice as much.)
- */
-export function writtenSince(w32: number): string {
-  return `age(r.xmin) <= age('${w32}'::xid)`;
-}
-
-/** A 64-bit txid's 32-bit xid, as rows' xmin hold it. */
-const xid32 = (txid: number): number => txid % 2 ** 32;
 
 /** The oldest release whose frozen rows keep their xmin (the watermark relies on it). */
 const WATERMARK_MIN_VERSION = 90400;
@@ -252,7 +243,13 @@ export interface DeltaOutcome {
   by?: "watermark" | "hash";
   /** The marks the staging copy has once this pass is done (the next pass's watermark). */
   marks?: StagingMarks;
-  /** Where the time went (ms): reading the origin, comparing, copying and proving, sequences. */
+  /**
+   * Cold pass by watermark: the tables brought up to date by their rows written since the
+   * watermark, and those compared and copied by groups instead (`notByRows` says why).
+   */
+  copiedBy?: { rows: string[]; groups: string[] };
+  notByRows?: Record<string, string>;
+  /** Where the time went (ms): reading the origin, comparing, copying and proving (the sequences meanwhile). */
   ms?: { about: number; compare: number; copy: number; sequences: number };
 }
 
@@ -450,16 +447,21 @@ export async function deltaSync(
   // 1. One round trip for what the origin is: its snapshot (this pass's watermark), schema
   //    fingerprint, tables with their keys and sizes, sequence values (the origin is still during
   //    the cold sync, so reading them first is exact). With the staging side read ahead, the
-  //    origin's scan for the comparison comes in the same round trip.
+  //    origin's scan for the comparison comes in the same round trip: in the cold pass by
+  //    watermark, each table's count and its rows written since (see changedRows.ts); otherwise
+  //    each group's.
   let t = Date.now();
   const lap = (): number => -t + (t = Date.now());
   const aheadGroups = prepared && groupingsOf(prepared.tables, prepared.sizes);
+  const aheadW32 = prepared?.marks.since === undefined ? undefined : xid32(prepared.marks.since);
+  const byRows = prove && prepared?.mode === "watermark" && aheadW32 !== undefined;
   // The origin's scans, in `jobs` sessions of about equal size: the first one's with the above.
   const aheadScans = prepared
-    ? splitBySize(prepared.tables, prepared.sizes, jobs).map((part) => {
-        const w32 = prepared.marks.since === undefined ? undefined : xid32(prepared.marks.since);
-        return `SELECT 'grp', s.* FROM (${statement(scanSql(part, aheadGroups!, prepared.mode, w32))}) s;\n`;
-      })
+    ? splitBySize(prepared.tables, prepared.sizes, jobs).map((part) =>
+        byRows
+          ? `SELECT 'tbl', s.* FROM (${part.map((x) => tableChangesSql(x, aheadW32, x.ident)).join("\nUNION ALL\n")}) s;\n`
+          : `SELECT 'grp', s.* FROM (${statement(scanSql(part, aheadGroups!, prepared.mode, aheadW32))}) s;\n`,
+      )
     : [""];
   const [about, ...moreScans] = await Promise.all(
     aheadScans.map((sql, i) => originRows(origin, db, i === 0 ? ABOUT_SQL + sql : sql, signal)),
@@ -487,18 +489,19 @@ export async function deltaSync(
   const since = expected.since;
   const byWatermark = watermarkUsable(since, Number(xmax), Number(version));
   const mode = byWatermark ? "watermark" : "hash";
+  const w32 = byWatermark ? xid32(since) : undefined;
+  const scanned = [about, ...moreScans].flatMap((r) => r.rows);
+  const tagged = (tag: string): string[][] => scanned.filter((x) => x[0] === tag).map((x) => x.slice(1));
+  const ready = prepared && aheadGroups && prepared.mode === mode && sameTables(prepared.tables, tables);
   let groups: Map<string, Grouping>;
   let originScan: string[][];
   let stagingScan: string[][];
-  if (prepared && aheadGroups && prepared.mode === mode && sameTables(prepared.tables, tables)) {
+  if (ready) {
     groups = aheadGroups;
-    originScan = [about, ...moreScans].flatMap((r) =>
-      r.rows.filter((x) => x[0] === "grp").map((x) => x.slice(1)),
-    );
+    originScan = byRows ? [] : tagged("grp");
     stagingScan = prepared.rows;
   } else {
     groups = groupingsOf(tables, sizes);
-    const w32 = byWatermark ? xid32(since) : undefined;
     const parts = splitBySize(tables, sizes, jobs);
     const scans = await Promise.all([
       ...parts.map((part) => originRows(origin, db, scanSql(part, groups, mode, w32), signal)),
@@ -509,28 +512,26 @@ export async function deltaSync(
     originScan = scans.slice(0, parts.length).flatMap((r) => r.rows);
     stagingScan = scans.slice(parts.length).flatMap((r) => r.rows);
   }
-  const byTable = (rows: string[][]) => {
-    const m = new Map<string, string[][]>();
-    for (const [ident, ...rest] of rows) (m.get(ident!) ?? m.set(ident!, []).get(ident!)!).push(rest);
-    return m;
-  };
+  const rowsWay = ready && byRows ? parseTableChanges(tagged("tbl")) : undefined;
   ms.compare = lap();
   const originByTable = byTable(originScan);
   const stagingByTable = byTable(stagingScan);
 
-  // 3. Only the groups that differ are deleted and copied again, table by table.
+  // 3. Only what differs is copied again, table by table: the rows written since the watermark
+  //    when that is enough, else the groups that differ.
   let copied = 0;
   const changed: string[] = [];
+  const copiedBy: { rows: string[]; groups: string[] } = { rows: [], groups: [] };
+  const notByRows: Record<string, string> = {};
   let failure: string | undefined;
-  await forEachLimited(tables, jobs, async (t) => {
-    if (failure) return;
+  const copyGroups = async (t: TableInfo, originGroups: string[][]): Promise<void> => {
     const g = groups.get(t.ident)!;
-    const diff = differingKeys(
-      parseHashes(originByTable.get(t.ident) ?? []),
-      parseHashes(stagingByTable.get(t.ident) ?? []),
-    ).map(Number);
+    const diff = differingKeys(parseHashes(originGroups), parseHashes(stagingByTable.get(t.ident) ?? [])).map(
+      Number,
+    );
     if (!diff.length) return;
-    changed.push(t.ident);
+    if (!changed.includes(t.ident)) changed.push(t.ident);
+    copiedBy.groups.push(t.ident);
     const where = g.where(diff);
     // Proof (cold pass): the groups copied hash as the origin's. The origin is still then, so its
     // side is hashed while the copy runs; the staging side in the copy's own transaction.
@@ -545,29 +546,69 @@ export async function deltaSync(
     if (want.exitCode !== 0) return void (failure = `cannot re-hash ${t.ident}: ${want.stderr.trim()}`);
     if (differingKeys(parseHashes(want.rows), parseHashes(c.hashes)).length)
       failure = `${t.ident} still differs after the delta`;
-  });
-  if (failure) return fail(failure);
+  };
+  const copyChanges = async (t: TableInfo, o: TableChanges): Promise<void> => {
+    const stagingRows = (stagingByTable.get(t.ident) ?? []).reduce((n, [, c]) => n + Number(c), 0);
+    if (o.since === 0 && o.rows === stagingRows) return;
+    changed.push(t.ident);
+    const replaced = t.pk.length ? rowsToReplace(stagingRows, o) : undefined;
+    if (replaced !== undefined && w32 !== undefined) {
+      const r = await replaceChangedRows(origin, db, staging, t, w32, replaced, o, signal);
+      if (r.ok) {
+        copied += r.rows;
+        copiedBy.rows.push(t.ident);
+        return;
+      }
+      notByRows[t.ident] = r.deleted ? "rows deleted on the origin" : r.error.split("\n")[0]!;
+    } else {
+      notByRows[t.ident] = t.pk.length ? "rows deleted on the origin" : "no primary key";
+    }
+    // By groups instead: this table's, on the origin (the staging side's were read ahead).
+    const scan = await originRows(origin, db, groupChangesSql(t, groups.get(t.ident)!, w32), signal);
+    if (scan.exitCode !== 0) return void (failure = `cannot compare ${t.ident}: ${scan.stderr.trim()}`);
+    await copyGroups(t, scan.rows);
+  };
+  // The sequences take the origin's values meanwhile.
+  const setSequences = async (): Promise<void> => {
+    const t0 = Date.now();
+    if (sequences.length) {
+      const setvals = sequences
+        .map(({ q, v, called }) => `SELECT setval(${quoteLiteral(q)}, ${v}, ${called});`)
+        .join("\n");
+      const sv = await onStaging(staging, setvals, signal);
+      if (sv.exitCode !== 0) failure ??= `cannot set sequences: ${sv.stderr.trim()}`;
+    }
+    ms.sequences = Date.now() - t0;
+  };
+  await Promise.all([
+    forEachLimited(tables, jobs, async (t) => {
+      if (failure) return;
+      if (rowsWay) await copyChanges(t, rowsWay.get(t.ident) ?? { rows: 0, since: 0, sinceHash: "0" });
+      else await copyGroups(t, originByTable.get(t.ident) ?? []);
+    }),
+    setSequences(),
+  ]);
   ms.copy = lap();
-
-  // 4. Sequences take the origin's values.
-  if (sequences.length) {
-    const setvals = sequences
-      .map(({ q, v, called }) => `SELECT setval(${quoteLiteral(q)}, ${v}, ${called});`)
-      .join("\n");
-    const sv = await onStaging(staging, setvals, signal);
-    if (sv.exitCode !== 0) return fail(`cannot set sequences: ${sv.stderr.trim()}`);
-  }
-  ms.sequences = lap();
+  if (failure) return fail(failure);
   return {
     ok: true,
     tables: tables.length,
     changedTables: changed.sort(),
     copiedRows: copied,
     by: byWatermark ? "watermark" : "hash",
+    ...(rowsWay
+      ? { copiedBy: { rows: copiedBy.rows.sort(), groups: copiedBy.groups.sort() }, notByRows }
+      : {}),
     marks,
     ms,
   };
 }
+
+const byTable = (rows: string[][]): Map<string, string[][]> => {
+  const m = new Map<string, string[][]>();
+  for (const [ident, ...rest] of rows) (m.get(ident!) ?? m.set(ident!, []).get(ident!)!).push(rest);
+  return m;
+};
 
 async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

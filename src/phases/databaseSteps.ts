@@ -244,7 +244,7 @@ async function refreshStaging(
       // The next pass's watermark (the cold pass renames the copy next: nothing to note).
       if (!cold && d.marks) await setStagingMarks(staging, d.marks, ctx.signal);
       return {
-        summary: `by delta: ${d.changedTables.length} of ${d.tables} tables changed, ${formatCount(d.copiedRows)} rows copied`,
+        summary: `by delta: ${d.changedTables.length} of ${d.tables} tables changed, ${formatCount(d.copiedRows)} rows copied${d.copiedBy?.rows.length ? ` (${d.copiedBy.rows.length} of the tables by their changed rows alone)` : ""}`,
         data: {
           db,
           mode: "delta",
@@ -252,6 +252,7 @@ async function refreshStaging(
           tables: d.tables,
           changedTables: d.changedTables,
           copiedRows: d.copiedRows,
+          ...(d.copiedBy ? { copiedBy: d.copiedBy, notByRows: d.notByRows } : {}),
           ms: { marks: marksMs, ...d.ms, ...(ahead ? { readAhead: ahead.ms } : {}) },
         },
       };

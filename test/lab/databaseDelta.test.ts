@@ -4,7 +4,9 @@
 // deletes, a delete and an insert in the same group, a key moved within its group, rows of a
 // table without a key, rows frozen by VACUUM FREEZE after their update, and rows written by a
 // transaction that was open during the hot sync and committed after it: one by the transaction
-// itself (its xid is the watermark), one in a savepoint of it.
+// itself (its xid is the watermark), one in a savepoint of it. In the cold pass, a table the origin
+// only updated and added to is brought by its changed rows alone (one and two-column keys); a
+// table with a row deleted goes by groups, even when an insert keeps its count.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
@@ -21,7 +23,7 @@ const onOrigin = (sql: string): string =>
   );
 
 /** Each test table's content as one digest, on either host (sorted, every column). */
-const DIGEST_SQL = ["t_delta_int", "t_delta_text", "t_delta_nokey"]
+const DIGEST_SQL = ["t_delta_int", "t_delta_text", "t_delta_nokey", "t_delta_upd", "t_delta_pair"]
   .map(
     (t) =>
       `SELECT '${t}', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM ${t} x;`,
@@ -45,7 +47,11 @@ INSERT INTO t_delta_int SELECT i * 2, 'row ' || i FROM generate_series(1, 10000)
 CREATE TABLE t_delta_text (k text PRIMARY KEY, n int);
 INSERT INTO t_delta_text SELECT 'key-' || i, i FROM generate_series(1, 3000) i;
 CREATE TABLE t_delta_nokey (v text, n int);
-INSERT INTO t_delta_nokey SELECT 'same', i % 3 FROM generate_series(1, 300) i;`);
+INSERT INTO t_delta_nokey SELECT 'same', i % 3 FROM generate_series(1, 300) i;
+CREATE TABLE t_delta_upd (id bigint PRIMARY KEY, v text, at timestamptz);
+INSERT INTO t_delta_upd SELECT i, 'row ' || i, '2024-01-01' FROM generate_series(1, 5000) i;
+CREATE TABLE t_delta_pair (a int, b text, n numeric, PRIMARY KEY (a, b));
+INSERT INTO t_delta_pair SELECT i % 50, 'b' || i, i / 7.0 FROM generate_series(1, 2000) i;`);
 });
 after(() => {
   lab?.sh("origin", `pkill -f 'sleep 86400' ; rm -f ${TX_FIFO}`);
@@ -123,7 +129,11 @@ DELETE FROM t_delta_int WHERE id = 7000; INSERT INTO t_delta_int VALUES (7001, '
 UPDATE t_delta_int SET id = 8001 WHERE id = 8000;
 UPDATE t_delta_int SET v = 'changed, then frozen' WHERE id = 12000;
 UPDATE t_delta_nokey SET n = 7 WHERE ctid = (SELECT min(ctid) FROM t_delta_nokey);
-DELETE FROM t_delta_text WHERE k = 'key-5'; INSERT INTO t_delta_text VALUES ('key-5bis', 5);`);
+DELETE FROM t_delta_text WHERE k = 'key-5'; INSERT INTO t_delta_text VALUES ('key-5bis', 5);
+UPDATE t_delta_upd SET v = v || ' updated', at = now() WHERE id % 500 = 0;
+INSERT INTO t_delta_upd SELECT i, 'new ' || i, now() FROM generate_series(5001, 5020) i;
+UPDATE t_delta_pair SET n = -n WHERE b IN ('b10', 'b999');
+INSERT INTO t_delta_pair VALUES (7, 'new', 1.5), (8, 'new', 0);`);
   lab.must("origin", `runuser -u postgres -- psql -X -q -d bj-data -c 'VACUUM FREEZE t_delta_int'`);
 
   const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes"]);
@@ -134,13 +144,32 @@ DELETE FROM t_delta_text WHERE k = 'key-5'; INSERT INTO t_delta_text VALUES ('ke
   assert.equal(data?.["by"], "watermark", "and found the changed groups by watermark");
   assert.deepEqual(
     data?.["changedTables"],
-    ["public.t_delta_int", "public.t_delta_nokey", "public.t_delta_text"],
+    [
+      "public.t_delta_int",
+      "public.t_delta_nokey",
+      "public.t_delta_pair",
+      "public.t_delta_text",
+      "public.t_delta_upd",
+    ],
     "exactly the tables changed since the last pass",
   );
-  // Only the changed groups: 3 of t_delta_int's 40 key ranges (256 rows each), two key-hash
-  // groups of t_delta_text (about 12 rows each), and the whole of t_delta_nokey (300 rows): far
-  // from the tables' 13,295 rows.
-  assert.ok(Number(data?.["copiedRows"]) < 1_500, `copied ${String(data?.["copiedRows"])} rows`);
+  assert.deepEqual(
+    data?.["copiedBy"],
+    {
+      rows: ["public.t_delta_pair", "public.t_delta_upd"],
+      groups: ["public.t_delta_int", "public.t_delta_nokey", "public.t_delta_text"],
+    },
+    "updates and inserts alone went by their rows; a deletion (even with an insert keeping the count) or no key, by groups",
+  );
+  assert.deepEqual(data?.["notByRows"], {
+    "public.t_delta_int": "rows deleted on the origin",
+    "public.t_delta_nokey": "no primary key",
+    "public.t_delta_text": "rows deleted on the origin",
+  });
+  // Only the changed rows and groups: 10 + 20 rows of t_delta_upd, 2 + 2 of t_delta_pair, 3 of
+  // t_delta_int's 40 key ranges (512 ids, 256 rows each), two key-hash groups of t_delta_text
+  // (about 12 rows each), and the whole of t_delta_nokey (300 rows): far from the tables' 20,316.
+  assert.ok(Number(data?.["copiedRows"]) < 1_200, `copied ${String(data?.["copiedRows"])} rows`);
 
   const want = digests("origin");
   assert.match(want, /^t_delta_int\|9994\|/m, "the origin has the test rows (10,000 − 6)");

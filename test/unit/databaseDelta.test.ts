@@ -12,8 +12,15 @@ import {
   splitBySize,
   watermarkOf,
   watermarkUsable,
-  writtenSince,
 } from "../../src/phases/databaseDelta.js";
+import { rowHash, writtenSince } from "../../src/phases/rowVersions.js";
+import {
+  DELETED_ON_ORIGIN,
+  parseTableChanges,
+  replaceRowsSql,
+  rowsToReplace,
+  tableChangesSql,
+} from "../../src/phases/changedRows.js";
 import { preferNewestPostgresBinaries } from "../../src/adapters/pgTools.js";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -142,4 +149,43 @@ test("the newest PostgreSQL's own binaries go first in PATH (not Debian's pg_wra
   const none: NodeJS.ProcessEnv = { PATH: "/usr/bin" };
   assert.equal(preferNewestPostgresBinaries(none, join(root, "absent")), undefined);
   assert.equal(none["PATH"], "/usr/bin");
+});
+
+test("the cold pass replaces changed rows only when the counts allow no deletion on the origin", () => {
+  const o = (rows: number, since: number) => ({ rows, since, sinceHash: "0" });
+  assert.equal(rowsToReplace(100, o(105, 5)), 0, "five rows added: none replaced");
+  assert.equal(rowsToReplace(100, o(100, 3)), 3, "three rows updated: three replaced");
+  assert.equal(rowsToReplace(100, o(103, 5)), 2, "two updated, three added");
+  // A deletion and an insert keep the count: the counts cannot tell, the staging side's delete
+  // will (it replaces fewer rows than expected, and the transaction is rolled back).
+  assert.equal(rowsToReplace(100, o(100, 1)), 1);
+  assert.equal(rowsToReplace(100, o(99, 0)), undefined, "a row deleted, nothing written");
+  assert.equal(rowsToReplace(100, o(90, 20)), undefined, "more replaced than written: deletions");
+});
+
+test("the origin's side of the cold pass: one count per table, and the changed rows' count and hash", () => {
+  const t = { ident: "public.t", pk: ["a", "b"], pkType: "" };
+  const sql = tableChangesSql(t, 1505, "public.t");
+  assert.match(sql, /^\(SELECT 'public\.t', count\(\*\)::text, \(count\(\*\) FILTER \(WHERE /);
+  assert.ok(sql.includes(`sum(${rowHash("r")}) FILTER (WHERE ${writtenSince(1505)})`));
+  assert.ok(!/GROUP BY/.test(sql), "no grouping: the scan only reads xmin");
+  assert.deepEqual(parseTableChanges([["public.t", "12", "2", "-77"]]).get("public.t"), {
+    rows: 12,
+    since: 2,
+    sinceHash: "-77",
+  });
+});
+
+test("the staging side replaces by the whole key, and rolls back on a deletion or a difference", () => {
+  const t = { ident: "public.t", pk: ["a", "b"], pkType: "" };
+  const { before, after } = replaceRowsSql(t, 3, { rows: 10, since: 4, sinceHash: "99" });
+  assert.match(before, /^CREATE TEMPORARY TABLE \w+ \(LIKE public\.t\) ON COMMIT DROP$/);
+  const script = after.join("\n");
+  assert.ok(script.includes("USING bm_migrate_changed_rows x WHERE (r.a, r.b) = (x.a, x.b)"));
+  assert.ok(script.includes(`IF n <> 3 THEN RAISE EXCEPTION '${DELETED_ON_ORIGIN}`));
+  assert.ok(script.includes("INSERT INTO public.t OVERRIDING SYSTEM VALUE SELECT * FROM"));
+  assert.ok(script.includes("<> (4::bigint, '99')"), "the copied rows' count and hash as the origin's");
+  assert.ok(
+    after.indexOf(after.find((s) => s.startsWith("INSERT"))!) > after.findIndex((s) => s.includes("DELETE")),
+  );
 });

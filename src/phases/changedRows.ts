@@ -1,0 +1,127 @@
+/**
+ * The cold pass's shortest way to bring a table of the staging copy up to date: by the rows the
+ * origin wrote since the watermark, found by their xmin, copied by their key.
+ *
+ * The origin is still during the cold sync. Call O its rows now, N those of them written since the
+ * watermark, S the staging copy's rows. Every row of O outside N was there, unchanged, when the
+ * staging copy was last brought up to date, so it is in S as it is in O. In one transaction on the
+ * staging side, the rows of N are loaded into a temporary table, the rows of S with the same keys
+ * are deleted, and N is inserted. The result holds O; it holds nothing else exactly when the delete
+ * removed |S| - |O| + |N| rows (the rows of S that N replaces; any more in S were deleted on the
+ * origin). Otherwise the transaction is rolled back and the table is compared by groups instead.
+ *
+ * This reads each origin row's xmin once (one count per table, no grouping) and touches only the
+ * changed rows on the staging side (through its primary key): the downtime grows with the change,
+ * barely with the tables' size. The rows of N are hashed on both servers and must be equal.
+ */
+import { run, shellQuote } from "../adapters/process.js";
+import { STABLE_TEXT } from "../adapters/pgQuery.js";
+import { quoteLiteral, type OriginDb } from "../adapters/postgres.js";
+import type { TableInfo } from "./databaseDelta.js";
+import { rowHash, writtenSince } from "./rowVersions.js";
+
+/** What the origin holds of a table: its rows, and the count and hash of those written since. */
+export interface TableChanges {
+  rows: number;
+  since: number;
+  sinceHash: string;
+}
+
+/** One table's count, and the count and hash of its rows written since the watermark (`w32`). */
+export function tableChangesSql(t: TableInfo, w32: number, tag: string): string {
+  const since = writtenSince(w32);
+  return `(SELECT ${quoteLiteral(tag)}, count(*)::text, (count(*) FILTER (WHERE ${since}))::text, coalesce(sum(${rowHash("r")}) FILTER (WHERE ${since}), 0)::text FROM ONLY ${t.ident} r)`;
+}
+
+export function parseTableChanges(rows: string[][]): Map<string, TableChanges> {
+  return new Map(
+    rows.map(([ident, n, since, hash]) => [
+      ident!,
+      { rows: Number(n), since: Number(since), sinceHash: hash ?? "0" },
+    ]),
+  );
+}
+
+/**
+ * How many staging rows the changed rows must replace (|S| - |O| + |N|); undefined when the counts
+ * alone show rows deleted on the origin (fewer than none, or more than the changed rows).
+ */
+export function rowsToReplace(stagingRows: number, o: TableChanges): number | undefined {
+  const n = stagingRows - o.rows + o.since;
+  return n >= 0 && n <= o.since ? n : undefined;
+}
+
+/** Rows deleted on the origin: the staging side rolled back (its message, matched by the caller). */
+export const DELETED_ON_ORIGIN = "bm-migrate: rows deleted on the origin";
+
+const TEMP = "bm_migrate_changed_rows";
+
+/**
+ * The staging side's statements, in one transaction: `before` the COPY into the temporary table,
+ * the rest after it. Any difference from what the origin holds raises an error: rolled back.
+ */
+export function replaceRowsSql(
+  t: TableInfo,
+  replaced: number,
+  want: TableChanges,
+): { before: string; after: string[] } {
+  const key = (alias: string): string => `(${t.pk.map((c) => `${alias}.${c}`).join(", ")})`;
+  const check = `DO $bm$DECLARE n bigint; BEGIN
+DELETE FROM ONLY ${t.ident} r USING ${TEMP} x WHERE ${key("r")} = ${key("x")};
+GET DIAGNOSTICS n = ROW_COUNT;
+IF n <> ${replaced} THEN RAISE EXCEPTION '${DELETED_ON_ORIGIN} (% rows replaced, ${replaced} expected)', n; END IF;
+END$bm$`;
+  return {
+    before: `CREATE TEMPORARY TABLE ${TEMP} (LIKE ${t.ident}) ON COMMIT DROP`,
+    after: [
+      `ANALYZE ${TEMP}`,
+      check,
+      `INSERT INTO ${t.ident} OVERRIDING SYSTEM VALUE SELECT * FROM ${TEMP}`,
+      // The copied rows as the staging table now holds them, hashed as the origin's: else roll back.
+      `DO $bm$BEGIN IF (SELECT (count(*), coalesce(sum(${rowHash("r")}), 0)::text) <> (${want.since}::bigint, ${quoteLiteral(want.sinceHash)}) FROM ONLY ${t.ident} r WHERE ${key("r")} IN (SELECT ${t.pk.map((c) => `x.${c}`).join(", ")} FROM ${TEMP} x)) THEN RAISE EXCEPTION 'bm-migrate: the copied rows of % differ from the origin''s', ${quoteLiteral(t.ident)}; END IF; END$bm$`,
+    ],
+  };
+}
+
+export interface ReplaceOutcome {
+  ok: boolean;
+  /** The origin deleted rows of this table: compare it by groups. */
+  deleted?: boolean;
+  rows: number;
+  error: string;
+}
+
+/**
+ * Copy the rows the origin wrote since the watermark into the staging table, in place of the rows
+ * with their keys; rolled back unless exactly `replaced` rows were replaced and the copied rows
+ * hash as the origin's (`want`).
+ */
+export async function replaceChangedRows(
+  origin: OriginDb,
+  db: string,
+  staging: string,
+  t: TableInfo,
+  w32: number,
+  replaced: number,
+  want: TableChanges,
+  signal?: AbortSignal,
+): Promise<ReplaceOutcome> {
+  const select = `COPY (SELECT * FROM ONLY ${t.ident} r WHERE ${writtenSince(w32)}) TO STDOUT`;
+  const sql = replaceRowsSql(t, replaced, want);
+  const statements = [sql.before, `COPY ${TEMP} FROM STDIN`, ...sql.after];
+  const script = `set -o pipefail
+PGPASSWORD="$BM_ORIGIN_PW" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
+ | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -1 -q -A -t -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} ${statements.map((s) => `-c ${shellQuote(s)}`).join(" ")}`;
+  const r = await run("bash", ["-c", script], {
+    env: { BM_ORIGIN_PW: origin.password, BM_OPTS: STABLE_TEXT, PGCONNECT_TIMEOUT: "15" },
+    ...(signal ? { signal } : {}),
+  });
+  const ok = r.exitCode === 0;
+  const error = ok ? "" : r.stderr.trim() || `exit ${r.exitCode}`;
+  return {
+    ok,
+    ...(error.includes(DELETED_ON_ORIGIN) ? { deleted: true } : {}),
+    rows: ok ? want.since : 0,
+    error,
+  };
+}
