@@ -10,9 +10,10 @@
  * removed |S| - |O| + |N| rows (the rows of S that N replaces; any more in S were deleted on the
  * origin). Otherwise the transaction is rolled back and the table is compared by groups instead.
  *
- * This reads each origin row's xmin once (one count per table, no grouping) and touches only the
- * changed rows on the staging side (through its primary key): the downtime grows with the change,
- * barely with the tables' size. The rows of N are hashed on both servers and must be equal.
+ * This reads each origin row's xmin once (one count per table, no grouping; the changed rows are
+ * then fetched where that scan found them) and touches only the changed rows on the staging side
+ * (through its primary key): the downtime grows with the change, barely with the tables' size. The
+ * rows of N are hashed on both servers and must be equal.
  */
 import { run, shellQuote } from "../adapters/process.js";
 import { STABLE_TEXT } from "../adapters/pgQuery.js";
@@ -25,19 +26,31 @@ export interface TableChanges {
   rows: number;
   since: number;
   sinceHash: string;
+  /** Where those rows are (their ctids, as a PostgreSQL array), when there are not too many. */
+  tids?: string;
 }
+
+/**
+ * Up to this many changed rows, the copy fetches them by their ctid (a TID scan: no second pass
+ * over the table). The origin is still, so a row stays where the scan found it; and should one
+ * not, the copied rows' hash would differ from the origin's and the copy be rolled back. (The
+ * list goes on psql's command line: at 16 characters a ctid at most, well under Linux's 128 KiB
+ * for one argument.)
+ */
+const MAX_TIDS = 4_000;
 
 /** One table's count, and the count and hash of its rows written since the watermark (`w32`). */
 export function tableChangesSql(t: TableInfo, w32: number, tag: string): string {
   const since = writtenSince(w32);
-  return `(SELECT ${quoteLiteral(tag)}, count(*)::text, (count(*) FILTER (WHERE ${since}))::text, coalesce(sum(${rowHash("r")}) FILTER (WHERE ${since}), 0)::text FROM ONLY ${t.ident} r)`;
+  const n = `count(*) FILTER (WHERE ${since})`;
+  return `(SELECT ${quoteLiteral(tag)}, count(*)::text, (${n})::text, coalesce(sum(${rowHash("r")}) FILTER (WHERE ${since}), 0)::text, CASE WHEN ${n} <= ${MAX_TIDS} THEN (array_agg(r.ctid) FILTER (WHERE ${since}))::text END FROM ONLY ${t.ident} r)`;
 }
 
 export function parseTableChanges(rows: string[][]): Map<string, TableChanges> {
   return new Map(
-    rows.map(([ident, n, since, hash]) => [
+    rows.map(([ident, n, since, hash, tids]) => [
       ident!,
-      { rows: Number(n), since: Number(since), sinceHash: hash ?? "0" },
+      { rows: Number(n), since: Number(since), sinceHash: hash ?? "0", ...(tids ? { tids } : {}) },
     ]),
   );
 }
@@ -83,6 +96,12 @@ END$bm$`;
   };
 }
 
+/** The origin's side of the copy: the changed rows where the count found them, else by xmin again. */
+export function changedRowsCopySql(t: TableInfo, w32: number, want: TableChanges): string {
+  const where = want.tids ? `r.ctid = ANY(${quoteLiteral(want.tids)}::tid[])` : writtenSince(w32);
+  return `COPY (SELECT * FROM ONLY ${t.ident} r WHERE ${where}) TO STDOUT`;
+}
+
 export interface ReplaceOutcome {
   ok: boolean;
   /** The origin deleted rows of this table: compare it by groups. */
@@ -106,7 +125,7 @@ export async function replaceChangedRows(
   want: TableChanges,
   signal?: AbortSignal,
 ): Promise<ReplaceOutcome> {
-  const select = `COPY (SELECT * FROM ONLY ${t.ident} r WHERE ${writtenSince(w32)}) TO STDOUT`;
+  const select = changedRowsCopySql(t, w32, want);
   const sql = replaceRowsSql(t, replaced, want);
   const statements = [sql.before, `COPY ${TEMP} FROM STDIN`, ...sql.after];
   const script = `set -o pipefail

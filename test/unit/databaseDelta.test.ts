@@ -15,6 +15,7 @@ import {
 } from "../../src/phases/databaseDelta.js";
 import { rowHash, writtenSince } from "../../src/phases/rowVersions.js";
 import {
+  changedRowsCopySql,
   DELETED_ON_ORIGIN,
   parseTableChanges,
   replaceRowsSql,
@@ -169,11 +170,28 @@ test("the origin's side of the cold pass: one count per table, and the changed r
   assert.match(sql, /^\(SELECT 'public\.t', count\(\*\)::text, \(count\(\*\) FILTER \(WHERE /);
   assert.ok(sql.includes(`sum(${rowHash("r")}) FILTER (WHERE ${writtenSince(1505)})`));
   assert.ok(!/GROUP BY/.test(sql), "no grouping: the scan only reads xmin");
-  assert.deepEqual(parseTableChanges([["public.t", "12", "2", "-77"]]).get("public.t"), {
+  assert.ok(
+    sql.includes(`CASE WHEN count(*) FILTER (WHERE ${writtenSince(1505)}) <= 4000 THEN (array_agg(r.ctid)`),
+    "and where the changed rows are, unless there are too many for a command line",
+  );
+  assert.deepEqual(parseTableChanges([["public.t", "12", "2", "-77", '{"(0,3)","(7,1)"}']]).get("public.t"), {
     rows: 12,
     since: 2,
     sinceHash: "-77",
+    tids: '{"(0,3)","(7,1)"}',
   });
+  const many = parseTableChanges([["public.t", "9000", "5000", "12", ""]]).get("public.t")!;
+  assert.equal(many.tids, undefined);
+  assert.equal(
+    changedRowsCopySql(t, 1505, { rows: 12, since: 2, sinceHash: "-77", tids: '{"(0,3)","(7,1)"}' }),
+    `COPY (SELECT * FROM ONLY public.t r WHERE r.ctid = ANY('{"(0,3)","(7,1)"}'::tid[])) TO STDOUT`,
+    "a few changed rows: fetched where they are",
+  );
+  assert.equal(
+    changedRowsCopySql(t, 1505, many),
+    `COPY (SELECT * FROM ONLY public.t r WHERE ${writtenSince(1505)}) TO STDOUT`,
+    "many: found by their xmin again",
+  );
 });
 
 test("the staging side replaces by the whole key, and rolls back on a deletion or a difference", () => {
