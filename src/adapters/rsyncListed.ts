@@ -1,6 +1,6 @@
 /**
- * rsync over a list of paths (--files-from) instead of a whole tree: the cold sync's final pass
- * when the change journal says exactly what changed. Same options as the full pass (-aHS, owners
+ * rsync over a list of paths (--files-from) instead of a whole tree: a pass after the first when
+ * the change journal says exactly what changed. Same options as the full pass (-aHS, owners
  * by name) except: no --delete (it needs recursion), deletions travel as missing arguments
  * (--delete-missing-args), and --ignore-times, because a file rewritten with the same size and
  * mtime is listed on the journal's word and rsync's quick check would skip it.
@@ -15,6 +15,8 @@ export interface RsyncListedPull {
   /** Paths relative to dir, parents before children. */
   paths: readonly string[];
   bwlimitKiB?: number;
+  /** The origin's side under nice/ionice (a hot pass: the origin serves). */
+  nice?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: RsyncProgress) => void;
 }
@@ -25,6 +27,7 @@ export function rsyncListedArgs(p: RsyncListedPull): string[] {
     source: p.dir,
     dest: p.dir,
     ...(p.bwlimitKiB ? { bwlimitKiB: p.bwlimitKiB } : {}),
+    ...(p.nice ? { nice: true } : {}),
     filesFrom: "",
     extraArgs: ["--delete-missing-args", "--ignore-times"],
   }).filter((a) => a !== "--delete");

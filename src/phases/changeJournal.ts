@@ -198,6 +198,9 @@ export function lastCopyStart(
   return last;
 }
 
+/** Why a directory's first copy cannot be a listed one. */
+export const noEarlierCopy = (dir: string): string => `${dir} has no complete earlier copy`;
+
 export type Trust = { trusted: true; since: number } | { trusted: false; reason: string };
 
 /** Events are replayed from a little before the copy began: a few extra paths cost little. */
@@ -227,8 +230,7 @@ export function trustFor(i: TrustInput): Trust {
   if (!i.alive) return { trusted: false, reason: "the watcher process is gone" };
   if (i.log.readyAt === undefined)
     return { trusted: false, reason: "the watcher never established its watches" };
-  if (i.lastCopyStartMs === undefined)
-    return { trusted: false, reason: `${i.dir} has no complete earlier copy` };
+  if (i.lastCopyStartMs === undefined) return { trusted: false, reason: noEarlierCopy(i.dir) };
   if (i.log.readyAt * 1000 > i.lastCopyStartMs)
     return {
       trusted: false,

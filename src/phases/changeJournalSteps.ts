@@ -1,7 +1,7 @@
 /**
- * The change journal's steps: start the watcher before the hot sync's copies begin, use it in the
- * cold sync's final pass (a listed copy of the changed paths, the full pass as the fallback), and
- * stop it once the final copy is done.
+ * The change journal's steps: start the watcher before the hot sync's copies begin, use it in every
+ * later pass (a listed copy of the paths changed since the last copy began, the full pass as the
+ * fallback), and stop it once the cold sync's final copy is done.
  */
 import type { Host } from "../adapters/host.js";
 import { failure, shellQuote } from "../adapters/process.js";
@@ -24,6 +24,7 @@ import {
   changesFor,
   lastCopyStart,
   incompleteLinkGroups,
+  noEarlierCopy,
   namesFromFindOutput,
   parseChangeLog,
   trustFor,
@@ -134,7 +135,7 @@ export interface LogSnapshot {
   size: number;
 }
 
-export function changeLogReader(stateDir: string): () => Promise<LogSnapshot> {
+export function changeLogReader(stateDir: string, o: { serving?: boolean } = {}): () => Promise<LogSnapshot> {
   let snapshot: Promise<LogSnapshot> | undefined;
   return () =>
     (snapshot ??= (async () => {
@@ -142,8 +143,10 @@ export function changeLogReader(stateDir: string): () => Promise<LogSnapshot> {
       if (!meta) return { alive: false, log: { events: [] }, size: 0 };
       // Events of the origin's last writes before its services stopped may still be in transit
       // (inotifywait writes each at once, and ssh carries it in milliseconds); any later one is
-      // still read after each round of the copy, and makes another round.
-      if (watcherAlive(meta)) await waitUntilQuiet(meta, 250, 10_000);
+      // still read after each round of the copy, and makes another round. While the origin
+      // serves, the log is never quiet: what is in transit is replayed by the next pass (it
+      // starts its list a margin before this copy began).
+      if (watcherAlive(meta) && !o.serving) await waitUntilQuiet(meta, 250, 10_000);
       const buf = Buffer.from(readWatcherLog(meta));
       const whole = buf.subarray(0, buf.lastIndexOf(0x0a) + 1);
       return {
@@ -163,11 +166,18 @@ export interface JournaledCopyOptions {
   records: readonly JournalRecord[];
   pass: string;
   readLog: () => Promise<LogSnapshot>;
+  /**
+   * A hot pass: the origin serves, so changes keep coming. The pass copies what the journal held
+   * when it began (and what that implies); what comes after is the next pass's.
+   */
+  serving?: boolean;
+  /** The origin's side of the listed copies under nice/ionice. */
+  nice?: boolean;
 }
 
 /**
- * The cold sync's final copy of one directory: the listed copy when the journal is trusted for
- * it, else `full` (the walk of every file). The journal records which one ran and why.
+ * A copy of one directory after its first: the listed copy when the journal is trusted for it,
+ * else `full` (the walk of every file). The journal records which one ran and why.
  */
 export function journaledRsyncStep(full: Step, o: JournaledCopyOptions): Step {
   return {
@@ -179,7 +189,9 @@ export function journaledRsyncStep(full: Step, o: JournaledCopyOptions): Step {
     async run(ctx) {
       const listed = await listedCopy(ctx, o);
       if (typeof listed !== "string") return listed;
-      ctx.events.emit({ type: "info", message: `${o.dir}: full pass (${listed})` });
+      // A hot pass's first copy is a full one by nature: nothing to warn of.
+      if (!(o.serving && listed === noEarlierCopy(o.dir)))
+        ctx.events.emit({ type: "info", message: `${o.dir}: full pass (${listed})` });
       const r = await full.run(ctx);
       return {
         summary: `${r.summary} (full pass: ${listed})`,
@@ -240,11 +252,14 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
       totals.deletedFiles += copy.deletedFiles;
     }
     if (implied.walked) totals.linkWalks++;
-    // Anything the origin changed while this round ran (it should not: its services are stopped).
-    const more = readLogFrom(snap.meta, offset);
-    offset = more.size;
-    if (more.log.untrusted) return more.log.untrusted;
-    changes = changesFor(o.dir, more.log.events, 0);
+    // Anything the origin changed while this round ran (it should not once its services are
+    // stopped; while it serves, that is the next pass's).
+    const more = o.serving ? undefined : readLogFrom(snap.meta, offset);
+    if (more) {
+      offset = more.size;
+      if (more.log.untrusted) return more.log.untrusted;
+    }
+    changes = changesFor(o.dir, more?.log.events ?? [], 0);
     totals.changed += changes.paths.size;
     paths = new Set([...implied.paths, ...changes.paths]);
     createdDirs = changes.createdDirs;
@@ -270,6 +285,7 @@ async function copyListed(
     dir: o.dir,
     paths: list,
     bwlimitKiB: o.bwlimitKiB,
+    ...(o.nice ? { nice: true } : {}),
     signal: ctx.signal,
     onProgress: (p) =>
       ctx.events.emit({

@@ -41,6 +41,7 @@ function setAsideStage(mc: MigrationContext, records: JournalRecord[]): Step[] {
 
 export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
   const dumpDir = join(mc.settings.stateDir, "dumps", x.pass);
+  const readLog = changeLogReader(mc.settings.stateDir, { serving: true });
   const journal = startChangeJournalStep({
     ssh: mc.ssh,
     origin: mc.origin,
@@ -67,14 +68,27 @@ export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: C
             jobs: mc.settings.dbJobs,
           }),
         ),
-        // Each directory only once the journal watches it: the cold sync may then visit only what
-        // changed since.
+        // Each directory only once the journal watches it: later passes may then visit only what
+        // changed since (this one too, after the first: what changed since the last began).
         ...mc.profile.dataDirs.map((d) => ({
-          ...rsyncStep(mc.ssh, mc.target, d, {
-            hot: true,
-            nice: mc.settings.nice,
-            bwlimitKiB: mc.settings.bwlimit,
-          }),
+          ...journaledRsyncStep(
+            rsyncStep(mc.ssh, mc.target, d, {
+              hot: true,
+              nice: mc.settings.nice,
+              bwlimitKiB: mc.settings.bwlimit,
+            }),
+            {
+              ssh: mc.ssh,
+              origin: mc.origin,
+              dir: d,
+              bwlimitKiB: mc.settings.bwlimit,
+              records,
+              pass: x.pass,
+              readLog,
+              serving: true,
+              nice: mc.settings.nice,
+            },
+          ),
           waitFor: [journal.id],
         })),
       ],

@@ -1,6 +1,7 @@
-// The change journal in the lab: two hot passes while the origin's live writer runs, deliberate
-// changes between the last hot pass and the cold sync, then the cold sync's final pass visits only
-// the changed paths, and the oracle finds both hosts identical. A watcher killed between hot and
+// The change journal in the lab: two hot passes while the origin's live writer runs (the second
+// visits only what changed since the first), deliberate changes between the last hot pass and the
+// cold sync, then the cold sync's final pass visits only the changed paths, and the oracle finds
+// both hosts identical. A watcher killed between hot and
 // cold means a full pass, with the same result.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -47,18 +48,24 @@ function running(pid: string): string {
   return `grep -q bm-migrate-watcher /proc/${pid}/cmdline 2>/dev/null`;
 }
 
-function finalPass(dir: string): Record<string, unknown> | undefined {
+function lastPassStep(phase: string, dir: string): Record<string, unknown> | undefined {
   const done = journal(lab).filter(
-    (r) => r["phase"] === "cold-sync" && r["type"] === "step-done" && r["step"] === `rsync:${dir}`,
+    (r) => r["phase"] === phase && r["type"] === "step-done" && r["step"] === `rsync:${dir}`,
   );
   return done.at(-1)?.["data"] as Record<string, unknown> | undefined;
 }
+
+const finalPass = (dir: string): Record<string, unknown> | undefined => lastPassStep("cold-sync", dir);
 
 test("the cold sync's final pass copies only the journaled changes, and the hosts end identical", async () => {
   for (let i = 0; i < 2; i++) {
     const hot = lab.bm(["hot-sync", ...ORIGIN]);
     assert.equal(hot.code, 0, hot.stderr + hot.stdout);
   }
+  // The second hot pass, while the live writer runs, copied only what changed since the first.
+  const hot2 = lastPassStep("hot-sync", "/var/spool/cyrus");
+  assert.equal(hot2?.["mode"], "journal", JSON.stringify(hot2));
+  assert.ok(Number(hot2?.["listed"]) < 2000, JSON.stringify(hot2));
   const pid = watcherPid();
   assert.match(pid, /^\d+$/);
   assert.equal(lab.sh("target", running(pid)).code, 0, "the watcher runs");
