@@ -25,6 +25,11 @@ export interface CommandSpec {
 }
 
 const yes = () => new Option("-y, --yes", "do not ask for confirmation (needed when not interactive)");
+const catchUpAfter = () =>
+  new Option(
+    "--catch-up-after <seconds>",
+    "before the downtime, catch up with a hot pass when the last one ended longer ago (default 60; 'never')",
+  );
 const skipCheck = () =>
   new Option(
     "--skip-check <id>",
@@ -62,7 +67,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "cold-sync",
     description: "downtime: stop services on both, final copy, databases and configuration",
-    options: [yes(), dryRun(), skipCheck(), forceOverwrite()],
+    options: [yes(), catchUpAfter(), dryRun(), skipCheck(), forceOverwrite()],
     run: (app, opts) => coldSyncCommand(app, preflight(opts)),
   },
   {
@@ -102,6 +107,7 @@ export const COMMANDS: CommandSpec[] = [
     description: "all phases in order, asking before the downtime and before the swap",
     options: [
       yes(),
+      catchUpAfter(),
       skipCheck(),
       forceOverwrite(),
       new Option("--sample <percent>", "verify: compare the content of only this share of data files"),

@@ -105,6 +105,7 @@ async function runCommand(spec: CommandSpec, opts: Record<string, unknown>): Pro
         logDir: opts["logDir"],
         bwlimit: opts["bwlimit"],
         dbJobs: opts["dbJobs"],
+        catchUpAfter: opts["catchUpAfter"],
         profile: opts["profile"],
       },
       configFile,

@@ -1,7 +1,8 @@
 /**
- * `bm-migrate cold-sync`: the downtime. Stops BlueMind and postfix on both servers, then copies
- * the rest at once: the final pass over the data, the databases, the configuration. It ends with
- * both servers' BlueMind stopped, ready for verify and swap, and says how long the downtime was.
+ * `bm-migrate cold-sync`: the downtime. First, while the origin still serves, a hot pass catches up
+ * if the last one is old. Then it stops BlueMind and postfix on both servers and copies the rest
+ * at once: the final pass over the data, the databases, the configuration. It ends with both
+ * servers' BlueMind stopped, ready for verify and swap, and says how long the downtime was.
  */
 import type { App } from "../cli/app.js";
 import { printPlan } from "./plan.js";
@@ -11,6 +12,7 @@ import { coldSyncPlan } from "../phases/plans.js";
 import { readStagingAhead } from "../phases/databaseSteps.js";
 import type { StagingState } from "../phases/databaseDelta.js";
 import { latestForecast } from "../phases/forecast.js";
+import { runHotPass } from "./hotSync.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
@@ -41,12 +43,21 @@ export async function coldSyncCommand(
   try {
     const pass = open ?? newPassId();
     const readAhead = new Map<string, StagingState>();
-    const plan = coldSyncPlan(mc, records, { originDb: db.get, pass, readAhead });
     if (dry) {
-      printPlan(app, plan);
+      printPlan(app, coldSyncPlan(mc, records, { originDb: db.get, pass, readAhead }));
       return ExitCode.ok;
     }
     await db.open();
+    // While the origin still serves: catch up with a hot pass if the last one is old, so that the
+    // downtime only covers what changes from now on.
+    const catchUp = open ? undefined : catchUpReason(records, Date.now(), mc.settings.catchUpAfter);
+    if (catchUp) {
+      app.events.emit({ type: "info", message: `Catching up before the downtime: ${catchUp}` });
+      const done = await runHotPass(app, mc, db.get);
+      app.events.emit({ type: "info", message: done.line });
+    }
+    // The plan from the journal as it is now: the catch-up's copies are the last complete ones.
+    const plan = coldSyncPlan(mc, app.journal.records(), { originDb: db.get, pass, readAhead });
     // While the origin still serves: the staging copies' side of the database delta (on a resumed
     // pass the downtime has begun already, and the steps read what they need themselves).
     if (!open) {
@@ -98,6 +109,27 @@ export async function coldSyncCommand(
     await db.close();
     await finishMigration(app, mc, { lock: !dry });
   }
+}
+
+/**
+ * Why the cold sync should first catch up with a hot pass (the origin still serving), or nothing:
+ * the last hot pass did not finish, or finished longer ago than `afterSec` (null: never). Without
+ * any hot pass there is nothing to catch up: the cold sync copies everything.
+ */
+export function catchUpReason(
+  records: readonly { t: string; type: string; phase?: string; pass?: string }[],
+  now: number,
+  afterSec: number | null,
+): string | undefined {
+  if (afterSec === null) return undefined;
+  const hot = records.filter((r) => r.phase === "hot-sync");
+  const last = hot.filter((r) => r.type === "pass-started").at(-1);
+  if (!last) return undefined;
+  const end = hot.find((r) => r.pass === last.pass && r.type === "pass-finished");
+  if (!end) return `the last hot sync pass (${last.pass ?? "?"}) did not finish`;
+  const ago = now - Date.parse(end.t);
+  if (ago <= afterSec * 1000) return undefined;
+  return `the last hot sync ended ${formatDuration(ago)} ago (more than ${formatDuration(afterSec * 1000)})`;
 }
 
 function firstRecordTime(records: { t: string; pass?: string; type: string }[], pass: string): Date {

@@ -216,6 +216,11 @@ export function renderConfigFile(d: ConfigDraft): string {
       "db-jobs: parallel jobs for the database copies, 1 to 64. Flag: --db-jobs.",
     ),
     ...key(
+      "catch-up-after",
+      String(s.catchUpAfter ?? "never"),
+      "catch-up-after: before the downtime, the cold sync first catches up with a hot pass (the origin still serving) when the last one ended longer ago than this many seconds, so that the downtime only covers the last moments' changes; never to skip it. Flag: --catch-up-after.",
+    ),
+    ...key(
       "profile",
       s.profile ?? d.profile?.id ?? "4",
       `profile: what moves, by BlueMind version (3.5, 4, 5, 5.2). Each run chooses it from the origin's bm-core version${d.profile ? ` (now: ${d.profile.id})` : ""}; set it only to force one. Flag: --profile.`,

@@ -51,6 +51,14 @@ export const SettingsSchema = z
       .default(true),
     /** Tables compared and copied at once by the database delta. */
     dbJobs: z.coerce.number().int().min(1).max(64).default(2),
+    /**
+     * Cold sync: first catch up with a hot pass (the origin still serving) when the last one ended
+     * longer ago than this many seconds; "never" to go straight to the downtime.
+     */
+    catchUpAfter: z
+      .union([z.literal("never"), z.coerce.number().int().nonnegative()])
+      .transform((v) => (v === "never" ? null : v))
+      .default(60),
     /** Override the version profile (normally chosen from bm-core's version). */
     profile: z.enum(["3.5", "4", "5", "5.2"]).optional(),
   })
@@ -65,6 +73,7 @@ const FILE_KEYS: Record<string, keyof z.input<typeof SettingsSchema>> = {
   bwlimit: "bwlimit",
   nice: "nice",
   "db-jobs": "dbJobs",
+  "catch-up-after": "catchUpAfter",
   profile: "profile",
 };
 

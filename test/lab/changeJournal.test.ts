@@ -100,3 +100,32 @@ test("a watcher killed between hot and cold sync means a full pass, still identi
   assert.equal(cyrus?.["mode"], "full", JSON.stringify(cyrus));
   assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
 });
+
+test("a cold sync long after the last hot sync first catches up while the origin serves", async () => {
+  lab.must("origin", "bmctl start; service postfix start");
+  const hot = lab.bm(["hot-sync", ...ORIGIN]);
+  assert.equal(hot.code, 0, hot.stderr + hot.stdout);
+  lab.must(
+    "origin",
+    `d=/var/spool/cyrus/data/cj-late; mkdir -p $d; for i in 1 2 3; do echo "late $i" > $d/$i.; done; chown -R cyrus:mail $d`,
+  );
+  // 0 s: any hot pass is "old" (the default waits for 60 s).
+  const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes", "--catch-up-after", "0"]);
+  assert.equal(cold.code, 0, cold.stderr + cold.stdout);
+  assert.match(cold.stdout, /Catching up before the downtime: the last hot sync ended .* ago/);
+  const records = journal(lab);
+  const coldStart = records.findLastIndex((r) => r["type"] === "pass-started" && r["phase"] === "cold-sync");
+  const catchUp = records.findLastIndex((r) => r["type"] === "pass-finished" && r["phase"] === "hot-sync");
+  assert.ok(
+    catchUp > 0 && catchUp < coldStart,
+    "a hot pass finished within the cold sync, before its downtime",
+  );
+  const caught = records
+    .slice(0, coldStart)
+    .findLast((r) => r["type"] === "step-done" && r["step"] === "rsync:/var/spool/cyrus");
+  const data = caught?.["data"] as Record<string, unknown> | undefined;
+  assert.equal(data?.["mode"], "journal", "the catch-up copied only what changed");
+  assert.ok(Number(data?.["transferredFiles"]) >= 3, JSON.stringify(data));
+  assert.equal(finalPass("/var/spool/cyrus")?.["mode"], "journal");
+  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
+});

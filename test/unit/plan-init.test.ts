@@ -170,6 +170,7 @@ function draft(origin: SshTarget, over: Partial<Settings> = {}, target = facts({
     bwlimit: 5000,
     nice: true,
     dbJobs: 4,
+    catchUpAfter: 60 as number | null,
     ...over,
     origin,
   };
