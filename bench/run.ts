@@ -194,7 +194,12 @@ function toolHot(lab: Lab, run: SideRun): void {
 }
 
 function toolCold(lab: Lab, run: SideRun): void {
-  const r = timedOnTarget(lab, [BM, "cold-sync", "--origin", ORIGIN, "--yes", "--json"], "cold");
+  // No catch-up pass before the stop: both sides' cold phases start from the same change.
+  const r = timedOnTarget(
+    lab,
+    [BM, "cold-sync", "--origin", ORIGIN, "--yes", "--catch-up-after", "never", "--json"],
+    "cold",
+  );
   const records = journal(lab);
   const { pass, steps } = lastPass(records, "cold-sync");
   const moved = passMoved(steps);
