@@ -64,6 +64,14 @@ export function rowsToReplace(stagingRows: number, o: TableChanges): number | un
   return n >= 0 && n <= o.since ? n : undefined;
 }
 
+/** Why a table cannot be brought by its changed rows at all, if it cannot. */
+export function byRowsObstacle(t: TableInfo): string | undefined {
+  if (!t.pk.length) return "no primary key";
+  // The staging side's checks are dollar-quoted blocks that name the table and its key.
+  if ([t.ident, ...t.pk].some((x) => x.includes("$"))) return "a name with $ in it";
+  return undefined;
+}
+
 /** Rows deleted on the origin: the staging side rolled back (its message, matched by the caller). */
 export const DELETED_ON_ORIGIN = "bm-migrate: rows deleted on the origin";
 

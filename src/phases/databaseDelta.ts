@@ -30,6 +30,7 @@ import { SCHEMA_SQL } from "../verify/dbManifest.js";
 import { shellQuote } from "../adapters/process.js";
 import { rowHash, writtenSince, xid32 } from "./rowVersions.js";
 import {
+  byRowsObstacle,
   parseTableChanges,
   replaceChangedRows,
   rowsToReplace,
@@ -551,7 +552,8 @@ export async function deltaSync(
     const stagingRows = (stagingByTable.get(t.ident) ?? []).reduce((n, [, c]) => n + Number(c), 0);
     if (o.since === 0 && o.rows === stagingRows) return;
     changed.push(t.ident);
-    const replaced = t.pk.length ? rowsToReplace(stagingRows, o) : undefined;
+    const obstacle = byRowsObstacle(t);
+    const replaced = obstacle ? undefined : rowsToReplace(stagingRows, o);
     if (replaced !== undefined && w32 !== undefined) {
       const r = await replaceChangedRows(origin, db, staging, t, w32, replaced, o, signal);
       if (r.ok) {
@@ -561,7 +563,7 @@ export async function deltaSync(
       }
       notByRows[t.ident] = r.deleted ? "rows deleted on the origin" : r.error.split("\n")[0]!;
     } else {
-      notByRows[t.ident] = t.pk.length ? "rows deleted on the origin" : "no primary key";
+      notByRows[t.ident] = obstacle ?? "rows deleted on the origin";
     }
     // By groups instead: this table's, on the origin (the staging side's were read ahead).
     const scan = await originRows(origin, db, groupChangesSql(t, groups.get(t.ident)!, w32), signal);

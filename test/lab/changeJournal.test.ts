@@ -71,7 +71,7 @@ test("the cold sync's final pass copies only the journaled changes, and the host
   assert.equal(lab.sh("target", running(pid)).code, 0, "the watcher runs");
   assert.match(lab.must("origin", CHANGES), /done/);
 
-  const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes"]);
+  const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes", "--catch-up-after", "never"]);
   assert.equal(cold.code, 0, cold.stderr + cold.stdout);
 
   const cyrus = finalPass("/var/spool/cyrus");
@@ -94,7 +94,7 @@ test("a watcher killed between hot and cold sync means a full pass, still identi
   // The whole watcher (its process group), as an OOM kill or a reboot of the target would.
   lab.must("target", `kill -9 -- -${watcherPid()}`);
   lab.must("origin", "sleep 1; echo more > /var/spool/cyrus/data/cj-after-kill.");
-  const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes"]);
+  const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes", "--catch-up-after", "never"]);
   assert.equal(cold.code, 0, cold.stderr + cold.stdout);
   const cyrus = finalPass("/var/spool/cyrus");
   assert.equal(cyrus?.["mode"], "full", JSON.stringify(cyrus));

@@ -146,7 +146,7 @@ INSERT INTO t_delta_pair VALUES (7, 'new', 1.5), (8, 'new', 0);
 UPDATE t_delta_bulk SET v = v || ' again' WHERE id <= 4500;`);
   lab.must("origin", `runuser -u postgres -- psql -X -q -d bj-data -c 'VACUUM FREEZE t_delta_int'`);
 
-  const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes"]);
+  const cold = lab.bm(["cold-sync", ...ORIGIN, "--yes", "--catch-up-after", "never"]);
   assert.equal(cold.code, 0, cold.stderr + cold.stdout);
   const done = journal(lab).filter((r) => r["type"] === "step-done" && r["step"] === "database:bj-data");
   const data = done.at(-1)?.["data"] as Record<string, unknown> | undefined;

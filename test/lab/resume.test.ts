@@ -54,16 +54,19 @@ test("kill -9 in the middle of a hot sync: the re-run resumes the same pass and 
 test("kill -9 during the final rsync of the cold sync: the re-run resumes the downtime pass", async () => {
   // 40 MB of new documents on the origin make the final pass long enough to be cut.
   lab.must("origin", "head -c 40000000 /dev/urandom > '/var/spool/bm-filehosting/Große Präsentation.mp4'");
-  await killWhen(["cold-sync", ...ORIGIN, "--yes", "--bwlimit", "4000"], async () => {
-    await waitForJournal(
-      lab,
-      (r) =>
-        r["type"] === "step-started" &&
-        r["phase"] === "cold-sync" &&
-        r["step"] === "rsync:/var/spool/bm-filehosting",
-    );
-    await sleep(2000);
-  });
+  await killWhen(
+    ["cold-sync", ...ORIGIN, "--yes", "--catch-up-after", "never", "--bwlimit", "4000"],
+    async () => {
+      await waitForJournal(
+        lab,
+        (r) =>
+          r["type"] === "step-started" &&
+          r["phase"] === "cold-sync" &&
+          r["step"] === "rsync:/var/spool/bm-filehosting",
+      );
+      await sleep(2000);
+    },
+  );
   assert.ok(!journal(lab).some((r) => r["type"] === "pass-finished" && r["phase"] === "cold-sync"));
   assert.equal(
     lab.sh("origin", "bmctl status").code,
@@ -89,7 +92,8 @@ test("kill -9 during the database restore: the target's database is replaced onl
     "target",
     `runuser -u postgres -- psql -q -d bj-data -c "CREATE TABLE t_marker AS SELECT '${marker}'::text AS m"`,
   );
-  await killWhen(["cold-sync", ...ORIGIN, "--yes"], () => {
+  // No catch-up pass first (the last hot pass is old by now): the kill aims at the cold load.
+  await killWhen(["cold-sync", ...ORIGIN, "--yes", "--catch-up-after", "never"], () => {
     // Polled inside the target, every 10 ms: the staging database exists and is being loaded.
     const w = lab.sh(
       "target",

@@ -15,6 +15,7 @@ import {
 } from "../../src/phases/databaseDelta.js";
 import { rowHash, writtenSince } from "../../src/phases/rowVersions.js";
 import {
+  byRowsObstacle,
   changedRowsCopySql,
   DELETED_ON_ORIGIN,
   parseTableChanges,
@@ -206,4 +207,11 @@ test("the staging side replaces by the whole key, and rolls back on a deletion o
   assert.ok(
     after.indexOf(after.find((s) => s.startsWith("INSERT"))!) > after.findIndex((s) => s.includes("DELETE")),
   );
+});
+
+test("a table goes by groups when it has no key, or a name a dollar-quoted block could not hold", () => {
+  assert.equal(byRowsObstacle({ ident: "public.t", pk: ["id"] }), undefined);
+  assert.equal(byRowsObstacle({ ident: "public.t", pk: [] }), "no primary key");
+  assert.equal(byRowsObstacle({ ident: 'public."a$bm$b"', pk: ["id"] }), "a name with $ in it");
+  assert.equal(byRowsObstacle({ ident: "public.t", pk: ['"k$"'] }), "a name with $ in it");
 });
