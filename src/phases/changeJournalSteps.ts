@@ -189,12 +189,12 @@ export function journaledRsyncStep(full: Step, o: JournaledCopyOptions): Step {
     async run(ctx) {
       const listed = await listedCopy(ctx, o);
       if (typeof listed !== "string") return listed;
-      // A hot pass's first copy is a full one by nature: nothing to warn of.
-      if (!(o.serving && listed === noEarlierCopy(o.dir)))
-        ctx.events.emit({ type: "info", message: `${o.dir}: full pass (${listed})` });
+      // A hot pass's first copy is a full one by nature: nothing to point out.
+      const first = o.serving && listed === noEarlierCopy(o.dir);
+      if (!first) ctx.events.emit({ type: "info", message: `${o.dir}: full pass (${listed})` });
       const r = await full.run(ctx);
       return {
-        summary: `${r.summary} (full pass: ${listed})`,
+        summary: first ? r.summary : `${r.summary} (full pass: ${listed})`,
         data: { ...r.data, mode: "full", reason: listed },
       };
     },
