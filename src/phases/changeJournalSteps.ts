@@ -183,8 +183,9 @@ export function journaledRsyncStep(full: Step, o: JournaledCopyOptions): Step {
   return {
     ...full,
     commands: [
-      `with a trusted change journal: ${["rsync", ...rsyncListedArgs({ ssh: o.ssh, dir: o.dir, paths: [], bwlimitKiB: o.bwlimitKiB })].map(shellQuote).join(" ")} < changed paths`,
-      `else: ${full.commands.join("; ")}`,
+      `with a trusted change journal: ${["rsync", ...rsyncListedArgs({ ssh: o.ssh, dir: o.dir, paths: [], bwlimitKiB: o.bwlimitKiB, ...(o.nice ? { nice: true } : {}) })].map(shellQuote).join(" ")} < changed paths`,
+      // The full pass's own commands, one per line as in its own plan.
+      ...full.commands.map((c, i) => (i === 0 ? `else: ${c}` : c)),
     ],
     async run(ctx) {
       const listed = await listedCopy(ctx, o);
