@@ -41,7 +41,6 @@ function setAsideStage(mc: MigrationContext, records: JournalRecord[]): Step[] {
 
 export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
   const dumpDir = join(mc.settings.stateDir, "dumps", x.pass);
-  const readLog = changeLogReader(mc.settings.stateDir, { serving: true });
   const journal = startChangeJournalStep({
     ssh: mc.ssh,
     origin: mc.origin,
@@ -70,31 +69,38 @@ export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: C
         ),
         // Each directory only once the journal watches it: later passes may then visit only what
         // changed since (this one too, after the first: what changed since the last began).
-        ...mc.profile.dataDirs.map((d) => ({
-          ...journaledRsyncStep(
-            rsyncStep(mc.ssh, mc.target, d, {
-              hot: true,
-              nice: mc.settings.nice,
-              bwlimitKiB: mc.settings.bwlimit,
-            }),
-            {
-              ssh: mc.ssh,
-              origin: mc.origin,
-              dir: d,
-              bwlimitKiB: mc.settings.bwlimit,
-              records,
-              pass: x.pass,
-              readLog,
-              serving: true,
-              nice: mc.settings.nice,
-            },
-          ),
-          waitFor: [journal.id],
-        })),
+        ...dataCopySteps(mc, records, x.pass, "hot").map((step) => ({ ...step, waitFor: [journal.id] })),
       ],
     },
   ];
   return { phase: "hot-sync", stages };
+}
+
+/**
+ * Each data directory's copy: the paths the change journal saw change since the last copy began,
+ * else the full pass. Hot: the origin serves (its side niced, later changes left to the next pass).
+ */
+function dataCopySteps(
+  mc: MigrationContext,
+  records: JournalRecord[],
+  pass: string,
+  phase: "hot" | "cold",
+): Step[] {
+  const hot = phase === "hot";
+  const nice = hot && mc.settings.nice;
+  const readLog = changeLogReader(mc.settings.stateDir, { serving: hot });
+  return mc.profile.dataDirs.map((d) =>
+    journaledRsyncStep(rsyncStep(mc.ssh, mc.target, d, { hot, nice, bwlimitKiB: mc.settings.bwlimit }), {
+      ssh: mc.ssh,
+      origin: mc.origin,
+      dir: d,
+      bwlimitKiB: mc.settings.bwlimit,
+      records,
+      pass,
+      readLog,
+      ...(hot ? { serving: true, nice } : {}),
+    }),
+  );
 }
 
 export interface ColdSyncExtras {
@@ -107,22 +113,8 @@ export interface ColdSyncExtras {
 
 export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
   const dumpDir = join(mc.settings.stateDir, "dumps", x.pass);
-  const readLog = changeLogReader(mc.settings.stateDir);
   const copy: Step[] = [
-    ...mc.profile.dataDirs.map((d) =>
-      journaledRsyncStep(
-        rsyncStep(mc.ssh, mc.target, d, { hot: false, nice: false, bwlimitKiB: mc.settings.bwlimit }),
-        {
-          ssh: mc.ssh,
-          origin: mc.origin,
-          dir: d,
-          bwlimitKiB: mc.settings.bwlimit,
-          records,
-          pass: x.pass,
-          readLog,
-        },
-      ),
-    ),
+    ...dataCopySteps(mc, records, x.pass, "cold"),
     ...mc.profile.databases.map((db) =>
       databaseStep(db, {
         target: mc.target,
