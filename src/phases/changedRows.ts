@@ -31,19 +31,25 @@ export interface TableChanges {
 }
 
 /**
- * Up to this many changed rows, the copy fetches them by their ctid (a TID scan: no second pass
- * over the table). The origin is still, so a row stays where the scan found it; and should one
- * not, the copied rows' hash would differ from the origin's and the copy be rolled back. (The
+ * Up to this many changed rows, the copy fetches them by their ctid too (a TID scan: no second
+ * pass over the table). The origin is still, so a row stays where the scan found it; and should
+ * one not, the copied rows' hash would differ from the origin's and the copy be rolled back. (The
  * list goes on psql's command line: at 16 characters a ctid at most, well under Linux's 128 KiB
  * for one argument.)
  */
 const MAX_TIDS = 4_000;
 
-/** One table's count, and the count and hash of its rows written since the watermark (`w32`). */
+/**
+ * One table's count, and the count, hash and ctids of its rows written since the watermark (`w32`).
+ * The scan reads only each row's xmin and ctid; the changed rows are then hashed where it found
+ * them (a TID scan). Hashing inside the scan, even behind a FILTER, cost a whole-row value for
+ * every row: twice the scan's time.
+ */
 export function tableChangesSql(t: TableInfo, w32: number, tag: string): string {
   const since = writtenSince(w32);
-  const n = `count(*) FILTER (WHERE ${since})`;
-  return `(SELECT ${quoteLiteral(tag)}, count(*)::text, (${n})::text, coalesce(sum(${rowHash("r")}) FILTER (WHERE ${since}), 0)::text, CASE WHEN ${n} <= ${MAX_TIDS} THEN (array_agg(r.ctid) FILTER (WHERE ${since}))::text END FROM ONLY ${t.ident} r)`;
+  const scan = `SELECT count(*) AS n, count(*) FILTER (WHERE ${since}) AS k, array_agg(r.ctid) FILTER (WHERE ${since}) AS tids FROM ONLY ${t.ident} r`;
+  const hash = `SELECT coalesce(sum(${rowHash("x")}), 0) FROM ONLY ${t.ident} x WHERE x.ctid = ANY(c.tids)`;
+  return `(SELECT ${quoteLiteral(tag)}, c.n::text, c.k::text, (${hash})::text, CASE WHEN c.k <= ${MAX_TIDS} THEN c.tids::text END FROM (${scan}) c)`;
 }
 
 export function parseTableChanges(rows: string[][]): Map<string, TableChanges> {
