@@ -3,7 +3,7 @@
  * database owner (password in the child's environment only, session read-only), the target's as
  * the postgres superuser by peer authentication. Rows come back as arrays of text fields.
  */
-import { run, type ProcessResult } from "./process.js";
+import { run, shellQuote, type ProcessResult } from "./process.js";
 import type { OriginDb } from "./postgres.js";
 
 export interface Rows extends ProcessResult {
@@ -57,4 +57,27 @@ export async function targetRows(database: string, sql: string, signal?: AbortSi
     ...(signal ? { signal } : {}),
   });
   return parseRows(r);
+}
+
+/**
+ * COPY rows from the origin (`select`, a `COPY (...) TO STDOUT`) straight into one transaction on
+ * a target database, as the postgres superuser with triggers and foreign keys off as in a restore:
+ * `statements` run in order there, one of them a `COPY ... FROM STDIN` that reads the stream. Any
+ * error, on either side, rolls the transaction back. Output: tab-separated, unaligned.
+ */
+export function pipeOriginInto(
+  origin: OriginDb,
+  db: string,
+  select: string,
+  target: string,
+  statements: string[],
+  signal?: AbortSignal,
+): Promise<ProcessResult> {
+  const script = `set -o pipefail
+PGPASSWORD="$BM_ORIGIN_PW" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
+ | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -1 -A -t -F $'\\t' -v ON_ERROR_STOP=1 -d ${shellQuote(target)} ${statements.map((x) => `-c ${shellQuote(x)}`).join(" ")}`;
+  return run("bash", ["-c", script], {
+    env: { BM_ORIGIN_PW: origin.password, BM_OPTS: STABLE_TEXT, PGCONNECT_TIMEOUT: "15" },
+    ...(signal ? { signal } : {}),
+  });
 }

@@ -16,6 +16,7 @@ import { runHotPass } from "./hotSync.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
+import type { JournalRecord } from "../engine/journal.js";
 
 export async function coldSyncCommand(
   app: App,
@@ -117,16 +118,15 @@ export async function coldSyncCommand(
  * any hot pass there is nothing to catch up: the cold sync copies everything.
  */
 export function catchUpReason(
-  records: readonly { t: string; type: string; phase?: string; pass?: string }[],
+  records: JournalRecord[],
   now: number,
   afterSec: number | null,
 ): string | undefined {
   if (afterSec === null) return undefined;
-  const hot = records.filter((r) => r.phase === "hot-sync");
-  const last = hot.filter((r) => r.type === "pass-started").at(-1);
-  if (!last) return undefined;
-  const end = hot.find((r) => r.pass === last.pass && r.type === "pass-finished");
-  if (!end) return `the last hot sync pass (${last.pass ?? "?"}) did not finish`;
+  const open = unfinishedPass(records, "hot-sync");
+  if (open) return `the last hot sync pass (${open}) did not finish`;
+  const end = records.filter((r) => r.phase === "hot-sync" && r.type === "pass-finished").at(-1);
+  if (!end) return undefined;
   const ago = now - Date.parse(end.t);
   if (ago <= afterSec * 1000) return undefined;
   return `the last hot sync ended ${formatDuration(ago)} ago (more than ${formatDuration(afterSec * 1000)})`;

@@ -15,8 +15,7 @@
  * (through its primary key): the downtime grows with the change, barely with the tables' size. The
  * rows of N are hashed on both servers and must be equal.
  */
-import { run, shellQuote } from "../adapters/process.js";
-import { STABLE_TEXT } from "../adapters/pgQuery.js";
+import { pipeOriginInto } from "../adapters/pgQuery.js";
 import { quoteLiteral, type OriginDb } from "../adapters/postgres.js";
 import type { TableInfo } from "./databaseDelta.js";
 import { rowHash, writtenSince } from "./rowVersions.js";
@@ -141,14 +140,14 @@ export async function replaceChangedRows(
 ): Promise<ReplaceOutcome> {
   const select = changedRowsCopySql(t, w32, want);
   const sql = replaceRowsSql(t, replaced, want);
-  const statements = [sql.before, `COPY ${TEMP} FROM STDIN`, ...sql.after];
-  const script = `set -o pipefail
-PGPASSWORD="$BM_ORIGIN_PW" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
- | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -1 -q -A -t -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} ${statements.map((s) => `-c ${shellQuote(s)}`).join(" ")}`;
-  const r = await run("bash", ["-c", script], {
-    env: { BM_ORIGIN_PW: origin.password, BM_OPTS: STABLE_TEXT, PGCONNECT_TIMEOUT: "15" },
-    ...(signal ? { signal } : {}),
-  });
+  const r = await pipeOriginInto(
+    origin,
+    db,
+    select,
+    staging,
+    [sql.before, `COPY ${TEMP} FROM STDIN`, ...sql.after],
+    signal,
+  );
   const ok = r.exitCode === 0;
   const error = ok ? "" : r.stderr.trim() || `exit ${r.exitCode}`;
   return {

@@ -23,11 +23,9 @@
  * In the cold pass, every copied group is then hashed on both servers and must be equal: otherwise
  * the caller falls back to a full copy.
  */
-import { run } from "../adapters/process.js";
-import { originRows, targetRows, STABLE_TEXT } from "../adapters/pgQuery.js";
+import { originRows, pipeOriginInto, targetRows } from "../adapters/pgQuery.js";
 import { psqlAsPostgres, quoteIdent, quoteLiteral, type OriginDb } from "../adapters/postgres.js";
 import { SCHEMA_SQL } from "../verify/dbManifest.js";
-import { shellQuote } from "../adapters/process.js";
 import { rowHash, writtenSince, xid32 } from "./rowVersions.js";
 import {
   byRowsObstacle,
@@ -311,14 +309,18 @@ async function copyRows(
   hashes?: string,
 ): Promise<{ ok: boolean; rows: number; hashes: string[][]; error: string }> {
   const select = `COPY (SELECT * FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""}) TO STDOUT`;
-  const script = `set -o pipefail
-PGPASSWORD="$BM_ORIGIN_PW" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
- | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -1 -A -t -F $'\\t' -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} \\
-     -c ${shellQuote(`DELETE FROM ONLY ${t.ident} r WHERE ${where || "true"}`)} -c ${shellQuote(`COPY ${t.ident} FROM STDIN`)}${hashes ? ` -c ${shellQuote(hashes)}` : ""}`;
-  const r = await run("bash", ["-c", script], {
-    env: { BM_ORIGIN_PW: origin.password, BM_OPTS: STABLE_TEXT, PGCONNECT_TIMEOUT: "15" },
-    ...(signal ? { signal } : {}),
-  });
+  const r = await pipeOriginInto(
+    origin,
+    db,
+    select,
+    staging,
+    [
+      `DELETE FROM ONLY ${t.ident} r WHERE ${where || "true"}`,
+      `COPY ${t.ident} FROM STDIN`,
+      ...(hashes ? [hashes] : []),
+    ],
+    signal,
+  );
   const lines = r.stdout.split("\n");
   const m = lines.map((l) => /^COPY (\d+)$/.exec(l)).find(Boolean);
   return {
