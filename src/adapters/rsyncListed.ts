@@ -4,6 +4,11 @@
  * by name) except: no --delete (it needs recursion), deletions travel as missing arguments
  * (--delete-missing-args), and --ignore-times, because a file rewritten with the same size and
  * mtime is listed on the journal's word and rsync's quick check would skip it.
+ *
+ * The directory itself (".", listed when an entry at its top changed, for its mtime) is special to
+ * rsync: its content comes with it, like `rsync -d dir/`. With --ignore-times that re-sent every
+ * file at the top (Cyrus's mailboxes.db and deliver.db, which grow with the mailboxes) in every
+ * listed copy. Filters keep only the listed names there.
  */
 import { run, type ProcessResult } from "./process.js";
 import { parseProgressLine, parseStats, rsyncArgs, type RsyncProgress, type RsyncStats } from "./rsync.js";
@@ -29,8 +34,30 @@ export function rsyncListedArgs(p: RsyncListedPull): string[] {
     ...(p.bwlimitKiB ? { bwlimitKiB: p.bwlimitKiB } : {}),
     ...(p.nice ? { nice: true } : {}),
     filesFrom: "",
-    extraArgs: ["--delete-missing-args", "--ignore-times"],
+    extraArgs: ["--delete-missing-args", "--ignore-times", ...topLevelFilters(p.paths)],
   }).filter((a) => a !== "--delete");
+}
+
+const MAX_TOP_FILTERS = 2_000;
+
+/**
+ * With "." listed: include the listed names at the top, exclude the rest of it (first match wins;
+ * `/*` matches only names at the top, so deeper listed paths pass). Without ".": none needed.
+ */
+export function topLevelFilters(paths: readonly string[]): string[] {
+  if (!paths.includes(".")) return [];
+  const top = paths.filter((x) => x !== "." && !x.includes("/"));
+  // So many changed names at the top that "." brings little more: rsync's own way.
+  if (top.length > MAX_TOP_FILTERS) return [];
+  return [...top.map((name) => `--include=/${filterLiteral(name)}`), "--exclude=/*"];
+}
+
+/**
+ * A name as an rsync filter pattern matching only itself: a backslash escapes a wildcard only in a
+ * pattern that has one, and is an ordinary character otherwise.
+ */
+export function filterLiteral(name: string): string {
+  return /[*?[]/.test(name) ? name.replace(/[\\*?[]/g, "\\$&") : name;
 }
 
 export async function rsyncListedPull(

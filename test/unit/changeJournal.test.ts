@@ -15,6 +15,20 @@ import {
   type ChangeLog,
 } from "../../src/phases/changeJournal.js";
 import type { JournalRecord } from "../../src/engine/journal.js";
+import { filterLiteral, topLevelFilters } from "../../src/adapters/rsyncListed.js";
+import { spawnSync } from "node:child_process";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const D = "/var/spool/cyrus";
 
@@ -168,4 +182,45 @@ test("a link group needs a walk only when some of its names are not listed", () 
   const out = "7 2 ./a/1.\u00007 2 ./b/1.\u00009 2 ./c/new.\u0000";
   assert.deepEqual(incompleteLinkGroups(out), ["9"]);
   assert.deepEqual(incompleteLinkGroups(""), []);
+});
+
+test("a listed copy with the directory itself listed brings only the listed names at its top (real rsync)", () => {
+  const root = mkdtempSync(join(tmpdir(), "bm-listed-"));
+  try {
+    const src = join(root, "src");
+    const dst = join(root, "dst");
+    const names = ["changed.seq", "mailboxes.db", "a*b", "[x]", "c\\d", "q?"];
+    mkdirSync(join(src, "sub"), { recursive: true });
+    mkdirSync(dst);
+    for (const n of names) writeFileSync(join(src, n), `new ${n}`);
+    writeFileSync(join(src, "sub", "deep"), "new deep");
+    // Listed: ".", one plain name, the names with wildcards and a backslash, one deeper path.
+    const paths = [".", "changed.seq", "a*b", "[x]", "c\\d", "sub", "sub/deep"];
+    const filters = topLevelFilters(paths);
+    assert.equal(filters.at(-1), "--exclude=/*");
+    const r = spawnSync(
+      "rsync",
+      ["-aHS", "--from0", "--files-from=-", "--ignore-times", ...filters, `${src}/`, `${dst}/`],
+      { input: paths.map((p) => `${p}\0`).join(""), encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const copied = readdirSync(dst).sort();
+    assert.deepEqual(copied, ["[x]", "a*b", "c\\d", "changed.seq", "sub"]);
+    assert.equal(readFileSync(join(dst, "sub", "deep"), "utf8"), "new deep");
+    // The directory's own attributes still come: its mtime is the origin's.
+    utimesSync(src, 1_000_000, 1_000_000);
+    spawnSync("rsync", ["-aHS", "--from0", "--files-from=-", ...filters, `${src}/`, `${dst}/`], {
+      input: paths.map((p) => `${p}\0`).join(""),
+    });
+    assert.equal(statSync(dst).mtimeMs, 1_000_000_000);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("without the directory itself listed, no filter; a wildcard name is escaped, a plain one is not", () => {
+  assert.deepEqual(topLevelFilters(["a", "a/b"]), []);
+  assert.equal(filterLiteral("plain\\name"), "plain\\name");
+  assert.equal(filterLiteral("a*b\\c"), "a\\*b\\\\c");
+  assert.deepEqual(topLevelFilters([".", "x", "y/z"]), ["--include=/x", "--exclude=/*"]);
 });
