@@ -46,9 +46,11 @@ const MAX_TIDS = 4_000;
  */
 export function tableChangesSql(t: TableInfo, w32: number, tag: string): string {
   const since = writtenSince(w32);
-  const scan = `SELECT count(*) AS n, count(*) FILTER (WHERE ${since}) AS k, array_agg(r.ctid) FILTER (WHERE ${since}) AS tids FROM ONLY ${t.ident} r`;
+  // The changed rows' count is their ctids' (one test of each row's xmin, not two).
+  const scan = `SELECT count(*) AS n, array_agg(r.ctid) FILTER (WHERE ${since}) AS tids FROM ONLY ${t.ident} r`;
   const hash = `SELECT coalesce(sum(${rowHash("x")}), 0) FROM ONLY ${t.ident} x WHERE x.ctid = ANY(c.tids)`;
-  return `(SELECT ${quoteLiteral(tag)}, c.n::text, c.k::text, (${hash})::text, CASE WHEN c.k <= ${MAX_TIDS} THEN c.tids::text END FROM (${scan}) c)`;
+  const k = "coalesce(cardinality(c.tids), 0)";
+  return `(SELECT ${quoteLiteral(tag)}, c.n::text, ${k}::text, (${hash})::text, CASE WHEN ${k} <= ${MAX_TIDS} THEN c.tids::text END FROM (${scan}) c)`;
 }
 
 export function parseTableChanges(rows: string[][]): Map<string, TableChanges> {

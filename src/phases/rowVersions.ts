@@ -10,9 +10,10 @@
  * unfrozen one by less than 2^31; the special xids below 3 (bootstrap, frozen by a release older
  * than 9.4) are infinitely old. A row frozen so long ago that its age wraps looks new: copied
  * for nothing, never missed. (`age` reads integers; a cast of xmin through text cost twice as much.)
+ * The watermark's age is a sub-select: computed once per statement (an InitPlan), not per row.
  */
 export function writtenSince(w32: number): string {
-  return `age(r.xmin) <= age('${w32}'::xid)`;
+  return `age(r.xmin) <= (SELECT age('${w32}'::xid))`;
 }
 
 /** A 64-bit txid's 32-bit xid, as rows' xmin hold it. */

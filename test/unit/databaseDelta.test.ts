@@ -71,7 +71,7 @@ test("the origin counts each group's rows written since the watermark; the stagi
   const staging = groupChangesSql(t, g, undefined, "public.t");
   assert.match(staging, /count\(\*\), '0' FROM ONLY public\.t r GROUP BY \(r\.id >> 9\)\)$/);
   // Circular xid order by age: the watermark itself and what follows it are "since".
-  assert.equal(writtenSince(4_294_967_000), "age(r.xmin) <= age('4294967000'::xid)");
+  assert.equal(writtenSince(4_294_967_000), "age(r.xmin) <= (SELECT age('4294967000'::xid))");
 });
 
 test("changed ranges next to each other are copied as one range", () => {
@@ -168,12 +168,15 @@ test("the cold pass replaces changed rows only when the counts allow no deletion
 test("the origin's side of the cold pass: one count per table, and the changed rows' count and hash", () => {
   const t = { ident: "public.t", pk: ["a", "b"], pkType: "" };
   const sql = tableChangesSql(t, 1505, "public.t");
-  assert.match(sql, /^\(SELECT 'public\.t', c\.n::text, c\.k::text, \(SELECT coalesce\(sum\(/);
+  assert.match(
+    sql,
+    /^\(SELECT 'public\.t', c\.n::text, coalesce\(cardinality\(c\.tids\), 0\)::text, \(SELECT coalesce\(sum\(/,
+  );
   assert.ok(
     sql.includes(
-      `FROM (SELECT count(*) AS n, count(*) FILTER (WHERE ${writtenSince(1505)}) AS k, array_agg(r.ctid) FILTER (WHERE ${writtenSince(1505)}) AS tids FROM ONLY public.t r) c)`,
+      `FROM (SELECT count(*) AS n, array_agg(r.ctid) FILTER (WHERE ${writtenSince(1505)}) AS tids FROM ONLY public.t r) c)`,
     ),
-    "one scan reads every row's xmin and ctid, nothing else",
+    "one scan reads every row's xmin and ctid, nothing else, and tests each xmin once",
   );
   assert.ok(
     sql.includes(`sum(${rowHash("x")}), 0) FROM ONLY public.t x WHERE x.ctid = ANY(c.tids)`),
@@ -181,7 +184,7 @@ test("the origin's side of the cold pass: one count per table, and the changed r
   );
   assert.ok(!/GROUP BY/.test(sql), "no grouping");
   assert.ok(
-    sql.includes("CASE WHEN c.k <= 4000 THEN c.tids::text END"),
+    sql.includes("CASE WHEN coalesce(cardinality(c.tids), 0) <= 4000 THEN c.tids::text END"),
     "their places are sent unless there are too many for a command line",
   );
   assert.deepEqual(parseTableChanges([["public.t", "12", "2", "-77", '{"(0,3)","(7,1)"}']]).get("public.t"), {
