@@ -135,28 +135,26 @@ export interface LogSnapshot {
   size: number;
 }
 
-export function changeLogReader(stateDir: string, o: { serving?: boolean } = {}): () => Promise<LogSnapshot> {
+export function changeLogReader(stateDir: string): () => Promise<LogSnapshot> {
   let snapshot: Promise<LogSnapshot> | undefined;
-  return () =>
-    (snapshot ??= (async () => {
-      const meta = readWatcherMeta(stateDir);
-      if (!meta) return { alive: false, log: { events: [] }, size: 0 };
-      // Events of the origin's last writes before its services stopped may still be in transit
-      // (inotifywait writes each at once, and ssh carries it in milliseconds); any later one is
-      // still read after each round of the copy, and makes another round. While the origin
-      // serves, the log is never quiet: what is in transit is replayed by the next pass (it
-      // starts its list a margin before this copy began).
-      if (watcherAlive(meta) && !o.serving) await waitUntilQuiet(meta, 250, 10_000);
-      const buf = Buffer.from(readWatcherLog(meta));
-      const whole = buf.subarray(0, buf.lastIndexOf(0x0a) + 1);
-      return {
-        meta,
-        alive: watcherAlive(meta),
-        log: parseChangeLog(whole.toString("utf8")),
-        size: whole.length,
-      };
-    })());
+  return () => (snapshot ??= Promise.resolve(readSnapshot(stateDir)));
 }
+
+/** What the log holds now, at once: events still in transit are read after the copy (laterEvents). */
+function readSnapshot(stateDir: string): LogSnapshot {
+  const meta = readWatcherMeta(stateDir);
+  if (!meta) return { alive: false, log: { events: [] }, size: 0 };
+  const buf = Buffer.from(readWatcherLog(meta));
+  const whole = buf.subarray(0, buf.lastIndexOf(0x0a) + 1);
+  return { meta, alive: watcherAlive(meta), log: parseChangeLog(whole.toString("utf8")), size: whole.length };
+}
+
+/**
+ * Once the origin is still, how long the log must have been silent before what it holds is taken
+ * as complete. Events of the origin's last writes before its services stopped may still be in
+ * transit (inotifywait writes each at once, and ssh carries it in milliseconds).
+ */
+const QUIET_MS = 250;
 
 export interface JournaledCopyOptions {
   ssh: SshConnection;
@@ -213,7 +211,7 @@ const MAX_ROUNDS = 4;
 async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<StepResult | string> {
   const t0 = Date.now();
   const snap = await o.readLog();
-  const ms = { readLog: Date.now() - t0, newDirs: 0, links: 0, rsync: 0 };
+  const ms = { readLog: Date.now() - t0, newDirs: 0, links: 0, rsync: 0, quiet: 0 };
   const trust = trustFor({
     dir: o.dir,
     ...(snap.meta ? { watchedDirs: snap.meta.dirs } : {}),
@@ -235,27 +233,32 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
   let paths = new Set(changes.paths);
   let createdDirs = changes.createdDirs;
   totals.changed += changes.paths.size;
-  for (let round = 1; ; round++) {
+  for (let round = 1, copies = 0; ; round++) {
     if (changes.full) return changes.full;
     const list = withParents(paths);
-    if (list.length === 0 && createdDirs.size === 0) return done(o.dir, round - 1, totals, ms);
-    // The copy of what is known, and the questions to the origin about it, at once: each costs a
-    // round trip, and what the questions find (rarely anything) is copied by the next round.
-    const [copy, implied] = await Promise.all([
-      list.length ? copyListed(ctx, o, list, ms) : Promise.resolve(undefined),
-      impliedPaths(o, paths, createdDirs, ctx.signal, ms),
-    ]);
-    if (typeof copy === "string") return copy;
-    if (copy) {
-      totals.listed += list.length;
-      totals.transferredFiles += copy.transferredFiles;
-      totals.transferredBytes += copy.transferredBytes;
-      totals.deletedFiles += copy.deletedFiles;
+    let implied: { paths: Set<string>; walked: boolean } = { paths: new Set(), walked: false };
+    if (list.length > 0 || createdDirs.size > 0) {
+      copies++;
+      // The copy of what is known, and the questions to the origin about it, at once: each costs
+      // a round trip, and what the questions find (rarely anything) is copied by the next round.
+      const [copy, found] = await Promise.all([
+        list.length ? copyListed(ctx, o, list, ms) : Promise.resolve(undefined),
+        impliedPaths(o, paths, createdDirs, ctx.signal, ms),
+      ]);
+      if (typeof copy === "string") return copy;
+      if (copy) {
+        totals.listed += list.length;
+        totals.transferredFiles += copy.transferredFiles;
+        totals.transferredBytes += copy.transferredBytes;
+        totals.deletedFiles += copy.deletedFiles;
+      }
+      if (found.walked) totals.linkWalks++;
+      implied = found;
     }
-    if (implied.walked) totals.linkWalks++;
-    // Anything the origin changed while this round ran (it should not once its services are
-    // stopped; while it serves, that is the next pass's).
-    const more = o.serving ? undefined : readLogFrom(snap.meta, offset);
+    // Anything the log got since it was read: while the origin serves, that is the next pass's;
+    // once it is still, the events that were in transit (the first round's copy ran meanwhile),
+    // and any change it should not have made.
+    const more = o.serving ? undefined : await laterEvents(snap.meta, offset, ctx.signal, ms);
     if (more) {
       offset = more.size;
       if (more.log.untrusted) return more.log.untrusted;
@@ -264,7 +267,7 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
     totals.changed += changes.paths.size;
     paths = new Set([...implied.paths, ...changes.paths]);
     createdDirs = changes.createdDirs;
-    if (paths.size === 0 && createdDirs.size === 0 && !changes.full) return done(o.dir, round, totals, ms);
+    if (paths.size === 0 && createdDirs.size === 0 && !changes.full) return done(o.dir, copies, totals, ms);
     if (round >= MAX_ROUNDS) return `the origin kept changing ${o.dir} during the final copy`;
   }
 }
@@ -335,8 +338,8 @@ interface ListedTotals {
   linkWalks: number;
 }
 
-/** Where the time went (ms): reading the log, new directories, hard links, rsync. */
-type ListedTimings = { readLog: number; newDirs: number; links: number; rsync: number };
+/** Where the time went (ms): reading the log, new directories, hard links, rsync, waiting for the log's silence. */
+type ListedTimings = { readLog: number; newDirs: number; links: number; rsync: number; quiet: number };
 
 function done(dir: string, rounds: number, t: ListedTotals, ms: ListedTimings): StepResult {
   return {
@@ -345,8 +348,17 @@ function done(dir: string, rounds: number, t: ListedTotals, ms: ListedTimings): 
   };
 }
 
-function readLogFrom(meta: WatcherMeta | undefined, offset: number): { log: ChangeLog; size: number } {
+/** The log's whole lines after `offset`, once it has been silent for QUIET_MS. */
+async function laterEvents(
+  meta: WatcherMeta | undefined,
+  offset: number,
+  signal: AbortSignal,
+  ms: ListedTimings,
+): Promise<{ log: ChangeLog; size: number }> {
   if (!meta) return { log: { events: [] }, size: offset };
+  const t0 = Date.now();
+  if (watcherAlive(meta) && !signal.aborted) await waitUntilQuiet(meta, QUIET_MS, 10_000);
+  ms.quiet += Date.now() - t0;
   const rest = Buffer.from(readWatcherLog(meta)).subarray(offset);
   // Only whole lines: a line being written is read in the next round.
   const whole = rest.subarray(0, rest.lastIndexOf(0x0a) + 1);

@@ -88,7 +88,7 @@ function dataCopySteps(
 ): Step[] {
   const hot = phase === "hot";
   const nice = hot && mc.settings.nice;
-  const readLog = changeLogReader(mc.settings.stateDir, { serving: hot });
+  const readLog = changeLogReader(mc.settings.stateDir);
   return mc.profile.dataDirs.map((d) =>
     journaledRsyncStep(rsyncStep(mc.ssh, mc.target, d, { hot, nice, bwlimitKiB: mc.settings.bwlimit }), {
       ssh: mc.ssh,
