@@ -293,7 +293,8 @@ export function markdown(result: BenchResult): string {
   out.push(
     "",
     `Writer rounds on the origin between the end of the hot sync and the end of the cold phase ` +
-      `(${o.changes} made while no writer ran, the rest by the live writer until the services stopped): ${rounds}.`,
+      `(${o.changes} made while no writer ran, the rest by the live writer until the services stopped; ` +
+      `none during the hot sync, which ran with the writer stopped): ${rounds}.`,
     ...databaseModeLines(result),
     ...downtimeStepLines(result),
     "",

@@ -5,9 +5,16 @@
  *   npm run bench -- [--scales 5,20] [--repeat N] [--changes N] [--seed S] [--keep]
  *
  * Per scale and repetition: bring up lab bm1 (bm-migrate) and bm2 (manual, bench/manual-procedure.sh);
- * first hot sync on each while its origin serves; the same N deterministic writer rounds on both
- * origins; then the cold phase on each with its origin serving again; then the comparison tool on
- * both. Prints the markdown table and writes bench/results/latest.{md,json} and a timestamped json.
+ * first hot sync on each, with its origin's live writer stopped; the same N deterministic writer
+ * rounds on both origins; then the cold phase on each with its origin serving (the live writer
+ * adds change until the services stop); then the comparison tool on both.
+ *
+ * The writer does not run during the hot sync, so that both sides, and every scale, start their
+ * cold phase from the same change: a live writer would add change in proportion to the hot sync's
+ * duration (it grows with the store, and differs between the two sides), and the downtime goal is
+ * about the store's size at equal change. Hot syncs that chase a serving origin are the lab
+ * tests' (test/lab/).
+  Prints the markdown table and writes bench/results/latest.{md,json} and a timestamped json.
  *
  * Only one lab's writer runs at a time (the one being timed), so that the other lab neither steals
  * CPU from the timed run nor piles up more change than the other side gets.
@@ -302,15 +309,15 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
     // The generators' writes reach the disk now, not during the first timed run.
     spawnSync("sync", [], { timeout: TIMEOUT.up });
 
-    // 1. The first hot sync, each side with its origin serving, one after the other.
+    // 1. The first hot sync, one side after the other, the origins' writers stopped (see above).
     for (const side of order) {
       const lab = labs.get(side)!;
       const run = runs.get(side)!;
-      settleDisk(); // before the writer starts: it would pile up change while we wait
-      must(lab, "origin", "bmctl start >/dev/null");
+      settleDisk();
+      const seq = writerSeq(lab);
       log(`scale ${scale}: ${side} hot sync (${lab.name})`);
       HOT[side](lab, run);
-      must(lab, "origin", "bmctl stop >/dev/null");
+      if (writerSeq(lab) !== seq) throw new Error(`${lab.name} origin: the writer ran during the hot sync`);
       spawnSync("sync", [], { timeout: TIMEOUT.up }); // the first copy's writes too
       log(`  ${secs(run.hot?.wallMs)} s${run.error ? `; ${run.error}` : ""}`);
     }
