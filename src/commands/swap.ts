@@ -354,6 +354,8 @@ export async function swapCommand(app: App, opts: Record<string, unknown>): Prom
         iface: facts.iface,
         facts,
       });
+      // What a rollback needs to undo the swap is on disk before anything changes.
+      await app.journal.flush();
       app.print(`${describeFacts(facts)}\n${changesText(facts)}`);
     }
     const outcome = await runPhase(app, plan, pass, Boolean(open), {

@@ -138,17 +138,21 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOut
     await inPool(stage.steps, stage.maxParallel ?? stage.steps.length, async (step) => {
       ended.get(step.id)!.resolve(await runStep(step));
     });
+    // The stage's records on disk before the next stage acts on what they say.
+    await journal.flush();
     if (opts.signal.aborted && failures.length === 0) {
       failures.push(new StepFailed(stage.name, "interrupted", {}));
     }
     const first = failures[0];
     if (first) {
       journal.append({ ...base, type: "pass-failed", step: first.stepId, error: first.message });
+      await journal.flush();
       throw first;
     }
   }
   const durationMs = Date.now() - started;
   journal.append({ ...base, type: "pass-finished", durationMs });
+  await journal.flush();
   events.emit({ type: "phase-finished", phase: plan.phase, durationMs });
   return { pass, durationMs, results };
 }

@@ -2,10 +2,10 @@
 // and the pure parsers the phases rely on.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MemoryJournal } from "../../src/engine/journal.js";
+import { FileJournal, MemoryJournal } from "../../src/engine/journal.js";
 import { runPlan, unfinishedPass } from "../../src/engine/runner.js";
 import { RecordingSink } from "../../src/engine/events.js";
 import type { Plan, Step } from "../../src/engine/plan.js";
@@ -277,4 +277,66 @@ test("configuration booleans read as written: nice = false turns niceness off", 
   assert.equal(loadSettings({ flags: {}, configFile: f }).nice, true);
   writeFileSync(f, "nice = maybe\n");
   assert.throws(() => loadSettings({ flags: {}, configFile: f }), /nice/);
+});
+
+test("the file journal writes each record at once and syncs it off the event loop; flush waits for it", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bm-journal-"));
+  try {
+    const j = new FileJournal(dir);
+    j.append({ type: "pass-started", pass: "p" });
+    // Visible to a reader at once (status, report, a resumed run), before any fsync ended.
+    assert.equal(new FileJournal(dir).records()[0]?.type, "pass-started");
+    const flushes = Array.from({ length: 20 }, (_, i) => {
+      j.append({ type: "step-done", pass: "p", step: `s${i}` });
+      return j.flush();
+    });
+    await Promise.all(flushes);
+    j.append({ type: "pass-finished", pass: "p" });
+    j.close(); // pending records are synced before the file is closed
+    const types = new FileJournal(dir).records().map((r) => r.step ?? r.type);
+    assert.deepEqual(types, [
+      "pass-started",
+      ...Array.from({ length: 20 }, (_, i) => `s${i}`),
+      "pass-finished",
+    ]);
+    assert.equal(readFileSync(join(dir, "journal.jsonl"), "utf8").split("\n").length, 23);
+    await new MemoryJournal().flush();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the runner waits for the journal's records on disk at the end of each stage and of the pass", async () => {
+  class FlushSpy extends MemoryJournal {
+    marks: string[] = [];
+    override append(r: Parameters<MemoryJournal["append"]>[0]): void {
+      this.marks.push(`${r.type}${r.step ? `:${r.step}` : ""}`);
+      super.append(r);
+    }
+    override flush(): Promise<void> {
+      this.marks.push("flush");
+      return super.flush();
+    }
+  }
+  const journal = new FlushSpy();
+  const log: string[] = [];
+  const plan: Plan = {
+    phase: "cold-sync",
+    stages: [
+      { name: "stop", steps: [step("a", log)] },
+      { name: "copy", steps: [step("b", log)] },
+    ],
+  };
+  await runPlan(plan, { ...opts(journal), pass: "p" });
+  assert.deepEqual(journal.marks, [
+    "pass-started",
+    "step-started:a",
+    "step-done:a",
+    "flush",
+    "step-started:b",
+    "step-done:b",
+    "flush",
+    "pass-finished",
+    "flush",
+  ]);
 });
