@@ -144,9 +144,7 @@ export function changeLogReader(stateDir: string): () => Promise<LogSnapshot> {
 function readSnapshot(stateDir: string): LogSnapshot {
   const meta = readWatcherMeta(stateDir);
   if (!meta) return { alive: false, log: { events: [] }, size: 0 };
-  const buf = Buffer.from(readWatcherLog(meta));
-  const whole = buf.subarray(0, buf.lastIndexOf(0x0a) + 1);
-  return { meta, alive: watcherAlive(meta), log: parseChangeLog(whole.toString("utf8")), size: whole.length };
+  return { meta, alive: watcherAlive(meta), ...readLogFrom(meta, 0) };
 }
 
 /**
@@ -359,8 +357,12 @@ async function laterEvents(
   const t0 = Date.now();
   if (watcherAlive(meta) && !signal.aborted) await waitUntilQuiet(meta, QUIET_MS, 10_000);
   ms.quiet += Date.now() - t0;
+  return readLogFrom(meta, offset);
+}
+
+/** The log's whole lines after `offset` (a line being written is read the next time). */
+function readLogFrom(meta: WatcherMeta, offset: number): { log: ChangeLog; size: number } {
   const rest = Buffer.from(readWatcherLog(meta)).subarray(offset);
-  // Only whole lines: a line being written is read in the next round.
   const whole = rest.subarray(0, rest.lastIndexOf(0x0a) + 1);
   return { log: parseChangeLog(whole.toString("utf8")), size: offset + whole.length };
 }
