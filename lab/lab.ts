@@ -41,7 +41,12 @@ export class Lab {
   env!: LabEnv;
   constructor(readonly name: string) {}
 
-  static up(name: string, opts: LabUpOptions = {}): Lab {
+  /**
+   * Bring a lab up. `BM_LAB_PREFIX` (at most 3 characters) is put before the name, so that several
+   * checkouts can run their lab tests on one machine at once without sharing a lab.
+   */
+  static up(base: string, opts: LabUpOptions = {}): Lab {
+    const name = `${process.env["BM_LAB_PREFIX"] ?? ""}${base}`;
     const lab = new Lab(name);
     const args = [
       "up",

@@ -71,7 +71,7 @@ test("down leaves no namespace, process or state behind", () => {
   const state = other.env.LAB_STATE;
   other.down();
   const ns = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
-  assert.doesNotMatch(ns, /bmlab-t-lab2-/);
+  assert.doesNotMatch(ns, new RegExp(`bmlab-${other.name}-`));
   for (const p of pids)
     assert.equal(
       existsSync(`/proc/${p}/status`) &&
