@@ -23,6 +23,9 @@ import { UnsafeStateDir } from "../../src/engine/stateDir.js";
 import { displayBytes, escapeControls } from "../../src/engine/text.js";
 import { HumanSink, JsonSink, LogFileSink } from "../../src/cli/output.js";
 import { esc } from "../../src/report/escape.js";
+import { classifyOriginDbFailure, freePort, scramVerifier } from "../../src/adapters/postgres.js";
+import { replaceDatabaseSql, rolePasswordSql } from "../../src/phases/databaseSteps.js";
+import { createHmac, pbkdf2Sync } from "node:crypto";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "bm-hostile-"));
 
@@ -201,4 +204,47 @@ test("control characters from file names are escaped on the terminal, in the log
   assert.equal(escapeControls("a\tb\nc"), "a\\tb\\nc");
   assert.equal(displayBytes(Buffer.from([0x61, 0xff, 0x0a, 0x62])), "a\\xff\\x0ab");
   assert.equal(displayBytes("é".normalize() === "é" ? Buffer.from("é") : Buffer.from("é")), "é");
+});
+
+test("PostgreSQL's own shutdown during a dump is told apart from a lost network", async () => {
+  const gone = { host: "127.0.0.1", port: await freePort() }; // even with the tunnel gone too
+  for (const stderr of [
+    'pg_dump: error: Dumping the contents of table "t_mailbox_record" failed: PQgetCopyData() failed.\npg_dump: detail: Error message from server: FATAL:  terminating connection due to administrator command\nserver closed the connection unexpectedly',
+    'pg_dump: error: connection to server at "127.0.0.1", port 40000 failed: FATAL:  the database system is shutting down',
+  ])
+    assert.equal(await classifyOriginDbFailure(gone, stderr), "shut-down");
+});
+
+test("the role password's SQL holds a SCRAM verifier, never the password; the restore pipeline gives it to pg_dump alone", () => {
+  const pw = "S3cr3t-abc'def";
+  const sql = rolePasswordSql("bj", pw);
+  assert.ok(!sql.includes("S3cr3t"), sql);
+  assert.match(
+    sql,
+    /PASSWORD 'SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}'/,
+  );
+  assert.match(sql, /SET log_min_error_statement = 'panic'/);
+  // RFC 7677's test vector: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, 4096.
+  const v = scramVerifier("pencil", Buffer.from("W22ZaJ0SNY7soEsUEjb6gQ==", "base64"), 4096);
+  assert.equal(
+    v?.split("$")[2]?.split(":")[1],
+    // ServerKey of the vector: its ServerSignature checks against it (computed from RFC 7677 §3).
+    createHmac(
+      "sha256",
+      pbkdf2Sync("pencil", Buffer.from("W22ZaJ0SNY7soEsUEjb6gQ==", "base64"), 4096, 32, "sha256"),
+    )
+      .update("Server Key")
+      .digest("base64"),
+  );
+});
+
+test("replacing a database never drops the target's own one kept as <db>.bm-migrate-old", () => {
+  const sql = replaceDatabaseSql("bj");
+  assert.doesNotMatch(sql, /DROP DATABASE[^;]*"bj\.bm-migrate-old"/);
+  // When the old one is there already, the database in place (an earlier copy) is what goes.
+  assert.match(
+    sql,
+    /\\if :has_old\nALTER DATABASE "bj" RENAME TO "bj\.bm-migrate-stale";\n\\else\nALTER DATABASE "bj" RENAME TO "bj\.bm-migrate-old";/,
+  );
+  assert.match(sql, /COMMIT;\nDROP DATABASE IF EXISTS "bj\.bm-migrate-stale";$/);
 });
