@@ -7,7 +7,7 @@
 import type { App } from "../cli/app.js";
 import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
-import { formatDuration } from "../cli/format.js";
+import { formatDuration } from "../format.js";
 import { coldSyncPlan } from "../phases/plans.js";
 import { readStagingAhead } from "../phases/databaseSteps.js";
 import type { StagingState } from "../phases/databaseDelta.js";

@@ -21,7 +21,7 @@ import type { JournalRecord } from "../engine/journal.js";
 import { formatPlan } from "../engine/plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { foldJournal } from "../engine/status.js";
-import { formatDuration } from "../cli/format.js";
+import { formatDuration } from "../format.js";
 import { latestVerification, type VerificationStatus } from "../verify/gate.js";
 import { swapAddresses } from "../network/addresses.js";
 import { chooseFlavour, networkProbeScript, parseNetworkProbe } from "../network/config.js";
@@ -42,7 +42,7 @@ import {
   type SwapFacts,
   type SwapMode,
 } from "../network/swapPlan.js";
-import { OriginUnreachable, requireOrigin } from "./connect.js";
+import { OriginUnreachable, requireOrigin } from "../phases/connect.js";
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -261,8 +261,8 @@ function describeFacts(f: SwapFacts): string {
 /** What `post` needs after this swap: the server's addresses now. */
 function nextCommand(f: SwapFacts): string {
   return f.mode === "takeover"
-    ? `bm-migrate post --new-ip ${f.originIp},${f.targetIp}   (mynetworks: the server now has both addresses)`
-    : "bm-migrate post";
+    ? "bm-migrate post   (the server kept its address: mynetworks stays as it is)"
+    : `bm-migrate post   (mynetworks: ${f.originIp} becomes ${f.targetIp})`;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import type { App } from "../cli/app.js";
 import type { Host } from "../adapters/host.js";
 import { failure, stderrTail, type ProcessResult } from "../adapters/process.js";
 import { openTunnel, type Tunnel } from "../adapters/postgres.js";
-import { serviceStateScript } from "../bluemind/services.js";
+import { readServiceState } from "../bluemind/serviceState.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 import { finishMigration, originDbCredentials, prepareMigration } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";
 import { compareFileManifests, DifferenceLog, formatDifference, type FileCounts } from "../verify/compare.js";
@@ -131,12 +131,9 @@ async function runningServices(
     ["origin", mc.origin],
     ["target", mc.target],
   ] as const) {
-    const r = await host.sh(serviceStateScript, { timeoutMs: 60_000 });
-    for (const line of r.stdout.split("\n")) {
-      const [name, state] = line.split(" ");
-      if ((name === "bluemind" || name === "postfix") && state === "running")
-        out.push({ role, service: name === "bluemind" ? "BlueMind" : "postfix" });
-    }
+    const st = await readServiceState(host);
+    if (st.bluemind === "running") out.push({ role, service: `BlueMind (${st.bluemindEvidence})` });
+    if (st.postfix === "running") out.push({ role, service: "postfix" });
   }
   return out;
 }

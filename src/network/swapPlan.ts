@@ -5,6 +5,8 @@
  * target and check that it answers. Every step can run again after a crash: each one first looks
  * whether its work is already done.
  */
+import { SERVICE_STATE_SCRIPT, parseServiceState } from "../bluemind/serviceState.js";
+import { sleep } from "../engine/sleep.js";
 import {
   copyFileSync,
   existsSync,
@@ -126,15 +128,6 @@ export async function addressAnswers(target: Host, ip: string, signal?: AbortSig
   });
   return r.exitCode === 0 || /refused/i.test(r.stderr);
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 
 function must(host: Host, r: ProcessResult, hint: string): void {
   if (r.exitCode !== 0) throw failure(host.label, r, hint);
@@ -462,20 +455,24 @@ function checkTargetStep(d: SwapDeps): Step {
     id: "check:target",
     title: "Check that BlueMind and postfix answer on the target",
     host: "target",
-    commands: ["bmctl status", "service postfix status", "ss -ltnH (ports 25, 587, 143, 993, 80, 443, 8090)"],
+    commands: [
+      "systemctl is-active bluemind.target bm-core postfix (or: bm-core's process, service postfix status)",
+      "ss -ltnH (ports 25, 587, 143, 993, 80, 443, 8090)",
+    ],
     async run(ctx) {
       const t0 = Date.now();
       let last = "";
       for (;;) {
-        const r = await d.target.sh(
-          `bmctl status >/dev/null 2>&1 && echo bm=ok; if [ -d /run/systemd/system ]; then systemctl is-active --quiet postfix; else service postfix status >/dev/null 2>&1; fi && echo postfix=ok; echo ---; ss -ltnH`,
-          { signal: ctx.signal, timeoutMs: 60_000 },
-        );
+        const r = await d.target.sh(`${SERVICE_STATE_SCRIPT}\necho ---; ss -ltnH`, {
+          signal: ctx.signal,
+          timeoutMs: 60_000,
+        });
         const [head = "", ss = ""] = r.stdout.split("---\n");
         const ports = listeningPorts(ss);
-        const bm = head.includes("bm=ok");
-        const postfix = head.includes("postfix=ok");
-        last = `bmctl status ${bm ? "running" : "not running"}, postfix ${postfix ? "running" : "not running"}, core port ${CORE_PORT} ${ports.has(CORE_PORT) ? "listening" : "not listening"}`;
+        const state = parseServiceState(head);
+        const bm = state.bluemind === "running";
+        const postfix = state.postfix === "running";
+        last = `BlueMind ${state.bluemind} (${state.bluemindEvidence}), postfix ${state.postfix}`;
         if (bm && postfix && ports.has(CORE_PORT)) {
           const up = BLUEMIND_PORTS.filter((p) => ports.has(p.port));
           const down = BLUEMIND_PORTS.filter((p) => !ports.has(p.port));
@@ -496,7 +493,7 @@ function checkTargetStep(d: SwapDeps): Step {
             "check:target",
             `BlueMind does not answer ${Math.round(d.startTimeoutMs / 1000)} s after its start: ${last}`,
             {
-              hint: "look at /var/log/bm/core.log and bmctl status on the target, then run: bm-migrate swap --apply",
+              hint: "look at /var/log/bm/core.log and systemctl status bluemind.target (or bmctl status) on the target, then run: bm-migrate swap --apply",
             },
           );
         await sleep(d.pollMs ?? 1000, ctx.signal);

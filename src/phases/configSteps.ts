@@ -10,7 +10,7 @@ import type { SshConnection } from "../adapters/ssh.js";
 import type { ConfigPattern } from "../bluemind/profiles.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Step } from "../engine/plan.js";
-import { formatCount } from "../cli/format.js";
+import { formatCount } from "../format.js";
 
 /** A script for the origin that prints each existing match (relative to /, NUL-terminated) and MISSING:pattern. */
 export function expandScript(patterns: ConfigPattern[]): string {

@@ -18,7 +18,7 @@ import {
 } from "../adapters/postgres.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Step, StepContext } from "../engine/plan.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 import { statSync } from "node:fs";
 import { originRows, targetRows } from "../adapters/pgQuery.js";
 import {

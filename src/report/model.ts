@@ -4,7 +4,7 @@
  * missing is left undefined or empty; the renderer says "not run yet" for it.
  */
 import type { Finding as CheckFinding, Severity } from "../check/findings.js";
-import { formatBytes } from "../cli/format.js";
+import { formatBytes } from "../format.js";
 import type { JournalRecord } from "../engine/journal.js";
 
 /** The phases in the order a migration runs them. */
