@@ -62,6 +62,7 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
     ]);
     const durationMs = Date.now() - started;
     const ok = log.total === 0;
+    const normalised = dbs.normalised;
     const counts = {
       files: files.files,
       dirs: files.dirs,
@@ -77,6 +78,7 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
       differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
       differenceCount: log.total,
       counts,
+      ...(normalised.length ? { normalised } : {}),
       ...(samplePercent !== undefined ? { sample: samplePercent } : {}),
       ...(running.length ? { originRunning: running.some((r) => r.role === "origin") } : {}),
       durationMs,
@@ -101,11 +103,17 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
         differenceCount: log.total,
         differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
         counts,
+        ...(normalised.length ? { normalised } : {}),
         durationMs,
       },
     });
+    const implied = normalised.length
+      ? `\nAccepted as what the change of PostgreSQL version implies:\n${normalised.map((n) => `  ${n}`).join("\n")}`
+      : "";
     if (ok) {
-      app.print(`Verified: the target holds what the origin holds (${what}).\nNext: bm-migrate swap`);
+      app.print(
+        `Verified: the target holds what the origin holds (${what}).${implied}\nNext: bm-migrate swap`,
+      );
       return ExitCode.ok;
     }
     const shown = log.kept.slice(0, JOURNAL_DIFFERENCES).map(formatDifference);
@@ -215,7 +223,7 @@ async function verifyDatabases(
   mc: MigrationContext,
   port: number,
   log: DifferenceLog,
-): Promise<DbCounts> {
+): Promise<DbCounts & { normalised: string[] }> {
   const creds = originDbCredentials(mc.originFacts);
   const origin: PsqlAccess = {
     label: mc.origin.label,
@@ -228,7 +236,7 @@ async function verifyDatabases(
     command: ["runuser", "-u", "postgres", "--", "psql"],
     connection: [],
   };
-  const total: DbCounts = { tables: 0, rows: 0 };
+  const total: DbCounts & { normalised: string[] } = { tables: 0, rows: 0, normalised: [] };
   for (const db of mc.profile.databases) {
     const step = `verify-db:${db}`;
     const title = `Compare database ${db}`;
@@ -266,8 +274,9 @@ async function verifyDatabases(
       });
       continue;
     }
-    const { differences, counts } = compareDbManifests(db, o.manifest, t.manifest);
+    const { differences, counts, normalised } = compareDbManifests(db, o.manifest, t.manifest);
     for (const d of differences) log.add(d);
+    total.normalised.push(...normalised);
     total.tables += counts.tables;
     total.rows += counts.rows;
     app.events.emit({
@@ -275,7 +284,7 @@ async function verifyDatabases(
       step,
       title,
       durationMs: Date.now() - started,
-      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}`,
+      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}${normalised.length ? ` (${normalised.length} accepted as the change of PostgreSQL version implies)` : ""}`,
     });
   }
   return total;
