@@ -31,8 +31,10 @@ export interface FakeCoreOptions {
   /** Polls of GET /api/tasks/{id} until a task ends (at least 2: NotStarted, InProgress, end). */
   pollsToFinish?: number;
   /** Make the task of this step end InError with `errorLog` as its last log entry. */
-  failTask?: "firewall" | "repair";
+  failTask?: "firewall" | "repair" | "dir-repair";
   errorLog?: string;
+  /** The domains GET /api/domains answers (uids); global.virt is always there. */
+  domains?: string[];
 }
 
 export interface RecordedCall {
@@ -46,7 +48,7 @@ export interface RecordedCall {
 }
 
 interface FakeTask {
-  kind: "firewall" | "repair";
+  kind: "firewall" | "repair" | "dir-repair";
   polls: number;
 }
 
@@ -57,7 +59,7 @@ export class FakeCore {
   readonly values: Record<string, string>;
   private readonly sessions = new Set<string>();
   private readonly tasks = new Map<string, FakeTask>();
-  private readonly o: Required<Omit<FakeCoreOptions, "failTask" | "values">> &
+  private readonly o: Required<Omit<FakeCoreOptions, "failTask" | "values" | "domains">> &
     Pick<FakeCoreOptions, "failTask">;
   private server: Server | undefined;
   url = "";
@@ -73,7 +75,9 @@ export class FakeCore {
     };
     this.values = { mynetworks: "127.0.0.0/8 [::ffff:127.0.0.0]/104 [::1]/128", ...options.values };
     this.sessions.add(this.o.coreToken);
+    this.domains = options.domains ?? ["bluemind.lab"];
   }
+  private readonly domains: string[];
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
@@ -157,6 +161,8 @@ export class FakeCore {
     }
     if (route.endsWith("/_updatefirewallrules")) return reply(200, this.newTask("firewall"));
     if (route === "POST /api/system/maildelivery/mgmt/_repair") return reply(200, this.newTask("repair"));
+    const directory = this.directoryRoutes(route, body);
+    if (directory) return reply(directory.status, directory.json);
     const taskId = /^GET \/api\/tasks\/([^/]+)$/.exec(route)?.[1];
     if (taskId !== undefined) {
       const task = this.tasks.get(decodeURIComponent(taskId));
@@ -167,6 +173,7 @@ export class FakeCore {
   }
 
   private knows(method: string, path: string): boolean {
+    if (this.knowsDirectory(method, path)) return true;
     if (path === "/api/system/security/_updatefirewallrules")
       return method === "POST" && this.o.firewall === "security";
     if (path === "/internal-api/system/firewall/_updatefirewallrules")
@@ -178,6 +185,38 @@ export class FakeCore {
       (method === "GET" && /^\/api\/tasks\/[^/]+$/.test(path))
     );
   }
+
+  // --- Domains and directory maintenance (issue 17: repairs once the target's core runs) ---------
+  // IDomains `@Path("/domains")` `@GET all()`: ItemValue<Domain> list (Domains.java, IDomains.java);
+  // IDirEntryMaintenance `@Path("/directory/{domain}/{entryUid}/mgmt")`, `POST _maintenance/repair`
+  // with a RepairConfig {opIdentifiers, dry, ...}, a TaskRef. Operations of a DOMAIN entry:
+  // hollow.directory (HollowDirectoryRepair.java), domain.keycloak (KeycloakRealmRepairSupport.java).
+  private static readonly REPAIR = /^\/api\/directory\/([^/]+)\/([^/]+)\/mgmt\/_maintenance\/repair$/;
+
+  private knowsDirectory(method: string, path: string): boolean {
+    return (method === "GET" && path === "/api/domains") || (method === "POST" && FakeCore.REPAIR.test(path));
+  }
+
+  private directoryRoutes(route: string, body: unknown): { status: number; json?: unknown } | undefined {
+    if (route === "GET /api/domains")
+      return {
+        status: 200,
+        json: [
+          { uid: "global.virt", value: { name: "global.virt", global: true } },
+          ...this.domains.map((d) => ({ uid: d, value: { name: d, global: false } })),
+        ],
+      };
+    const m = route.startsWith("POST ") ? FakeCore.REPAIR.exec(route.slice(5)) : null;
+    if (!m) return undefined;
+    const domain = decodeURIComponent(m[1] ?? "");
+    const ops = (body as { opIdentifiers?: unknown } | undefined)?.opIdentifiers;
+    if (!this.domains.includes(domain) && domain !== "global.virt")
+      return { status: 500, json: fault("NOT_FOUND", `domain ${domain} not found`) };
+    if (!Array.isArray(ops))
+      return { status: 500, json: fault("INVALID_PARAMETER", "opIdentifiers is null") };
+    return { status: 200, json: this.newTask("dir-repair") };
+  }
+  // --- end of domains and directory maintenance ---------------------------------------------
 
   private login(call: RecordedCall, body: unknown): unknown {
     if (call.query["login"] === "admin0@global.virt" && body === this.o.adminPassword) {
