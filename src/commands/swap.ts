@@ -43,6 +43,25 @@ import {
   type SwapMode,
 } from "../network/swapPlan.js";
 import { OriginUnreachable, requireOrigin } from "../phases/connect.js";
+import { PROFILES, profileFor } from "../bluemind/profiles.js";
+import { repairStep } from "../phases/repairSteps.js";
+import { queueDeliverStep } from "../phases/queueSteps.js";
+
+/**
+ * Once the target runs: BlueMind's repairs of the profile the cold sync used, and the delivery of
+ * the postfix queue it carried (the profile from the last cold-sync pass's journal record).
+ */
+function afterStartSteps(records: JournalRecord[], target: Host) {
+  const started = records.filter((r) => r.phase === "cold-sync" && r.type === "pass-started").at(-1);
+  const id = typeof started?.["profile"] === "string" ? started["profile"] : undefined;
+  const version = typeof started?.["originVersion"] === "string" ? started["originVersion"] : undefined;
+  const profile = (id ? PROFILES[id] : undefined) ?? (version ? profileFor(version) : undefined);
+  if (!profile) return [];
+  return [
+    ...(profile.repairs.length ? [repairStep({ ops: profile.repairs })] : []),
+    queueDeliverStep(target, profile.postfixQueue),
+  ];
+}
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -327,6 +346,7 @@ export async function swapCommand(app: App, opts: Record<string, unknown>): Prom
       writeFile: writeLocalFile,
       goneTimeoutMs: flags.goneTimeoutMs,
       startTimeoutMs: flags.startTimeoutMs,
+      afterStart: afterStartSteps(records, target),
     };
     const plan = swapPlan(facts, deps);
     if (!flags.apply) {

@@ -86,6 +86,8 @@ export interface SwapDeps {
   /** How long BlueMind may take to answer after its start (ms). */
   startTimeoutMs: number;
   pollMs?: number;
+  /** Steps once the target runs (BlueMind's repairs, the carried postfix queue): the last stage. */
+  afterStart?: Step[];
 }
 
 export function readLocalFile(path: string): string | undefined {
@@ -529,5 +531,7 @@ export function swapPlan(f: SwapFacts, d: SwapDeps): Plan {
       { name: "Reconfigure BlueMind", steps: [reconfigureStep(d)] },
     );
   }
+  if (d.afterStart?.length)
+    stages.push({ name: "Repairs and the carried mail on the running target", steps: d.afterStart });
   return { phase: "swap", stages };
 }
