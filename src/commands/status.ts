@@ -4,7 +4,7 @@
  */
 import type { App } from "../cli/app.js";
 import { ExitCode } from "../engine/errors.js";
-import { foldJournal, PHASES, type PassState } from "../engine/status.js";
+import { foldJournal, outageParts, PHASES, type PassState } from "../engine/status.js";
 import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
 
 export function statusCommand(app: App): Promise<number> {
@@ -53,9 +53,17 @@ export function statusCommand(app: App): Promise<number> {
       );
     }
   }
+  if (st.outage) {
+    const o = st.outage;
+    lines.push(
+      o.ongoing || o.ms === undefined
+        ? `OUTAGE ONGOING: BlueMind has been stopped on the origin since ${o.startedAt} (${formatDuration(Date.now() - Date.parse(o.startedAt))}); it ends when BlueMind answers on the target after the swap. So far: ${outageParts(o, formatDuration)}`
+        : `outage: ${formatDuration(o.ms)} from the origin's stop (${o.startedAt}) until BlueMind answered on the target (${o.endedAt}): ${outageParts(o, formatDuration)}`,
+    );
+  }
   if (st.downtime)
     lines.push(
-      `downtime (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,
+      `cold phase (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,
     );
   if (st.rolledBackAt) lines.push(`rolled back at ${st.rolledBackAt}`);
   lines.push(`Next: ${st.next}`);
