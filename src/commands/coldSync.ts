@@ -115,11 +115,18 @@ export async function coldSyncCommand(
     });
     app.events.emit({
       type: "info",
-      message: `Downtime so far: ${formatDuration(ms)}`,
+      message: `Cold phase: ${formatDuration(ms)}`,
       data: { downtimeMs: ms, coldSyncMs: outcome.durationMs },
     });
+    app.events.emit({
+      type: "outage",
+      startedAt: started.toISOString(),
+      ongoing: true,
+      parts: [],
+      coldSyncMs: ms,
+    });
     app.print(
-      `Cold sync done: BlueMind is stopped on both servers. Downtime so far: ${formatDuration(ms)} (since ${started.toISOString().slice(11, 19)} UTC)${forecast ? `; forecast was ${formatDuration(forecast.downtimeMs)}` : ""}.\n` +
+      `Cold sync done: BlueMind is stopped on both servers. The cold phase took ${formatDuration(ms)}${forecast ? ` (forecast ${formatDuration(forecast.downtimeMs)})` : ""}; the outage goes on (since ${started.toISOString().slice(11, 19)} UTC) until BlueMind answers on the target after the swap.\n` +
         `Next: bm-migrate verify, then bm-migrate swap`,
     );
     return ExitCode.ok;
