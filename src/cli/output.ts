@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Event, EventSink } from "../engine/events.js";
 import { appendNoFollow } from "../engine/stateDir.js";
 import { escapeControls, safeJson } from "../engine/text.js";
-import { formatBytes, formatDuration } from "./format.js";
+import { formatBytes, formatDuration } from "../format.js";
 
 export interface OutputOptions {
   json: boolean;
@@ -118,6 +118,17 @@ export class HumanSink implements EventSink {
         break;
       case "warning":
         this.line(paint(c, "33", `warning: ${e.message}`));
+        break;
+      case "outage":
+        this.line(
+          paint(
+            c,
+            "1",
+            e.ongoing || e.ms === undefined
+              ? `Outage so far: ${formatDuration(Date.now() - Date.parse(e.startedAt))} (since ${e.startedAt.slice(11, 19)} UTC; it ends when BlueMind answers on the target)`
+              : `Outage: ${formatDuration(e.ms)} from the origin's stop (${e.startedAt.slice(11, 19)} UTC) until BlueMind answered on the target (${e.endedAt?.slice(11, 19) ?? "?"} UTC): ${e.parts.map((p) => `${p.name === "between" ? "between commands" : p.name} ${formatDuration(p.ms)}`).join(", ")}`,
+          ),
+        );
         break;
       case "command":
         break; // in the log file only
