@@ -26,6 +26,8 @@ import { esc } from "../../src/report/escape.js";
 import { classifyOriginDbFailure, freePort, scramVerifier } from "../../src/adapters/postgres.js";
 import { replaceDatabaseSql, rolePasswordSql } from "../../src/phases/databaseSteps.js";
 import { createHmac, pbkdf2Sync } from "node:crypto";
+import { changesFor, parseChangeLog, withParents } from "../../src/phases/changeJournal.js";
+import { filterLiteral, safeRelative } from "../../src/adapters/rsyncListed.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "bm-hostile-"));
 
@@ -247,4 +249,58 @@ test("replacing a database never drops the target's own one kept as <db>.bm-migr
     /\\if :has_old\nALTER DATABASE "bj" RENAME TO "bj\.bm-migrate-stale";\n\\else\nALTER DATABASE "bj" RENAME TO "bj\.bm-migrate-old";/,
   );
   assert.match(sql, /COMMIT;\nDROP DATABASE IF EXISTS "bj\.bm-migrate-stale";$/);
+});
+
+const SPOOL = "/var/spool/cyrus";
+
+test("a name with a newline and fake event text is one event with its exact path, never two", () => {
+  // What inotifywait --csv printed for `mkdir -p $'nl\nMODIFY /root'` then a file in it (seen on 3.22).
+  const log = parseChangeLog(
+    [
+      "R 1",
+      `E 2 ${SPOOL}/,"CREATE,ISDIR","nl`,
+      `E 2 MODIFY "`,
+      `E 3 "${SPOOL}/nl`,
+      `E 3 MODIFY /","CREATE,ISDIR",root`,
+      "",
+    ].join("\n"),
+    [SPOOL],
+  );
+  assert.deepEqual(
+    log.events.map((e) => e.path),
+    [`${SPOOL}/nl\nMODIFY `],
+    "the forged MODIFY is part of the name",
+  );
+  // The event inside the directory whose own path needed quoting is not guessed at: full pass.
+  assert.match(log.untrusted ?? "", /cannot be read back with certainty/);
+  // The name with a quote and a comma, once the directory is plain, reads back exactly.
+  assert.deepEqual(
+    parseChangeLog(`R 1\nE 4 ${SPOOL}/,CREATE,"q""uote,comma"\n`, [SPOOL]).events.map((e) => e.path),
+    [`${SPOOL}/q"uote,comma`],
+  );
+  // The old --format '%e %w%f' line, or any path outside the watched trees, is refused.
+  assert.match(parseChangeLog(`R 1\nE 2 MODIFY /root/x\n`, [SPOOL]).untrusted ?? "", /unreadable/);
+  assert.match(parseChangeLog(`R 1\nE 2 /root/,MODIFY,x\n`, [SPOOL]).untrusted ?? "", /outside the watched/);
+  assert.match(parseChangeLog(`R 1\nE 2 ${SPOOL}/,MODIFY,"a/b"\n`, [SPOOL]).untrusted ?? "", /holds a \//);
+  assert.match(parseChangeLog(`R 1\nE 2 ${SPOOL}/../,MODIFY,x\n`, [SPOOL]).untrusted ?? "", /not plain/);
+  // A record still open at the end of what was read.
+  assert.match(
+    parseChangeLog(`R 1\nE 2 ${SPOOL}/,CREATE,"a\n`, [SPOOL]).untrusted ?? "",
+    /ends inside an event/,
+  );
+});
+
+test("names that are not UTF-8 survive the change log byte for byte, and reach rsync's list unchanged", () => {
+  const name = Buffer.from([0x69, 0x6e, 0x76, 0xff, 0xfe, 0x2e]); // "inv\xff\xfe."
+  const bytes = Buffer.concat([Buffer.from(`R 1\nE 2 ${SPOOL}/u/,CLOSE_WRITE,`), name, Buffer.from("\n")]);
+  const log = parseChangeLog(bytes.toString("latin1"), [SPOOL]);
+  assert.equal(log.untrusted, undefined);
+  const c = changesFor(SPOOL, log.events, 0);
+  const list = withParents(c.paths);
+  assert.deepEqual(Buffer.from(list.at(-1)!, "latin1"), Buffer.concat([Buffer.from("u/"), name]));
+  assert.equal(displayBytes(list.at(-1)!), "u/inv\\xff\\xfe.");
+  // A top-level filter for such a name matches it (any byte for each one beyond ASCII).
+  assert.equal(filterLiteral(name.toString("latin1")), "inv??.");
+  assert.equal(filterLiteral("a*\u00e9"), "a\\*?");
+  assert.ok(!safeRelative("../x") && !safeRelative("/etc") && !safeRelative("a//b") && safeRelative("."));
 });
