@@ -27,7 +27,9 @@ import { classifyOriginDbFailure, freePort, scramVerifier } from "../../src/adap
 import { replaceDatabaseSql, rolePasswordSql } from "../../src/phases/databaseSteps.js";
 import { createHmac, pbkdf2Sync } from "node:crypto";
 import { changesFor, parseChangeLog, withParents } from "../../src/phases/changeJournal.js";
-import { filterLiteral, safeRelative } from "../../src/adapters/rsyncListed.js";
+import { filterLiteral, rsyncListedArgs, safeRelative } from "../../src/adapters/rsyncListed.js";
+import { rsyncArgs } from "../../src/adapters/rsync.js";
+import { SshConnection } from "../../src/adapters/ssh.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "bm-hostile-"));
 
@@ -303,4 +305,19 @@ test("names that are not UTF-8 survive the change log byte for byte, and reach r
   assert.equal(filterLiteral(name.toString("latin1")), "inv??.");
   assert.equal(filterLiteral("a*\u00e9"), "a\\*?");
   assert.ok(!safeRelative("../x") && !safeRelative("/etc") && !safeRelative("a//b") && safeRelative("."));
+});
+
+test("no rsync of the tool follows a symlink out of the data directories", () => {
+  const ssh = new SshConnection({ user: "root", host: "origin" }, { socketDir: tmp() });
+  const args = [
+    ...rsyncListedArgs({ ssh, dir: "/var/spool/cyrus", paths: [".", "a", "a/b"] }),
+    ...rsyncArgs({ ssh, source: "/var/spool/cyrus", dest: "/var/spool/cyrus" }),
+  ];
+  for (const a of args)
+    assert.ok(
+      !/^(?:-[a-zA-Z]*[LkK]|--copy-links|--copy-unsafe-links|--copy-dirlinks|--keep-dirlinks|--safe-links)$/.test(
+        a,
+      ),
+      a,
+    );
 });
