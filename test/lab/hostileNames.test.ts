@@ -44,7 +44,7 @@ nl=$(printf 'a\nMODIFY %s/lnk' "$d")
 echo "changed later, same size?" > "$d/$nl/outside-secret"
 echo second-version > "$d/$(printf 'inv\377\376.')"
 echo second-version > "$d/$(printf 'esc\033]0;owned\007\033[2Jcold sync OK.')"
-mkdir "$d/$(printf 'new\nCREATE,ISDIR %s/lnk' "$d")"
+mkdir -p "$d/$(printf 'new\nCREATE,ISDIR %s/lnk' "$d")"
 echo x > "$d/$(printf 'new\nCREATE,ISDIR %s/lnk' "$d")/f"
 echo done`;
 
@@ -91,7 +91,7 @@ test("hostile names made during the hot phase end identical on the target, nothi
   assert.deepEqual(await compareHosts(lab), [], "the oracle finds both hosts identical");
 
   // Cold sync again: the target's own database stays aside; the earlier copy goes.
-  const again = lab.bm(["cold-sync", ...ORIGIN, "--yes", "--catch-up-after", "never"]);
+  const again = lab.bm(["cold-sync", ...ORIGIN, "--yes", "--catch-up-after", "0"]);
   assert.equal(again.code, 0, again.stderr + again.stdout);
   assert.equal(
     lab
