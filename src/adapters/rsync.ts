@@ -73,7 +73,13 @@ export function rsyncArgs(p: RsyncPull): string[] {
 /** rsync exit 24: files vanished while it ran, which a live origin does. Not an error in a hot pass. */
 export const RSYNC_VANISHED = 24;
 
-export async function rsyncPull(p: RsyncPull): Promise<{ result: ProcessResult; stats: RsyncStats }> {
+export async function rsyncPull(
+  p: RsyncPull,
+): Promise<{
+  result: ProcessResult;
+  stats: RsyncStats;
+  /** stdout lines other than progress (stats, itemized changes). */ lines: string[];
+}> {
   const statsLines: string[] = [];
   const result = await run("rsync", rsyncArgs(p), {
     ...(p.signal ? { signal: p.signal } : {}),
@@ -84,7 +90,7 @@ export async function rsyncPull(p: RsyncPull): Promise<{ result: ProcessResult; 
       else statsLines.push(line);
     },
   });
-  return { result, stats: parseStats(statsLines.join("\n")) };
+  return { result, stats: parseStats(statsLines.join("\n")), lines: statsLines };
 }
 
 const num = (s: string | undefined): number => Number((s ?? "0").replace(/[,.](?=\d{3}\b)/g, ""));

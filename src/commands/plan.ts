@@ -153,7 +153,7 @@ export function verifyOutline(profile: Profile): PlanView {
             title: "Compare files",
             host: "both",
             commands: [
-              `bash -c <file manifest of ${profile.dataDirs.length} data directories and ${profile.configFiles.length} configuration patterns: find | sort, sha256sum> on each server, compared as the lists arrive`,
+              `bash -c <file manifest of ${profile.dataDirs.length} data directories and ${profile.configMirrors.length + profile.configFiles.length} configuration patterns: find | sort, sha256sum> on each server, compared as the lists arrive`,
             ],
           },
           ...profile.databases.map((db) => ({

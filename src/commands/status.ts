@@ -6,7 +6,7 @@ import type { App } from "../cli/app.js";
 import { LocalHost } from "../adapters/host.js";
 import { describeServiceState, readServiceState } from "../bluemind/serviceState.js";
 import { ExitCode } from "../engine/errors.js";
-import { foldJournal, PHASES, type PassState } from "../engine/status.js";
+import { foldJournal, outageParts, PHASES, type PassState } from "../engine/status.js";
 import { formatBytes, formatCount, formatDuration } from "../format.js";
 
 export async function statusCommand(app: App): Promise<number> {
@@ -64,9 +64,17 @@ export async function statusCommand(app: App): Promise<number> {
       );
     }
   }
+  if (st.outage) {
+    const o = st.outage;
+    lines.push(
+      o.ongoing || o.ms === undefined
+        ? `OUTAGE ONGOING: BlueMind has been stopped on the origin since ${o.startedAt} (${formatDuration(Date.now() - Date.parse(o.startedAt))}); it ends when BlueMind answers on the target after the swap. So far: ${outageParts(o, formatDuration)}`
+        : `outage: ${formatDuration(o.ms)} from the origin's stop (${o.startedAt}) until BlueMind answered on the target (${o.endedAt}): ${outageParts(o, formatDuration)}`,
+    );
+  }
   if (st.downtime)
     lines.push(
-      `downtime (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,
+      `cold phase (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,
     );
   if (st.rolledBackAt) lines.push(`rolled back at ${st.rolledBackAt}`);
   if (here) lines.push(`This server now: ${describeServiceState(here)}`);

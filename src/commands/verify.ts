@@ -10,6 +10,7 @@ import type { Host } from "../adapters/host.js";
 import { failure, stderrTail, type ProcessResult } from "../adapters/process.js";
 import { openTunnel, type Tunnel } from "../adapters/postgres.js";
 import { readServiceState } from "../bluemind/serviceState.js";
+import { configScope } from "../bluemind/profiles.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import { formatBytes, formatCount } from "../format.js";
 import { finishMigration, originDbCredentials, prepareMigration } from "../phases/prepare.js";
@@ -59,9 +60,11 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
     const [files, dbs] = await Promise.all([
       verifyFiles(app, mc, log, samplePercent),
       verifyDatabases(app, mc, tunnel.port, log),
+      verifyNoLeftovers(mc, log),
     ]);
     const durationMs = Date.now() - started;
     const ok = log.total === 0;
+    const normalised = dbs.normalised;
     const counts = {
       files: files.files,
       dirs: files.dirs,
@@ -77,6 +80,7 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
       differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
       differenceCount: log.total,
       counts,
+      ...(normalised.length ? { normalised } : {}),
       ...(samplePercent !== undefined ? { sample: samplePercent } : {}),
       ...(running.length ? { originRunning: running.some((r) => r.role === "origin") } : {}),
       durationMs,
@@ -101,11 +105,17 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
         differenceCount: log.total,
         differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
         counts,
+        ...(normalised.length ? { normalised } : {}),
         durationMs,
       },
     });
+    const implied = normalised.length
+      ? `\nAccepted as what the change of PostgreSQL version implies:\n${normalised.map((n) => `  ${n}`).join("\n")}`
+      : "";
     if (ok) {
-      app.print(`Verified: the target holds what the origin holds (${what}).\nNext: bm-migrate swap`);
+      app.print(
+        `Verified: the target holds what the origin holds (${what}).${implied}\nNext: bm-migrate swap`,
+      );
       return ExitCode.ok;
     }
     const shown = log.kept.slice(0, JOURNAL_DIFFERENCES).map(formatDifference);
@@ -120,6 +130,18 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
     await tunnel?.close();
     await finishMigration(app, mc, { lock: true });
   }
+}
+
+/** What the target's own install left and the cold sync sets aside (5.x: bm-core's queues) must be gone. */
+async function verifyNoLeftovers(mc: MigrationContext, log: DifferenceLog): Promise<void> {
+  const globs = mc.profile.targetLeftovers;
+  if (!globs.length) return;
+  const r = await mc.target.sh(
+    `shopt -s nullglob; for p in ${globs.join(" ")}; do if [ -e "$p" ] || [ -L "$p" ]; then printf '%s\\n' "$p"; fi; done; true`,
+    { timeoutMs: 60_000 },
+  );
+  for (const p of r.stdout.split("\n").filter(Boolean))
+    log.add({ where: p, what: "left by the target's own install (the cold sync sets it aside)" });
 }
 
 /** Services that change the data while they run. */
@@ -159,7 +181,7 @@ async function verifyFiles(
   const started = Date.now();
   app.events.emit({ type: "step-started", step, title, host: "both" });
   const script = fileManifestScript(
-    { dataDirs: mc.profile.dataDirs, configFiles: mc.profile.configFiles },
+    { dataDirs: mc.profile.dataDirs, configFiles: configScope(mc.profile) },
     samplePercent !== undefined ? { samplePercent } : {},
   );
   app.logCommand(mc.origin.label, "bash -c <file manifest: find | sort, sha256sum> (verify)");
@@ -215,7 +237,7 @@ async function verifyDatabases(
   mc: MigrationContext,
   port: number,
   log: DifferenceLog,
-): Promise<DbCounts> {
+): Promise<DbCounts & { normalised: string[] }> {
   const creds = originDbCredentials(mc.originFacts);
   const origin: PsqlAccess = {
     label: mc.origin.label,
@@ -228,7 +250,7 @@ async function verifyDatabases(
     command: ["runuser", "-u", "postgres", "--", "psql"],
     connection: [],
   };
-  const total: DbCounts = { tables: 0, rows: 0 };
+  const total: DbCounts & { normalised: string[] } = { tables: 0, rows: 0, normalised: [] };
   for (const db of mc.profile.databases) {
     const step = `verify-db:${db}`;
     const title = `Compare database ${db}`;
@@ -266,8 +288,9 @@ async function verifyDatabases(
       });
       continue;
     }
-    const { differences, counts } = compareDbManifests(db, o.manifest, t.manifest);
+    const { differences, counts, normalised } = compareDbManifests(db, o.manifest, t.manifest);
     for (const d of differences) log.add(d);
+    total.normalised.push(...normalised);
     total.tables += counts.tables;
     total.rows += counts.rows;
     app.events.emit({
@@ -275,7 +298,7 @@ async function verifyDatabases(
       step,
       title,
       durationMs: Date.now() - started,
-      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}`,
+      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}${normalised.length ? ` (${normalised.length} accepted as the change of PostgreSQL version implies)` : ""}`,
     });
   }
   return total;

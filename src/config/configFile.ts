@@ -143,7 +143,7 @@ function detectedSection(d: ConfigDraft): string[] {
     );
     lines.push(
       ...comment(
-        `configuration files (copied during the cold sync): ${p.configFiles.map(describePattern).join(", ")}`,
+        `configuration (made equal to the origin's during the cold sync, the target's own extra files set aside): ${p.configMirrors.map((m) => `${m.pattern}/`).join(", ")}, ${p.configFiles.map(describePattern).join(", ")}`,
         "  ",
         "    ",
       ),

@@ -68,7 +68,7 @@ export interface FakeCoreOptions {
   /** Polls of GET /api/tasks/{id} until a task ends (at least 2: NotStarted, InProgress, end). */
   pollsToFinish?: number;
   /** Make the task of this step end InError with `errorLog` as its last log entry. */
-  failTask?: "firewall" | "repair";
+  failTask?: "firewall" | "repair" | "dir-repair";
   errorLog?: string;
   /** Where the postfix maps are (/etc/postfix): rebuilt after a repair; none: nothing rebuilt. */
   mapsDir?: string;
@@ -80,6 +80,8 @@ export interface FakeCoreOptions {
   logFile?: string;
   /** Called after a configuration save, with the values as saved. */
   onConfigurationSaved?: (values: Record<string, string>) => void;
+  /** The domains GET /api/domains answers (uids); global.virt is always there. */
+  domains?: string[];
 }
 
 export interface RecordedCall {
@@ -95,7 +97,7 @@ export interface RecordedCall {
 }
 
 interface FakeTask {
-  kind: "firewall" | "repair";
+  kind: "firewall" | "repair" | "dir-repair";
   polls: number;
   logs: string[];
 }
@@ -167,7 +169,9 @@ export class FakeCore {
     };
     this.values = { mynetworks: "127.0.0.0/8", ...options.values };
     this.sessions.add(this.o.coreToken);
+    this.domains = options.domains ?? ["bluemind.lab"];
   }
+  private readonly domains: string[];
 
   /** 5.x has the internal firewall endpoint only; 4.x the public one only. */
   get major(): number {
@@ -334,6 +338,8 @@ export class FakeCore {
     }
     if (route.endsWith("/_updatefirewallrules")) return reply(200, this.newTask("firewall"));
     if (route === "POST /api/system/maildelivery/mgmt/_repair") return reply(200, this.newTask("repair"));
+    const directory = this.directoryRoutes(route, body);
+    if (directory) return reply(directory.status, directory.json);
     const task = /^GET \/api\/tasks\/([^/]+)(\/_currentLogs)?$/.exec(route);
     if (task) {
       const t = this.tasks.get(decodeURIComponent(task[1]!));
@@ -344,6 +350,7 @@ export class FakeCore {
   }
 
   private serves(method: string, path: string): boolean {
+    if (this.knowsDirectory(method, path)) return true;
     if (path === "/api/system/security/_updatefirewallrules") return method === "POST" && this.major < 5;
     if (path === "/internal-api/system/firewall/_updatefirewallrules")
       return method === "POST" && this.major >= 5;
@@ -355,6 +362,38 @@ export class FakeCore {
       (method === "GET" && /^\/api\/tasks\/[^/]+(\/_currentLogs)?$/.test(path))
     );
   }
+
+  // --- Domains and directory maintenance (issue 17: repairs once the target's core runs) ---------
+  // IDomains `@Path("/domains")` `@GET all()`: ItemValue<Domain> list (Domains.java, IDomains.java);
+  // IDirEntryMaintenance `@Path("/directory/{domain}/{entryUid}/mgmt")`, `POST _maintenance/repair`
+  // with a RepairConfig {opIdentifiers, dry, ...}, a TaskRef. Operations of a DOMAIN entry:
+  // hollow.directory (HollowDirectoryRepair.java), domain.keycloak (KeycloakRealmRepairSupport.java).
+  private static readonly REPAIR = /^\/api\/directory\/([^/]+)\/([^/]+)\/mgmt\/_maintenance\/repair$/;
+
+  private knowsDirectory(method: string, path: string): boolean {
+    return (method === "GET" && path === "/api/domains") || (method === "POST" && FakeCore.REPAIR.test(path));
+  }
+
+  private directoryRoutes(route: string, body: unknown): { status: number; json?: unknown } | undefined {
+    if (route === "GET /api/domains")
+      return {
+        status: 200,
+        json: [
+          { uid: "global.virt", value: { name: "global.virt", global: true } },
+          ...this.domains.map((d) => ({ uid: d, value: { name: d, global: false } })),
+        ],
+      };
+    const m = route.startsWith("POST ") ? FakeCore.REPAIR.exec(route.slice(5)) : null;
+    if (!m) return undefined;
+    const domain = decodeURIComponent(m[1] ?? "");
+    const ops = (body as { opIdentifiers?: unknown } | undefined)?.opIdentifiers;
+    if (!this.domains.includes(domain) && domain !== "global.virt")
+      return { status: 500, json: fault("NOT_FOUND", `domain ${domain} not found`) };
+    if (!Array.isArray(ops))
+      return { status: 500, json: fault("INVALID_PARAMETER", "opIdentifiers is null") };
+    return { status: 200, json: this.newTask("dir-repair") };
+  }
+  // --- end of domains and directory maintenance ---------------------------------------------
 
   private login(call: RecordedCall, body: unknown): unknown {
     if (call.query["login"] === "admin0@global.virt" && body === this.o.adminPassword) {

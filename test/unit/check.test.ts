@@ -5,7 +5,7 @@ import { linkSync, mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalHost } from "../../src/adapters/host.js";
-import { PROFILES } from "../../src/bluemind/profiles.js";
+import { DATA_DIRS_4, PROFILES } from "../../src/bluemind/profiles.js";
 import type { HostFacts } from "../../src/bluemind/facts.js";
 import type { CheckContext } from "../../src/check/context.js";
 import { evaluateChecks } from "../../src/check/evaluate.js";
@@ -23,7 +23,7 @@ import {
   type SideFacts,
 } from "../../src/check/probes.js";
 
-const DIRS = PROFILES["4"]!.dataDirs;
+const DIRS = DATA_DIRS_4;
 const GiB = 1024 ** 3;
 
 function hostFacts(role: "origin" | "target"): HostFacts {
@@ -408,4 +408,17 @@ test("the storage probe counts hard links once and reports owners and free space
   const space = st.spaces.find((x) => x.path.endsWith("deeper"));
   assert.ok(space && space.availBytes > 0 && space.mount.startsWith("/"), JSON.stringify(st.spaces));
   assert.ok(st.owners.some((o) => o.uid === process.getuid!()));
+});
+
+test("a BlueMind package (plugin) of the origin missing on the target blocks, naming the package to install", () => {
+  const f = readyFacts();
+  f.origin.host!.bmPackages = ["bm-core", "bm-full", "bm-plugin-core-ldap-import"];
+  f.target.host!.bmPackages = ["bm-core", "bm-full"];
+  const b = only(evaluateChecks(f, ctx), "plugins");
+  assert.match(b.title, /missing on the target: bm-plugin-core-ldap-import/);
+  assert.match(b.remedy ?? "", /apt-get install bm-plugin-core-ldap-import/);
+  f.target.host!.bmPackages = ["bm-core", "bm-full", "bm-plugin-core-ldap-import"];
+  assert.match(only(evaluateChecks(f, ctx), "plugins", "info").title, /the same 3 BlueMind packages on both/);
+  f.target.host!.bmPackages = [...f.target.host!.bmPackages, "bm-plugin-extra"];
+  assert.match(only(evaluateChecks(f, ctx), "plugins", "warning").title, /bm-plugin-extra/);
 });

@@ -256,7 +256,7 @@ test("every line is a comment, blank or a key; every key is explained; what was 
   assert.match(text, /What moves: profile 4, BlueMind 4\.x/);
   assert.match(text, /data directories \(rsync, hot and cold\): \/var\/spool\/cyrus, \/var\/lib\/cyrus,/);
   assert.match(text, /databases .*: bj, bj-data/);
-  assert.match(text, /\/etc\/bm\/\* \(with subdirectories\)/);
+  assert.match(flat, /made equal to the origin.s .*\/etc\/bm\*\/, \/etc\/postfix\//);
   assert.match(
     text,
     /Free space on the target[^\n]*\n# +\/: 20\.0 GiB, 7,000 inodes free, for \/var\/spool\/cyrus/,
