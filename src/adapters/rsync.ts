@@ -73,9 +73,7 @@ export function rsyncArgs(p: RsyncPull): string[] {
 /** rsync exit 24: files vanished while it ran, which a live origin does. Not an error in a hot pass. */
 export const RSYNC_VANISHED = 24;
 
-export async function rsyncPull(
-  p: RsyncPull,
-): Promise<{
+export async function rsyncPull(p: RsyncPull): Promise<{
   result: ProcessResult;
   stats: RsyncStats;
   /** stdout lines other than progress (stats, itemized changes). */ lines: string[];
