@@ -6,12 +6,13 @@ import { freshTargetFindings } from "./freshTargetCheck.js";
 import type { PreflightFacts } from "./gather.js";
 import { clockFindings, osFindings, serviceFindings, volumeFindings } from "./infoChecks.js";
 import { ownerFindings } from "./ownerChecks.js";
-import { postgresLoginFindings, postgresToolFindings } from "./postgresChecks.js";
+import { postgresExtensionFindings, postgresLoginFindings, postgresToolFindings } from "./postgresChecks.js";
 import { sshFindings } from "./sshCheck.js";
 import {
   bluemindInstalledFindings,
   externalUrlFindings,
   profileFindings,
+  originToolFindings,
   rsyncFindings,
   subscriptionFindings,
   versionFindings,
@@ -26,8 +27,10 @@ const CHECKS: Check[] = [
   externalUrlFindings,
   subscriptionFindings,
   rsyncFindings,
+  originToolFindings,
   postgresLoginFindings,
   postgresToolFindings,
+  postgresExtensionFindings,
   diskFindings,
   ownerFindings,
   freshTargetFindings,
