@@ -1247,10 +1247,15 @@ function postfixMasterCf(role: Role): string {
   return services.join("\n") + "\n";
 }
 
-function writeConfiguration(w: TreeWriter, role: Role, seed: number, ip: string): void {
+/** 5.x removed Cyrus's configuration files and bm-hps (BLUEMIND-SOURCE-FACTS.md, PROCEDURE.md). */
+function inVersion(path: string, version: string | undefined): boolean {
+  return !(isFive(version) && (/^\/etc\/(imapd|cyrus)/.test(path) || path.startsWith("/etc/bm-hps/")));
+}
+
+function writeConfiguration(w: TreeWriter, role: Role, seed: number, ip: string, version?: string): void {
   const rng = new Rng(seed, "config-times", role);
   const epoch = role === "origin" ? ORIGIN_CONFIG_EPOCH : TARGET_CONFIG_EPOCH;
-  for (const file of configFiles(role, seed, ip)) {
+  for (const file of configFiles(role, seed, ip).filter((f) => inVersion(f.path, version))) {
     const parent = dirname(file.path);
     if (parent === "/etc/bm/local" || parent === "/etc/bm-hps/vhosts") w.dir(parent, ROOT_DIR);
     else mkdirSync(w.abs(parent), { recursive: true });
@@ -1761,7 +1766,7 @@ export function generate(opts: GenerateOptions): GenerateSummary {
   const w = new TreeWriter(opts.root, readAccounts(opts.root), managed, epoch);
   for (const [path, meta] of DATA_ROOTS) w.dir(path, meta);
   // The configuration directories' own mtimes are the generator's too (the newest file written in them).
-  for (const path of CONFIG_DIRS) w.dir(path, ROOT_DIR);
+  for (const path of CONFIG_DIRS.filter((d) => inVersion(`${d}/`, opts.bmVersion))) w.dir(path, ROOT_DIR);
 
   const list = users(opts.seed, Math.max(SPECIAL_USERS.length, Math.round(80 * opts.scale)));
   if (origin) {
@@ -1776,7 +1781,7 @@ export function generate(opts: GenerateOptions): GenerateSummary {
     writeTargetData(w, opts.seed);
   }
   writeElasticsearch(w, opts.seed, opts.scale, opts.role);
-  writeConfiguration(w, opts.role, opts.seed, opts.hostIp);
+  writeConfiguration(w, opts.role, opts.seed, opts.hostIp, opts.bmVersion);
   writeBeyondProcedure(w, opts.role, opts.seed, opts.hostIp, opts.bmVersion);
   w.finish();
 
