@@ -237,7 +237,7 @@ function toolCold(lab: Lab, run: SideRun): void {
   if (typeof ahead?.["durationMs"] === "number") run.verifyAheadMs = ahead["durationMs"];
   const verified = records.filter((x) => x["type"] === "verify-result").at(-1);
   if (verified)
-    run.verification = `${String(verified["scope"] ?? "full")}, ${verified["ok"] ? "passed" : "FAILED"}`;
+    run.verification = `${typeof verified["scope"] === "string" ? verified["scope"] : "full"}, ${verified["ok"] ? "passed" : "FAILED"}`;
   run.error ??= commandError("bm-migrate run", r);
   if (!run.error && outage?.ms === undefined)
     run.error = "bm-migrate run: no outage measured (the swap did not end)";
