@@ -75,6 +75,8 @@ export function startChangeJournalStep(o: ChangeJournalOptions): Step {
       stopWatcher(o.stateDir); // a dead or untrusted one: its log no longer counts
       const probe = await o.origin.sh(
         `command -v inotifywait >/dev/null || { echo NO-INOTIFYWAIT; exit 0; }
+# Listed copies need the origin's rsync to take --delete-missing-args (3.1.0).
+case "$(rsync --version 2>/dev/null | head -1 | awk '{print $3}')" in [0-2].*|3.0.*) echo OLD-RSYNC; exit 0 ;; esac
 for d in ${o.dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] && printf '%s\\n' "$d"; done; exit 0`,
         { signal: ctx.signal },
       );
@@ -84,6 +86,12 @@ for d in ${o.dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] && printf '%s\\n' "
           summary:
             "inotifywait is not installed on the origin (package inotify-tools): the cold sync walks every file",
           data: { watching: false, reason: "no inotifywait" },
+        };
+      }
+      if (probe.stdout.includes("OLD-RSYNC")) {
+        return {
+          summary: "the origin's rsync is older than 3.1 (no listed copies): every pass walks every file",
+          data: { watching: false, reason: "rsync older than 3.1 on the origin" },
         };
       }
       const dirs = probe.stdout.split("\n").filter((d) => d !== "");
