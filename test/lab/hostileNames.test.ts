@@ -14,10 +14,6 @@ let lab: Lab;
 
 before(() => {
   lab = Lab.up("hn", { scale: 1 });
-  // The profiles now copy these, and the lab does not make them yet (main's hot sync fails on them
-  // as of the merge of issue 17): present and empty, as on a server that never held any.
-  lab.must("origin", "mkdir -p /var/spool/bm-hollowed /var/spool/postfix/hold");
-  lab.must("target", "mkdir -p /var/spool/bm-hollowed /var/spool/postfix/hold");
 });
 after(() => lab?.down());
 
