@@ -177,6 +177,7 @@ for (const p of PROFILES) {
         // The second post, run at once, met BlueMind's 10 s throttle: its rebuild came when the
         // first one's window closed, and post waited for it on disk.
         assert.equal(again.code, 0, again.out);
+        process.stdout.write(`# the second post's output:\n${again.out.replace(/^/gm, "#   ")}\n`);
         const repairs = calls(lab)
           .filter((c) => c.path === "/api/system/maildelivery/mgmt/_repair")
           .map((c) => Date.parse(c.t));
