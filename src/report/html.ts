@@ -307,6 +307,9 @@ function verification(m: ReportModel): string {
   const diffs = v.differences.length
     ? `<ul class="differences">${v.differences.map((d) => `<li>${esc(d)}</li>`).join("")}</ul>`
     : "";
+  const normalised = v.normalised.length
+    ? `<p>Accepted as what the change of PostgreSQL major version implies:</p><ul class="normalised">${v.normalised.map((d) => `<li>${esc(d)}</li>`).join("")}</ul>`
+    : "";
   const counts = v.counts.length
     ? table(
         ["Compared", ...v.countColumns],
@@ -317,7 +320,7 @@ function verification(m: ReportModel): string {
         "numeric",
       )
     : "";
-  return verdict + sample + diffs + counts;
+  return verdict + sample + diffs + normalised + counts;
 }
 
 function steps(m: ReportModel): string {
