@@ -10,7 +10,16 @@ import type { EventSink } from "../engine/events.js";
 import { FileJournal } from "../engine/journal.js";
 import { RunLock } from "../engine/lock.js";
 import { observeChildren } from "../adapters/process.js";
-import { FanoutSink, HumanSink, JsonSink, LogFileSink, outputOptionsFromEnv } from "./output.js";
+import {
+  FanoutSink,
+  HumanSink,
+  JsonSink,
+  LogFileSink,
+  ignoreBrokenTerminal,
+  outputOptionsFromEnv,
+  terminalGone,
+  terminalHungUp,
+} from "./output.js";
 
 export interface CommonFlags {
   json?: boolean;
@@ -40,7 +49,8 @@ export interface App {
 export function createApp(command: string, settings: Settings, flags: CommonFlags): App {
   const out = outputOptionsFromEnv(flags);
   const human = flags.json ? undefined : new HumanSink(out);
-  const sinks: EventSink[] = [new LogFileSink(settings.logDir)];
+  const logFile = new LogFileSink(settings.logDir);
+  const sinks: EventSink[] = [logFile];
   sinks.push(flags.json ? new JsonSink() : human!);
   const events = new FanoutSink(sinks);
   const controller = new AbortController();
@@ -56,6 +66,17 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // The administrator's session dropped: the run goes on (its children are in sessions of their
+  // own and never see the hang-up), its output only in the log; questions are answered no.
+  const onHangup = (): void => {
+    terminalHungUp();
+    events.emit({
+      type: "warning",
+      message: `SIGHUP: the terminal hung up; the run goes on, its output is in ${logFile.path} (follow it: bm-migrate status --follow)`,
+    });
+  };
+  ignoreBrokenTerminal();
+  process.on("SIGHUP", onHangup);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !flags.json;
   const journal = new FileJournal(settings.stateDir);
   const lock = new RunLock(settings.stateDir);
@@ -75,7 +96,14 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
     interactive,
     async confirm(question: string): Promise<boolean> {
       if (flags.yes) return true;
-      if (!interactive) return false;
+      if (!interactive || terminalGone()) {
+        if (terminalGone())
+          events.emit({
+            type: "info",
+            message: `No one can answer now (the terminal hung up): "${question}" — no`,
+          });
+        return false;
+      }
       human?.finish();
       const rl = createInterface({ input: process.stdin, output: process.stdout });
       try {
@@ -86,7 +114,9 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
       }
     },
     print(text: string): void {
-      if (!flags.json) {
+      // Also in the log: a follower from another session sees what the administrator would have.
+      if (command !== "status") logFile.emit({ type: "info", message: text.trimEnd() });
+      if (!flags.json && !terminalGone()) {
         human?.finish();
         process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
       }
@@ -100,6 +130,7 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
       observeChildren(undefined);
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
+      process.off("SIGHUP", onHangup);
     },
   };
 }
