@@ -44,7 +44,7 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
     for (const r of running)
       app.events.emit({
         type: "warning",
-        message: `${r.service} runs on the ${r.role}: differences are expected (verify after the cold sync, with BlueMind and postfix stopped on both)`,
+        message: `${r.service} runs on the ${r.role}: differences are expected (verify after the cold sync, with BlueMind and postfix stopped on both)${r.evidence ? `; seen from ${r.evidence}` : ""}`,
       });
     const t = await openTunnel(mc.ssh);
     if (!("port" in t))
@@ -147,14 +147,14 @@ async function verifyNoLeftovers(mc: MigrationContext, log: DifferenceLog): Prom
 /** Services that change the data while they run. */
 async function runningServices(
   mc: MigrationContext,
-): Promise<{ role: "origin" | "target"; service: string }[]> {
-  const out: { role: "origin" | "target"; service: string }[] = [];
+): Promise<{ role: "origin" | "target"; service: string; evidence?: string }[]> {
+  const out: { role: "origin" | "target"; service: string; evidence?: string }[] = [];
   for (const [role, host] of [
     ["origin", mc.origin],
     ["target", mc.target],
   ] as const) {
     const st = await readServiceState(host);
-    if (st.bluemind === "running") out.push({ role, service: `BlueMind (${st.bluemindEvidence})` });
+    if (st.bluemind === "running") out.push({ role, service: "BlueMind", evidence: st.bluemindEvidence });
     if (st.postfix === "running") out.push({ role, service: "postfix" });
   }
   return out;
