@@ -191,23 +191,55 @@ const isPost15Public = (a: Record<string, unknown>): boolean =>
   a["owner"] === "pg_database_owner" &&
   ["", "{pg_database_owner=UC/pg_database_owner,=U/pg_database_owner}"].includes(text(a["grants"]));
 
+/** The release whose ALL PRIVILEGES on a table or view include MAINTAIN (`m` in an ACL). */
+const MAINTAIN_PRIVILEGE = 17;
+const RELATIONS = new Set(["table", "view", "materialized view", "foreign table"]);
+
+/** An ACL of a release before 17 as 17 writes the same grants: ALL (`arwdDxt`) gained MAINTAIN. */
+export function withMaintain(acl: string): string {
+  return acl.replace(/=arwdDxt\//g, "=arwdDxtm/").replace(/=a\*r\*w\*d\*D\*x\*t\*\//g, "=a*r*w*d*D*x*t*m*/");
+}
+
 /**
- * A difference a change of PostgreSQL major version implies, and nothing else: schema public's
- * owner and grants, each side as its own version makes them (see phases/majorUpgrade.ts). Returns
- * the words for it, or undefined when the difference is a real one.
+ * The origin's attributes of one object as the target's major version writes the same thing, and
+ * the words for each change made; only what a change of major version implies: schema public's
+ * owner and grants, each side as its own version makes them (see phases/majorUpgrade.ts), and
+ * ALL PRIVILEGES on a relation, which includes MAINTAIN from 17 on.
  */
-export function majorVersionDifference(
+export function asOnTargetVersion(
   kind: string,
   name: string,
   o: Record<string, unknown>,
   t: Record<string, unknown>,
   originMajor: number,
   targetMajor: number,
-): string | undefined {
-  if (kind !== "schema" || name !== "public" || !crossesPublicSchemaChange(originMajor, targetMajor))
-    return undefined;
-  if (!isPre15Public(o) || !isPost15Public(t)) return undefined;
-  return `schema public: owner ${show(o["owner"])} and grants ${show(o["grants"])} on PostgreSQL ${originMajor}, ${show(t["owner"])} and ${show(t["grants"])} on ${targetMajor}: each as its version makes them`;
+): { attrs: Record<string, unknown>; notes: string[] } {
+  if (
+    kind === "schema" &&
+    name === "public" &&
+    crossesPublicSchemaChange(originMajor, targetMajor) &&
+    isPre15Public(o) &&
+    isPost15Public(t)
+  ) {
+    return {
+      attrs: { ...o, owner: t["owner"], grants: t["grants"] },
+      notes: [
+        `schema public: owner ${show(o["owner"])} and grants ${show(o["grants"])} on PostgreSQL ${originMajor}, ${show(t["owner"])} and ${show(t["grants"])} on ${targetMajor}: each as its version makes them`,
+      ],
+    };
+  }
+  const grants = text(o["grants"]);
+  if (RELATIONS.has(kind) && originMajor < MAINTAIN_PRIVILEGE && targetMajor >= MAINTAIN_PRIVILEGE) {
+    const on17 = withMaintain(grants);
+    if (on17 !== grants)
+      return {
+        attrs: { ...o, grants: on17 },
+        notes: [
+          `${kind} ${name}: grants ${grants} on PostgreSQL ${originMajor} are ${on17} on ${targetMajor} (ALL includes MAINTAIN from 17 on)`,
+        ],
+      };
+  }
+  return { attrs: o, notes: [] };
 }
 
 /** Compare one database's manifests; each difference is a sentence. */
@@ -226,13 +258,7 @@ export function compareDbManifests(
     const o = origin.get(key);
     const t = target.get(key);
     if (kind === "server") continue; // each side's version: what the comparison takes into account
-    if (o && t) {
-      const implied = majorVersionDifference(kind, name, o, t, originMajor, targetMajor);
-      if (implied) {
-        normalised.push(`${database}: ${implied}`);
-        continue;
-      }
-    }
+    const adjusted = o && t ? asOnTargetVersion(kind, name, o, t, originMajor, targetMajor) : undefined;
     if (kind === "rows" && o) {
       counts.tables++;
       counts.rows += Number(o["rows"] ?? 0);
@@ -257,14 +283,18 @@ export function compareDbManifests(
         diff(`content differs (${String(o["rows"])} ${o["rows"] === 1 ? "row" : "rows"} on both)`);
       continue;
     }
+    const before = differences.length;
     for (const attr of [...new Set([...Object.keys(o), ...Object.keys(t)])].sort()) {
       const a = o[attr];
       const b = t[attr];
-      if (JSON.stringify(a) === JSON.stringify(b)) continue;
+      if (JSON.stringify(adjusted?.attrs[attr] ?? a) === JSON.stringify(b)) continue;
       if (attr === "definition") diff("definition differs");
       else if (kind === "sequence value") diff(`${attr} ${show(a)} vs ${show(b)}`);
       else diff(`${attr} differs: ${show(a)} vs ${show(b)}`);
     }
+    // What the versions imply is accepted only where it makes the object equal.
+    if (differences.length === before)
+      normalised.push(...(adjusted?.notes ?? []).map((n) => `${database}: ${n}`));
   }
   return { differences, counts, normalised };
 }

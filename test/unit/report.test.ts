@@ -395,7 +395,7 @@ test("the HTML has the chart, the downtime window, the tables and nothing from t
 test("every part missing from an empty journal says 'not run yet'", () => {
   const html = renderReport(buildReportModel([], { now: NOW }));
   const sections = [...html.matchAll(/<section id="([a-z]+)">([\s\S]*?)<\/section>/g)];
-  assert.equal(sections.length, 9);
+  assert.equal(sections.length, 10);
   for (const [, id, body] of sections) {
     if (id === "timeline") assert.match(body!, /no phase has run yet/);
     else assert.match(body!, /not run yet/, `section ${id}`);
@@ -453,6 +453,22 @@ test("a failed verification lists its differences", () => {
   const html = renderReport(buildReportModel(recs, { now: NOW }));
   has(html, /1 difference\(s\)/);
   has(html, /<li>bj: table t_mailbox 10 rows vs 9<\/li>/);
+});
+
+test("a verification across PostgreSQL versions says what it accepted", () => {
+  const recs: JournalRecord[] = [
+    {
+      t: at("09:00:00"),
+      type: "verify-result",
+      ok: true,
+      differences: [],
+      normalised: ["bj: schema public: owner postgres … on PostgreSQL 13, pg_database_owner … on 15"],
+      counts: {},
+    },
+  ];
+  const html = renderReport(buildReportModel(recs, { now: NOW }));
+  has(html, /Accepted as what the change of PostgreSQL major version implies/);
+  has(html, /<li>bj: schema public: owner postgres … on PostgreSQL 13, pg_database_owner … on 15<\/li>/);
 });
 
 // ---- the command ----
