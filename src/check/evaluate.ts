@@ -6,6 +6,7 @@ import { freshTargetFindings } from "./freshTargetCheck.js";
 import type { PreflightFacts } from "./gather.js";
 import { clockFindings, osFindings, serviceFindings, volumeFindings } from "./infoChecks.js";
 import { ownerFindings } from "./ownerChecks.js";
+import { pluginFindings } from "./pluginChecks.js";
 import { postgresExtensionFindings, postgresLoginFindings, postgresToolFindings } from "./postgresChecks.js";
 import { sshFindings } from "./sshCheck.js";
 import {
@@ -24,6 +25,7 @@ const CHECKS: Check[] = [
   sshFindings,
   bluemindInstalledFindings,
   versionFindings,
+  pluginFindings,
   externalUrlFindings,
   subscriptionFindings,
   rsyncFindings,

@@ -25,6 +25,7 @@ export const CHECK_IDS = [
   "facts",
   "bluemind-installed",
   "bm-version",
+  "plugins",
   "external-url",
   "subscription",
   "rsync",

@@ -212,10 +212,12 @@ export function profileFindings(f: PreflightFacts, ctx: CheckContext): Finding[]
       detail: [
         `data directories: ${p.dataDirs.join(" ")}`,
         `databases: ${p.databases.join(", ")}`,
-        `configuration: ${p.configFiles.length} paths or patterns (${p.configFiles
-          .slice(0, 4)
-          .map((c) => c.pattern)
-          .join(", ")}, ...)`,
+        `configuration made equal to the origin's: ${p.configMirrors.map((m) => `${m.pattern}/`).join(" ")}; files: ${p.configFiles.map((c) => c.pattern).join(" ")}`,
+        `postfix queue: flushed while the origin serves, the rest carried (${p.postfixQueue.dir})`,
+        ...(p.repairs.length
+          ? [`after the target's start, BlueMind repairs every domain: ${p.repairs.join(", ")}`]
+          : []),
+        ...(p.targetLeftovers.length ? [`set aside on the target: ${p.targetLeftovers.join(" ")}`] : []),
         ...(p.dbPasswordInIni ? ["the target keeps its own database password from its bm.ini"] : []),
       ].join("\n"),
     },

@@ -111,6 +111,10 @@ export const COMMANDS: CommandSpec[] = [
       skipCheck(),
       forceOverwrite(),
       new Option("--sample <percent>", "verify: compare the content of only this share of data files"),
+      new Option(
+        "--stop-after <phase>",
+        "end the run once this phase is done (the next run resumes)",
+      ).choices(["hot-sync", "cold-sync", "verify", "swap"]),
       // swap's and post's own options, except --apply (run applies) and --force (run never forces)
       ...swapOptions().filter((o) => o.long !== "--apply" && o.long !== "--force"),
       ...postOptions(),

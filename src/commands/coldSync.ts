@@ -7,7 +7,7 @@
 import type { App } from "../cli/app.js";
 import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
-import { formatDuration } from "../cli/format.js";
+import { formatDuration } from "../format.js";
 import { coldSyncPlan } from "../phases/plans.js";
 import { readStagingAhead, stagingName } from "../phases/databaseSteps.js";
 import { stagingMarks, type StagingState } from "../phases/databaseDelta.js";
@@ -17,6 +17,9 @@ import { finishMigration, originDatabase, prepareMigration } from "../phases/pre
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
 import type { JournalRecord } from "../engine/journal.js";
+import type { MigrationContext } from "../phases/context.js";
+import { flushQueue } from "../phases/queueSteps.js";
+import { describeQueue } from "../bluemind/postfixQueue.js";
 
 export async function coldSyncCommand(
   app: App,
@@ -63,6 +66,8 @@ export async function coldSyncCommand(
       const done = await runHotPass(app, mc, db.get);
       app.events.emit({ type: "info", message: done.line });
     }
+    // While the origin still serves: its postfix tries its queue now, so that little waits at the stop.
+    if (!open) await flushOriginQueue(app, mc);
     // The plan from the journal as it is now: the catch-up's copies are the last complete ones.
     const plan = coldSyncPlan(mc, app.journal.records(), { originDb: db.get, pass, readAhead });
     // While the origin still serves: the staging copies' side of the database delta (on a resumed
@@ -110,11 +115,18 @@ export async function coldSyncCommand(
     });
     app.events.emit({
       type: "info",
-      message: `Downtime so far: ${formatDuration(ms)}`,
+      message: `Cold phase: ${formatDuration(ms)}`,
       data: { downtimeMs: ms, coldSyncMs: outcome.durationMs },
     });
+    app.events.emit({
+      type: "outage",
+      startedAt: started.toISOString(),
+      ongoing: true,
+      parts: [],
+      coldSyncMs: ms,
+    });
     app.print(
-      `Cold sync done: BlueMind is stopped on both servers. Downtime so far: ${formatDuration(ms)} (since ${started.toISOString().slice(11, 19)} UTC)${forecast ? `; forecast was ${formatDuration(forecast.downtimeMs)}` : ""}.\n` +
+      `Cold sync done: BlueMind is stopped on both servers. The cold phase took ${formatDuration(ms)}${forecast ? ` (forecast ${formatDuration(forecast.downtimeMs)})` : ""}; the outage goes on (since ${started.toISOString().slice(11, 19)} UTC) until BlueMind answers on the target after the swap.\n` +
         `Next: bm-migrate verify, then bm-migrate swap`,
     );
     return ExitCode.ok;
@@ -172,4 +184,28 @@ export function notReadyForDowntime(missing: readonly string[], catchUpDisabled:
 function firstRecordTime(records: { t: string; pass?: string; type: string }[], pass: string): Date {
   const r = records.find((x) => x.pass === pass && x.type === "pass-started");
   return r ? new Date(r.t) : new Date();
+}
+
+/** Flush the origin's postfix queue before the downtime; the counts go to the output and the journal. */
+async function flushOriginQueue(app: App, mc: MigrationContext): Promise<void> {
+  const q = mc.profile.postfixQueue;
+  app.logCommand(mc.origin.label, "postqueue -f (then count the queue until it settles)");
+  const r = await flushQueue(mc.origin, q, { signal: app.signal });
+  app.journal.append({
+    type: "postfix-flush",
+    run: app.runId,
+    phase: "cold-sync",
+    before: r.before.count,
+    after: r.after.count,
+    byQueue: r.after.byQueue,
+    ms: r.ms,
+  });
+  app.events.emit({
+    type: "info",
+    message:
+      r.before.count === 0
+        ? "Postfix queue on the origin: empty before the downtime"
+        : `Postfix queue on the origin flushed while it serves: ${r.before.count} message(s) before, ${r.after.count} left (${describeQueue(r.after.byQueue)}) after ${formatDuration(r.ms)}; what is left is carried to the target`,
+    data: { queueBefore: r.before.count, queueAfter: r.after.count },
+  });
 }

@@ -104,6 +104,10 @@ export async function runCommand(
         break;
     }
     if (code !== ExitCode.ok) return code;
+    if (opts["stopAfter"] === phase && nextPhase(app) !== phase) {
+      app.print(`Stopped after ${phase}, as asked (--stop-after). Run bm-migrate run again to go on.`);
+      return ExitCode.ok;
+    }
   }
   return ExitCode.stepFailed;
 }

@@ -9,9 +9,10 @@ import type { App } from "../cli/app.js";
 import type { Host } from "../adapters/host.js";
 import { failure, stderrTail, type ProcessResult } from "../adapters/process.js";
 import { openTunnel, type Tunnel } from "../adapters/postgres.js";
-import { serviceStateScript } from "../bluemind/services.js";
+import { readServiceState } from "../bluemind/serviceState.js";
+import { configScope } from "../bluemind/profiles.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 import { finishMigration, originDbCredentials, prepareMigration } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";
 import { compareFileManifests, DifferenceLog, formatDifference, type FileCounts } from "../verify/compare.js";
@@ -59,6 +60,7 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
     const [files, dbs] = await Promise.all([
       verifyFiles(app, mc, log, samplePercent),
       verifyDatabases(app, mc, tunnel.port, log),
+      verifyNoLeftovers(mc, log),
     ]);
     const durationMs = Date.now() - started;
     const ok = log.total === 0;
@@ -130,6 +132,18 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
   }
 }
 
+/** What the target's own install left and the cold sync sets aside (5.x: bm-core's queues) must be gone. */
+async function verifyNoLeftovers(mc: MigrationContext, log: DifferenceLog): Promise<void> {
+  const globs = mc.profile.targetLeftovers;
+  if (!globs.length) return;
+  const r = await mc.target.sh(
+    `shopt -s nullglob; for p in ${globs.join(" ")}; do if [ -e "$p" ] || [ -L "$p" ]; then printf '%s\\n' "$p"; fi; done; true`,
+    { timeoutMs: 60_000 },
+  );
+  for (const p of r.stdout.split("\n").filter(Boolean))
+    log.add({ where: p, what: "left by the target's own install (the cold sync sets it aside)" });
+}
+
 /** Services that change the data while they run. */
 async function runningServices(
   mc: MigrationContext,
@@ -139,12 +153,9 @@ async function runningServices(
     ["origin", mc.origin],
     ["target", mc.target],
   ] as const) {
-    const r = await host.sh(serviceStateScript, { timeoutMs: 60_000 });
-    for (const line of r.stdout.split("\n")) {
-      const [name, state] = line.split(" ");
-      if ((name === "bluemind" || name === "postfix") && state === "running")
-        out.push({ role, service: name === "bluemind" ? "BlueMind" : "postfix" });
-    }
+    const st = await readServiceState(host);
+    if (st.bluemind === "running") out.push({ role, service: `BlueMind (${st.bluemindEvidence})` });
+    if (st.postfix === "running") out.push({ role, service: "postfix" });
   }
   return out;
 }
@@ -170,7 +181,7 @@ async function verifyFiles(
   const started = Date.now();
   app.events.emit({ type: "step-started", step, title, host: "both" });
   const script = fileManifestScript(
-    { dataDirs: mc.profile.dataDirs, configFiles: mc.profile.configFiles },
+    { dataDirs: mc.profile.dataDirs, configFiles: configScope(mc.profile) },
     samplePercent !== undefined ? { samplePercent } : {},
   );
   app.logCommand(mc.origin.label, "bash -c <file manifest: find | sort, sha256sum> (verify)");

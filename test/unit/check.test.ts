@@ -5,7 +5,7 @@ import { linkSync, mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalHost } from "../../src/adapters/host.js";
-import { PROFILES } from "../../src/bluemind/profiles.js";
+import { DATA_DIRS_4, PROFILES } from "../../src/bluemind/profiles.js";
 import type { HostFacts } from "../../src/bluemind/facts.js";
 import type { CheckContext } from "../../src/check/context.js";
 import { evaluateChecks } from "../../src/check/evaluate.js";
@@ -23,7 +23,7 @@ import {
   type SideFacts,
 } from "../../src/check/probes.js";
 
-const DIRS = PROFILES["4"]!.dataDirs;
+const DIRS = DATA_DIRS_4;
 const GiB = 1024 ** 3;
 
 function hostFacts(role: "origin" | "target"): HostFacts {
@@ -360,10 +360,11 @@ test("--skip-check turns the named blocker into a warning; unknown and vital ids
 
 test("parsers: services, database probe, psql failures", () => {
   const s = parseServices(
-    "bluemind=running\npostfix=stopped\npostgresql=running\npg_ready=1\npg_restore=15\npsql=15\n",
+    "core_port=0\ninit=systemd\nbluemind_evidence=bluemind.target active, bm-core active\nbluemind=running\npostfix=stopped\npostgresql=running\npg_ready=1\npg_restore=15\npsql=15\n",
   );
   assert.deepEqual(s, {
     bluemind: "running",
+    bluemindEvidence: "bluemind.target active, bm-core active, core port 8090 not listening",
     postfix: "stopped",
     postgresql: "running",
     pgAcceptsConnections: true,
@@ -410,6 +411,19 @@ test("the storage probe counts hard links once and reports owners and free space
   const space = st.spaces.find((x) => x.path.endsWith("deeper"));
   assert.ok(space && space.availBytes > 0 && space.mount.startsWith("/"), JSON.stringify(st.spaces));
   assert.ok(st.owners.some((o) => o.uid === process.getuid!()));
+});
+
+test("a BlueMind package (plugin) of the origin missing on the target blocks, naming the package to install", () => {
+  const f = readyFacts();
+  f.origin.host!.bmPackages = ["bm-core", "bm-full", "bm-plugin-core-ldap-import"];
+  f.target.host!.bmPackages = ["bm-core", "bm-full"];
+  const b = only(evaluateChecks(f, ctx), "plugins");
+  assert.match(b.title, /missing on the target: bm-plugin-core-ldap-import/);
+  assert.match(b.remedy ?? "", /apt-get install bm-plugin-core-ldap-import/);
+  f.target.host!.bmPackages = ["bm-core", "bm-full", "bm-plugin-core-ldap-import"];
+  assert.match(only(evaluateChecks(f, ctx), "plugins", "info").title, /the same 3 BlueMind packages on both/);
+  f.target.host!.bmPackages = [...f.target.host!.bmPackages, "bm-plugin-extra"];
+  assert.match(only(evaluateChecks(f, ctx), "plugins", "warning").title, /bm-plugin-extra/);
 });
 
 test("PostgreSQL 13 → 15: a major upgrade by dump and restore, what it normalises, and the extensions", () => {
