@@ -81,6 +81,13 @@ export function psqlAsPostgres(
   );
 }
 
+/** The target server's server_version_num (e.g. 150013); 0 when it cannot be read. */
+export async function targetServerVersionNum(signal?: AbortSignal): Promise<number> {
+  const r = await psqlAsPostgres("SHOW server_version_num;", "postgres", signal);
+  const n = Number(r.stdout.trim());
+  return r.exitCode === 0 && Number.isInteger(n) ? n : 0;
+}
+
 /**
  * Whether the tunnel's local end still listens. It closes when the SSH master connection dies
  * (the network between the hosts was cut), while a stopped PostgreSQL on the origin leaves it

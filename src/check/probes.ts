@@ -3,6 +3,7 @@
  * (services, storage, accounts), the database probe's SQL, and parsers for their output. Pure:
  * the scripts are text and the parsers take text, so both are testable without a host.
  */
+import { SERVICE_STATE_SCRIPT, parseServiceState } from "../bluemind/serviceState.js";
 import { shellQuote } from "../adapters/process.js";
 import type { HostFacts } from "../bluemind/facts.js";
 
@@ -10,6 +11,8 @@ export type ServiceState = "running" | "stopped";
 
 export interface ServiceFacts {
   bluemind: ServiceState;
+  /** What the BlueMind state rests on (unit states, process, core port). */
+  bluemindEvidence?: string;
   postfix: ServiceState;
   postgresql: ServiceState;
   /** pg_isready on localhost:5432 answered "accepting connections". */
@@ -92,12 +95,10 @@ export interface SideFacts {
   errors: Partial<Record<"host" | "services" | "storage" | "accounts" | "db", string>>;
 }
 
-export const SERVICES_SCRIPT = String.raw`
-svc() { if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then systemctl "$2" "$1"; else service "$1" "$2"; fi; }
-st() { if "$@" >/dev/null 2>&1; then echo running; else echo stopped; fi; }
-echo "bluemind=$(st bmctl status)"
-echo "postfix=$(st svc postfix status)"
-echo "postgresql=$(st svc postgresql status)"
+// The service states come from the one module that decides them (never from bmctl's exit code).
+export const SERVICES_SCRIPT =
+  SERVICE_STATE_SCRIPT +
+  String.raw`
 if command -v pg_isready >/dev/null 2>&1; then pg_isready -q -h localhost -p 5432 -t 3 && echo pg_ready=1 || echo pg_ready=0
 else (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && echo pg_ready=1 || echo pg_ready=0; fi
 major() { "$1" --version 2>/dev/null | sed -n 's/.* \([0-9][0-9]*\)\..*/\1/p' | head -1; }
@@ -152,11 +153,12 @@ getent group | awk -F: '{print "group\t" $1 "\t" $3}'
 
 export function parseServices(out: string): ServiceFacts {
   const kv = keyValues(out);
-  const state = (k: string): ServiceState => (kv[k] === "running" ? "running" : "stopped");
+  const st = parseServiceState(out);
   const f: ServiceFacts = {
-    bluemind: state("bluemind"),
-    postfix: state("postfix"),
-    postgresql: state("postgresql"),
+    bluemind: st.bluemind,
+    bluemindEvidence: st.bluemindEvidence,
+    postfix: st.postfix,
+    postgresql: st.postgresql,
     pgAcceptsConnections: kv["pg_ready"] === "1",
   };
   if (kv["pg_restore"]) f.pgRestoreMajor = Number(kv["pg_restore"]);

@@ -7,14 +7,14 @@
 import type { App } from "../cli/app.js";
 import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
-import { formatDuration } from "../cli/format.js";
+import { formatDuration } from "../format.js";
 import { coldSyncPlan } from "../phases/plans.js";
-import { readStagingAhead } from "../phases/databaseSteps.js";
-import type { StagingState } from "../phases/databaseDelta.js";
+import { readStagingAhead, stagingName } from "../phases/databaseSteps.js";
+import { stagingMarks, type StagingState } from "../phases/databaseDelta.js";
 import { latestForecast } from "../phases/forecast.js";
 import { runHotPass } from "./hotSync.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
-import { ConfigError, ExitCode } from "../engine/errors.js";
+import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
 import type { JournalRecord } from "../engine/journal.js";
 import type { MigrationContext } from "../phases/context.js";
@@ -52,9 +52,15 @@ export async function coldSyncCommand(
       return ExitCode.ok;
     }
     await db.open();
-    // While the origin still serves: catch up with a hot pass if the last one is old, so that the
-    // downtime only covers what changes from now on.
-    const catchUp = open ? undefined : catchUpReason(records, Date.now(), mc.settings.catchUpAfter);
+    // While the origin still serves: catch up with a hot pass if the last one is old, or if a
+    // database has no complete staging copy yet, so that the downtime only covers what changes
+    // from now on and never has to copy a whole database with the origin stopped.
+    const catchUp = open
+      ? undefined
+      : (catchUpReason(records, Date.now(), mc.settings.catchUpAfter) ??
+        (mc.settings.catchUpAfter === null
+          ? undefined
+          : noStagingReason(await withoutStagingCopy(mc.profile.databases, app.signal))));
     if (catchUp) {
       app.events.emit({ type: "info", message: `Catching up before the downtime: ${catchUp}` });
       const done = await runHotPass(app, mc, db.get);
@@ -75,6 +81,12 @@ export async function coldSyncCommand(
           type: "info",
           message: `Read the staging copies of ${[...readAhead.keys()].join(", ")} ahead of the downtime (${formatDuration(Date.now() - t0)})`,
         });
+    }
+    // The downtime only starts when it can finish: each database must have a complete staging copy
+    // (a full copy with the origin stopped could fail, and leave the origin stopped for nothing).
+    if (!open) {
+      const missing = mc.profile.databases.filter((name) => !readAhead.has(name));
+      if (missing.length) throw notReadyForDowntime(missing, mc.settings.catchUpAfter === null);
     }
     const started = open ? firstRecordTime(records, pass) : new Date();
     app.events.emit({
@@ -103,11 +115,18 @@ export async function coldSyncCommand(
     });
     app.events.emit({
       type: "info",
-      message: `Downtime so far: ${formatDuration(ms)}`,
+      message: `Cold phase: ${formatDuration(ms)}`,
       data: { downtimeMs: ms, coldSyncMs: outcome.durationMs },
     });
+    app.events.emit({
+      type: "outage",
+      startedAt: started.toISOString(),
+      ongoing: true,
+      parts: [],
+      coldSyncMs: ms,
+    });
     app.print(
-      `Cold sync done: BlueMind is stopped on both servers. Downtime so far: ${formatDuration(ms)} (since ${started.toISOString().slice(11, 19)} UTC)${forecast ? `; forecast was ${formatDuration(forecast.downtimeMs)}` : ""}.\n` +
+      `Cold sync done: BlueMind is stopped on both servers. The cold phase took ${formatDuration(ms)}${forecast ? ` (forecast ${formatDuration(forecast.downtimeMs)})` : ""}; the outage goes on (since ${started.toISOString().slice(11, 19)} UTC) until BlueMind answers on the target after the swap.\n` +
         `Next: bm-migrate verify, then bm-migrate swap`,
     );
     return ExitCode.ok;
@@ -135,6 +154,31 @@ export function catchUpReason(
   const ago = now - Date.parse(end.t);
   if (ago <= afterSec * 1000) return undefined;
   return `the last hot sync ended ${formatDuration(ago)} ago (more than ${formatDuration(afterSec * 1000)})`;
+}
+
+/** The databases that have no complete staging copy on the target (none made yet, or not finished). */
+async function withoutStagingCopy(dbs: readonly string[], signal: AbortSignal): Promise<string[]> {
+  const marks = await Promise.all(dbs.map((name) => stagingMarks(stagingName(name), signal)));
+  return dbs.filter((_, i) => !marks[i]);
+}
+
+export function noStagingReason(missing: readonly string[]): string | undefined {
+  return missing.length
+    ? `no complete staging copy of ${missing.join(", ")} on the target yet (a hot pass copies the databases ahead)`
+    : undefined;
+}
+
+/** The refusal before the downtime, when a database has no staging copy to bring up to date. */
+export function notReadyForDowntime(missing: readonly string[], catchUpDisabled: boolean): StepFailed {
+  return new StepFailed(
+    "cold-sync-ready",
+    `the downtime has not started: ${missing.join(", ")} ${missing.length === 1 ? "has" : "have"} no complete staging copy on the target, and copying ${missing.length === 1 ? "it" : "them"} in full with the origin stopped could fail and leave the origin stopped for nothing (nothing was stopped)`,
+    {
+      hint: catchUpDisabled
+        ? "run bm-migrate hot-sync first (it copies the databases ahead while the origin serves), or cold-sync without --catch-up-after never, then bm-migrate cold-sync"
+        : "run bm-migrate hot-sync and look at its database steps, then bm-migrate cold-sync",
+    },
+  );
 }
 
 function firstRecordTime(records: { t: string; pass?: string; type: string }[], pass: string): Date {

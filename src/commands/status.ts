@@ -1,17 +1,28 @@
 /**
  * `bm-migrate status`: each phase's passes and steps with times and volumes, and what to run next.
- * Reads the journal only: no connection, no lock.
+ * Reads the journal, and this server's service state from the system: no connection, no lock.
  */
 import type { App } from "../cli/app.js";
+import { LocalHost } from "../adapters/host.js";
+import { describeServiceState, readServiceState } from "../bluemind/serviceState.js";
 import { ExitCode } from "../engine/errors.js";
-import { foldJournal, PHASES, type PassState } from "../engine/status.js";
-import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
+import { foldJournal, outageParts, PHASES, type PassState } from "../engine/status.js";
+import { formatBytes, formatCount, formatDuration } from "../format.js";
 
-export function statusCommand(app: App): Promise<number> {
+export async function statusCommand(app: App): Promise<number> {
   const st = foldJournal(app.journal.records());
+  // This server's services, from the system (the origin is not asked: no connection).
+  const here = await readServiceState(new LocalHost("target"), app.signal).catch(() => undefined);
   if (app.flags.json) {
-    process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), type: "status", ...st }) + "\n");
-    return Promise.resolve(ExitCode.ok);
+    process.stdout.write(
+      JSON.stringify({
+        ts: new Date().toISOString(),
+        type: "status",
+        ...st,
+        ...(here ? { targetServices: here } : {}),
+      }) + "\n",
+    );
+    return ExitCode.ok;
   }
   const lines: string[] = [];
   lines.push(`Migration state in ${app.settings.stateDir}`);
@@ -53,14 +64,23 @@ export function statusCommand(app: App): Promise<number> {
       );
     }
   }
+  if (st.outage) {
+    const o = st.outage;
+    lines.push(
+      o.ongoing || o.ms === undefined
+        ? `OUTAGE ONGOING: BlueMind has been stopped on the origin since ${o.startedAt} (${formatDuration(Date.now() - Date.parse(o.startedAt))}); it ends when BlueMind answers on the target after the swap. So far: ${outageParts(o, formatDuration)}`
+        : `outage: ${formatDuration(o.ms)} from the origin's stop (${o.startedAt}) until BlueMind answered on the target (${o.endedAt}): ${outageParts(o, formatDuration)}`,
+    );
+  }
   if (st.downtime)
     lines.push(
-      `downtime (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,
+      `cold phase (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,
     );
   if (st.rolledBackAt) lines.push(`rolled back at ${st.rolledBackAt}`);
+  if (here) lines.push(`This server now: ${describeServiceState(here)}`);
   lines.push(`Next: ${st.next}`);
   app.print(lines.join("\n"));
-  return Promise.resolve(ExitCode.ok);
+  return ExitCode.ok;
 }
 
 function describePass(p: PassState): string {

@@ -20,8 +20,8 @@ import { BmError, ConfigError, ExitCode, StepFailed } from "../engine/errors.js"
 import type { JournalRecord } from "../engine/journal.js";
 import { formatPlan } from "../engine/plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
-import { foldJournal } from "../engine/status.js";
-import { formatDuration } from "../cli/format.js";
+import { foldJournal, outageOf } from "../engine/status.js";
+import { formatDuration } from "../format.js";
 import { latestVerification, type VerificationStatus } from "../verify/gate.js";
 import { swapAddresses } from "../network/addresses.js";
 import { chooseFlavour, networkProbeScript, parseNetworkProbe } from "../network/config.js";
@@ -42,7 +42,7 @@ import {
   type SwapFacts,
   type SwapMode,
 } from "../network/swapPlan.js";
-import { OriginUnreachable, requireOrigin } from "./connect.js";
+import { OriginUnreachable, requireOrigin } from "../phases/connect.js";
 import { PROFILES, profileFor } from "../bluemind/profiles.js";
 import { repairStep } from "../phases/repairSteps.js";
 import { queueDeliverStep } from "../phases/queueSteps.js";
@@ -280,12 +280,29 @@ function describeFacts(f: SwapFacts): string {
 /** What `post` needs after this swap: the server's addresses now. */
 function nextCommand(f: SwapFacts): string {
   return f.mode === "takeover"
-    ? `bm-migrate post --new-ip ${f.originIp},${f.targetIp}   (mynetworks: the server now has both addresses)`
-    : "bm-migrate post";
+    ? "bm-migrate post   (the server kept its address: mynetworks stays as it is)"
+    : `bm-migrate post   (mynetworks: ${f.originIp} becomes ${f.targetIp})`;
 }
 
 // ---------------------------------------------------------------------------------------------
 // The command
+
+/** The outage as the journal measured it (cold sync's stop to BlueMind answering), as an event. */
+export function emitOutage(app: App): void {
+  const records = app.journal.records();
+  const o = outageOf(records);
+  if (!o) return;
+  const downtime = records.filter((r) => r.type === "downtime").at(-1);
+  app.events.emit({
+    type: "outage",
+    startedAt: o.startedAt,
+    ...(o.endedAt ? { endedAt: o.endedAt } : {}),
+    ...(o.ms !== undefined ? { ms: o.ms } : {}),
+    ongoing: o.ongoing,
+    parts: o.parts,
+    ...(typeof downtime?.["ms"] === "number" ? { coldSyncMs: downtime["ms"] } : {}),
+  });
+}
 
 export async function swapCommand(app: App, opts: Record<string, unknown>): Promise<number> {
   const flags = parseSwapFlags(opts);
@@ -386,6 +403,7 @@ export async function swapCommand(app: App, opts: Record<string, unknown>): Prom
       facts.mode === "takeover"
         ? `the target now answers at ${facts.originIp} (and ${facts.targetIp})`
         : `BlueMind now runs at ${facts.targetIp}; change the DNS records shown above`;
+    emitOutage(app);
     app.print(
       `Swap done in ${formatDuration(outcome.durationMs)}: ${where}. BlueMind runs on the target.\nNext: ${nextCommand(facts)}`,
     );

@@ -9,10 +9,10 @@ import type { App } from "../cli/app.js";
 import type { Host } from "../adapters/host.js";
 import { failure, stderrTail, type ProcessResult } from "../adapters/process.js";
 import { openTunnel, type Tunnel } from "../adapters/postgres.js";
-import { serviceStateScript } from "../bluemind/services.js";
+import { readServiceState } from "../bluemind/serviceState.js";
 import { configScope } from "../bluemind/profiles.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 import { finishMigration, originDbCredentials, prepareMigration } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";
 import { compareFileManifests, DifferenceLog, formatDifference, type FileCounts } from "../verify/compare.js";
@@ -64,6 +64,7 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
     ]);
     const durationMs = Date.now() - started;
     const ok = log.total === 0;
+    const normalised = dbs.normalised;
     const counts = {
       files: files.files,
       dirs: files.dirs,
@@ -79,6 +80,7 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
       differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
       differenceCount: log.total,
       counts,
+      ...(normalised.length ? { normalised } : {}),
       ...(samplePercent !== undefined ? { sample: samplePercent } : {}),
       ...(running.length ? { originRunning: running.some((r) => r.role === "origin") } : {}),
       durationMs,
@@ -103,11 +105,17 @@ export async function verifyCommand(app: App, opts: Record<string, unknown>): Pr
         differenceCount: log.total,
         differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
         counts,
+        ...(normalised.length ? { normalised } : {}),
         durationMs,
       },
     });
+    const implied = normalised.length
+      ? `\nAccepted as what the change of PostgreSQL version implies:\n${normalised.map((n) => `  ${n}`).join("\n")}`
+      : "";
     if (ok) {
-      app.print(`Verified: the target holds what the origin holds (${what}).\nNext: bm-migrate swap`);
+      app.print(
+        `Verified: the target holds what the origin holds (${what}).${implied}\nNext: bm-migrate swap`,
+      );
       return ExitCode.ok;
     }
     const shown = log.kept.slice(0, JOURNAL_DIFFERENCES).map(formatDifference);
@@ -145,12 +153,9 @@ async function runningServices(
     ["origin", mc.origin],
     ["target", mc.target],
   ] as const) {
-    const r = await host.sh(serviceStateScript, { timeoutMs: 60_000 });
-    for (const line of r.stdout.split("\n")) {
-      const [name, state] = line.split(" ");
-      if ((name === "bluemind" || name === "postfix") && state === "running")
-        out.push({ role, service: name === "bluemind" ? "BlueMind" : "postfix" });
-    }
+    const st = await readServiceState(host);
+    if (st.bluemind === "running") out.push({ role, service: `BlueMind (${st.bluemindEvidence})` });
+    if (st.postfix === "running") out.push({ role, service: "postfix" });
   }
   return out;
 }
@@ -232,7 +237,7 @@ async function verifyDatabases(
   mc: MigrationContext,
   port: number,
   log: DifferenceLog,
-): Promise<DbCounts> {
+): Promise<DbCounts & { normalised: string[] }> {
   const creds = originDbCredentials(mc.originFacts);
   const origin: PsqlAccess = {
     label: mc.origin.label,
@@ -245,7 +250,7 @@ async function verifyDatabases(
     command: ["runuser", "-u", "postgres", "--", "psql"],
     connection: [],
   };
-  const total: DbCounts = { tables: 0, rows: 0 };
+  const total: DbCounts & { normalised: string[] } = { tables: 0, rows: 0, normalised: [] };
   for (const db of mc.profile.databases) {
     const step = `verify-db:${db}`;
     const title = `Compare database ${db}`;
@@ -283,8 +288,9 @@ async function verifyDatabases(
       });
       continue;
     }
-    const { differences, counts } = compareDbManifests(db, o.manifest, t.manifest);
+    const { differences, counts, normalised } = compareDbManifests(db, o.manifest, t.manifest);
     for (const d of differences) log.add(d);
+    total.normalised.push(...normalised);
     total.tables += counts.tables;
     total.rows += counts.rows;
     app.events.emit({
@@ -292,7 +298,7 @@ async function verifyDatabases(
       step,
       title,
       durationMs: Date.now() - started,
-      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}`,
+      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}${normalised.length ? ` (${normalised.length} accepted as the change of PostgreSQL version implies)` : ""}`,
     });
   }
   return total;

@@ -8,7 +8,7 @@ import type { ConfigPattern, Profile } from "../bluemind/profiles.js";
 import type { SshTarget } from "../adapters/ssh.js";
 import type { FsSpace } from "../check/probes.js";
 import type { Settings } from "../engine/settings.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 
 /** What was read on one server. */
 export interface DetectedSide {

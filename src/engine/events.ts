@@ -30,7 +30,18 @@ export type Event =
   | { type: "step-failed"; step: string; title: string; durationMs: number; error: string; hint?: string }
   | { type: "info"; message: string; data?: Record<string, unknown> }
   | { type: "warning"; message: string; step?: string }
-  | { type: "command"; host: string; command: string };
+  | { type: "command"; host: string; command: string }
+  | {
+      /** The outage users feel (origin's stop until BlueMind answers on the target), measured. */
+      type: "outage";
+      startedAt: string;
+      endedAt?: string;
+      ms?: number;
+      ongoing: boolean;
+      parts: { name: string; ms: number }[];
+      /** The cold phase alone (the cold sync's own downtime record). */
+      coldSyncMs?: number;
+    };
 
 export interface EventSink {
   emit(event: Event): void;

@@ -36,6 +36,8 @@ export interface MigrationStatus {
   lastCheck?: { at: string; blockers: number; warnings: number };
   lastVerify?: { at: string; ok: boolean; differences: number };
   downtime?: { startedAt: string; endedAt: string; ms: number };
+  /** What users feel: from the origin's stop until BlueMind answers on the target (see outageOf). */
+  outage?: Outage;
   rolledBackAt?: string;
   swappedAt?: string;
   /** `post` journals its own records (post-step, post-finished), not passes. */
@@ -154,8 +156,113 @@ export function foldJournal(records: JournalRecord[]): MigrationStatus {
   st.passes = [...passes.values()];
   const swap = lastPass(st, "swap");
   if (swap?.state === "finished") st.swappedAt = swap.endedAt;
+  const outage = outageOf(records);
+  if (outage) st.outage = outage;
   st.next = nextCommand(st);
   return st;
+}
+
+/** One part of the outage, in the order they happen. */
+export interface OutagePart {
+  /** stop, copy, verification, swap, start, or between (the time between commands). */
+  name: "stop" | "copy" | "verification" | "swap" | "start" | "between";
+  ms: number;
+}
+
+/**
+ * The outage users feel: from the moment the cold sync began stopping the origin's services until
+ * BlueMind first answered on the target at the address users reach (the swap's check). Measured
+ * from the journal's own times, never estimated. While the swap has not answered yet, `endedAt` is
+ * absent and `ongoing` says so.
+ */
+export interface Outage {
+  startedAt: string;
+  endedAt?: string;
+  ms?: number;
+  ongoing: boolean;
+  /** The make-up, summing to `ms` when ended (so far, when ongoing). */
+  parts: OutagePart[];
+}
+
+const msBetween = (a: string, b: string): number => Math.max(0, Date.parse(b) - Date.parse(a));
+
+/**
+ * The outage of the last cold sync that was not abandoned: its `downtime` record gives the start
+ * (and the end of the copy), the stop step of the origin's services the stop, each `verify-result`
+ * after it the verification (its own start and duration), and the swap pass the swap and the start
+ * (its `start:target` step's start, its `check:target` step's `answeringAt`).
+ */
+export function outageOf(records: readonly JournalRecord[]): Outage | undefined {
+  let cold: JournalRecord | undefined;
+  let coldIndex = -1;
+  records.forEach((r, i) => {
+    if (r.type === "downtime") {
+      cold = r;
+      coldIndex = i;
+    }
+  });
+  if (!cold || typeof cold["startedAt"] !== "string" || typeof cold["endedAt"] !== "string") return undefined;
+  const later = records.slice(coldIndex + 1);
+  if (later.some((r) => r.type === "rollback" || (r.type === "pass-abandoned" && r.pass === cold!.pass)))
+    return undefined;
+  const start = cold["startedAt"];
+  const coldEnd = cold["endedAt"];
+  const stopDone = records.find(
+    (r) => r.pass === cold!.pass && r.type === "step-done" && r.step === "stop-services:origin",
+  );
+  const stopMs = stopDone && typeof stopDone["durationMs"] === "number" ? stopDone["durationMs"] : 0;
+  const parts: OutagePart[] = [
+    { name: "stop", ms: Math.min(stopMs, msBetween(start, coldEnd)) },
+    { name: "copy", ms: Math.max(0, msBetween(start, coldEnd) - stopMs) },
+  ];
+  let at = coldEnd;
+  let verifyMs = 0;
+  let between = 0;
+  for (const r of later) {
+    if (r.type !== "verify-result" || typeof r["durationMs"] !== "number") continue;
+    const vStart =
+      typeof r["startedAt"] === "string"
+        ? r["startedAt"]
+        : new Date(Date.parse(r.t) - r["durationMs"]).toISOString();
+    between += msBetween(at, vStart);
+    verifyMs += msBetween(vStart, r.t);
+    at = r.t;
+  }
+  const swapStart = later.find((r) => r.type === "pass-started" && r.phase === "swap");
+  const swapPass = swapStart?.pass;
+  const startStep = later.find(
+    (r) => r.pass === swapPass && r.type === "step-started" && r.step === "start:target",
+  );
+  const check = later.find((r) => r.pass === swapPass && r.type === "step-done" && r.step === "check:target");
+  const answeringAt =
+    check && typeof (check["data"] as Record<string, unknown> | undefined)?.["answeringAt"] === "string"
+      ? String((check["data"] as Record<string, unknown>)["answeringAt"])
+      : undefined;
+  if (verifyMs) parts.push({ name: "verification", ms: verifyMs });
+  if (swapStart) {
+    between += msBetween(at, swapStart.t);
+    at = swapStart.t;
+  }
+  if (startStep) {
+    parts.push({ name: "swap", ms: msBetween(at, startStep.t) });
+    at = startStep.t;
+  }
+  if (answeringAt) parts.push({ name: "start", ms: msBetween(at, answeringAt) });
+  parts.push({ name: "between", ms: between });
+  const outage: Outage = { startedAt: start, ongoing: !answeringAt, parts };
+  if (answeringAt) {
+    outage.endedAt = answeringAt;
+    outage.ms = msBetween(start, answeringAt);
+  }
+  return outage;
+}
+
+/** "2.1 s (stop 0.3 s, copy 0.5 s, ...)" without the unit formatting (the caller's). */
+export function outageParts(o: Outage, fmt: (ms: number) => string): string {
+  return o.parts
+    .filter((p) => p.ms > 0 || p.name !== "between")
+    .map((p) => `${p.name === "between" ? "between commands" : p.name} ${fmt(p.ms)}`)
+    .join(", ");
 }
 
 export function lastPass(st: MigrationStatus, phase: string): PassState | undefined {

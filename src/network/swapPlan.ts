@@ -5,6 +5,8 @@
  * target and check that it answers. Every step can run again after a crash: each one first looks
  * whether its work is already done.
  */
+import { SERVICE_STATE_SCRIPT, parseServiceState } from "../bluemind/serviceState.js";
+import { sleep } from "../engine/sleep.js";
 import {
   copyFileSync,
   existsSync,
@@ -111,32 +113,50 @@ export function networkEdit(
   return editNetworkConfig(f.network, files, f.iface, f.originIp, f.prefix, f.network.nmRunning);
 }
 
-/** The script that takes the origin off the network, detached: the session must not wait on it. */
+/**
+ * The shell lines that find the sshd process serving this session (the first ancestor named sshd):
+ * it ends when the target closes its connection, which is the moment the address may go.
+ */
+const SESSION_SSHD = `p=$$; while [ "$p" -gt 1 ]; do case "$(cat /proc/$p/comm 2>/dev/null)" in sshd*) break ;; esac; p=$(cut -d' ' -f4 /proc/$p/stat 2>/dev/null || echo 1); done`;
+
+/**
+ * The script that takes the origin off the network, detached: the session must not wait on it.
+ * No fixed wait: the detached part waits until the sshd process of this session has ended (the
+ * target closes its connection as soon as this script returns), then releases the address at
+ * once (in takeover, always: the address is free when it is removed, not when a power-off gets
+ * round to the network), then powers off. Without an sshd ancestor (not run over SSH): 1 s.
+ */
 export function originOffScript(f: SwapFacts): string {
   const actions: string[] = [];
-  if (f.releaseAddress)
+  if (f.releaseAddress || f.mode === "takeover")
     actions.push(`ip addr del ${f.originIp}/${f.prefix} dev ${shellQuote(f.originIface)}`);
   if (f.originPower === "off") actions.push("poweroff");
-  return `setsid sh -c ${shellQuote(`sleep 1; ${actions.join("; ")}`)} >/dev/null 2>&1 </dev/null &`;
+  const wait = `if [ "$0" -gt 1 ]; then i=0; while kill -0 "$0" 2>/dev/null && [ $i -lt 3000 ]; do sleep 0.02; i=$((i + 1)); done; else sleep 1; fi`;
+  return `${SESSION_SSHD}\nsetsid sh -c ${shellQuote(`${wait}; ${actions.join("; ")}`)} "$p" >/dev/null 2>&1 </dev/null &`;
 }
 
-/** Does anything answer on ADDR:22, seen from the target? A refusal is an answer too. */
-export async function addressAnswers(target: Host, ip: string, signal?: AbortSignal): Promise<boolean> {
-  const r = await target.sh(`timeout 2 bash -c ${shellQuote(`exec 3<>/dev/tcp/${ip}/22`)}`, {
+/** Connect timeout of one probe of the origin's address: a host on the same link answers in well under it. */
+export const PROBE_TIMEOUT_S = 0.2;
+/** Consecutive silent probes before the address counts as free. */
+export const SILENT_PROBES = 2;
+
+/**
+ * Does anything answer on ADDR:PORT, seen from the target? A refusal is an answer too. A released
+ * address does not answer at all: the probe then ends after its timeout.
+ */
+export async function addressAnswers(
+  target: Host,
+  ip: string,
+  signal?: AbortSignal,
+  timeoutS = 2,
+  port = 22,
+): Promise<boolean> {
+  const r = await target.sh(`timeout ${timeoutS} bash -c ${shellQuote(`exec 3<>/dev/tcp/${ip}/${port}`)}`, {
     timeoutMs: 10_000,
     ...(signal ? { signal } : {}),
   });
   return r.exitCode === 0 || /refused/i.test(r.stderr);
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 
 function must(host: Host, r: ProcessResult, hint: string): void {
   if (r.exitCode !== 0) throw failure(host.label, r, hint);
@@ -215,16 +235,23 @@ function originGoneStep(f: SwapFacts, d: SwapDeps): Step {
     id: "origin:gone",
     title: `Wait until nothing answers at ${f.originIp} any more`,
     host: "target",
-    commands: [`until ! timeout 2 bash -c '</dev/tcp/${f.originIp}/22'; do sleep 1; done`],
+    commands: [
+      `until ${SILENT_PROBES} probes in a row of ${f.originIp}:22 get no answer within ${PROBE_TIMEOUT_S * 1000} ms (a refusal is an answer); no sleep between probes`,
+    ],
     async run(ctx) {
       const t0 = Date.now();
+      let silent = 0;
+      let probes = 0;
       for (;;) {
-        if (!(await addressAnswers(d.target, f.originIp, ctx.signal)))
-          return {
-            summary: `${f.originIp} is free after ${((Date.now() - t0) / 1000).toFixed(1)} s`,
-            data: { ms: Date.now() - t0 },
-          };
+        probes++;
+        const answers = await addressAnswers(d.target, f.originIp, ctx.signal, PROBE_TIMEOUT_S);
         if (ctx.signal.aborted) throw new StepFailed("origin:gone", "interrupted");
+        silent = answers ? 0 : silent + 1;
+        if (silent >= SILENT_PROBES)
+          return {
+            summary: `${f.originIp} is free after ${((Date.now() - t0) / 1000).toFixed(2)} s (${probes} probes)`,
+            data: { ms: Date.now() - t0, probes },
+          };
         if (Date.now() - t0 > d.goneTimeoutMs)
           throw new StepFailed(
             "origin:gone",
@@ -233,7 +260,8 @@ function originGoneStep(f: SwapFacts, d: SwapDeps): Step {
               hint: `switch the origin off (or remove ${f.originIp} from its ${f.originIface}) by hand, then run: bm-migrate swap --apply`,
             },
           );
-        await sleep(d.pollMs ?? 1000, ctx.signal);
+        // An answer (a refusal comes back at once): probe again soon, not in a busy loop.
+        if (answers) await sleep(d.pollMs ?? 50, ctx.signal);
       }
     },
   };
@@ -248,10 +276,7 @@ function addressLiveStep(f: SwapFacts, d: SwapDeps): Step {
     id: "address:live",
     title: `Add ${cidr} to the target's ${f.iface}`,
     host: "target",
-    commands: [
-      `ip addr add ${cidr} dev ${f.iface}`,
-      `arping -c 2 -U -I ${f.iface} ${f.originIp} (when installed)`,
-    ],
+    commands: [`ip addr add ${cidr} dev ${f.iface}`],
     async run(ctx) {
       const shown = await d.target.run(["ip", "-o", "-4", "addr", "show", "dev", f.iface], {
         signal: ctx.signal,
@@ -267,13 +292,57 @@ function addressLiveStep(f: SwapFacts, d: SwapDeps): Step {
             `add the address by hand (ip addr add ${cidr} dev ${f.iface}), then run: bm-migrate swap --apply`,
           );
       }
-      // Tell the neighbours at once that the address now lives here (their caches still name the origin).
-      const garp = await d.target.sh(
-        `if command -v arping >/dev/null 2>&1; then arping -q -c 2 -U -I ${shellQuote(f.iface)} ${f.originIp} >/dev/null 2>&1 || true; echo sent; fi`,
-        { signal: ctx.signal, timeoutMs: 15_000 },
-      );
-      const announced = garp.stdout.includes("sent") ? "; announced by gratuitous ARP" : "";
-      return { summary: `${cidr} is on ${f.iface}${announced}` };
+      return { summary: `${cidr} is on ${f.iface}` };
+    },
+  };
+}
+
+/**
+ * A gratuitous ARP from the interface that now has the address, without iputils' arping: one
+ * request whose sender and target are the address, broadcast (what `arping -U` sends).
+ * Python 3 is on every current Debian, Ubuntu and RHEL; a raw packet socket needs root.
+ */
+export const GARP_PY = `import socket, struct, sys
+iface, ip = sys.argv[1], socket.inet_aton(sys.argv[2])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+mac = s.getsockname()[4]
+s.send(b"\\xff" * 6 + mac + b"\\x08\\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + ip + b"\\x00" * 6 + ip)
+print("sent")`;
+
+/** The announcement script: arping -U when installed (its later repeats detached), else Python. */
+export function announceScript(iface: string, ip: string): string {
+  return `if command -v arping >/dev/null 2>&1; then
+  arping -q -c 1 -U -I ${shellQuote(iface)} ${ip} >/dev/null 2>&1 && echo arping
+  setsid arping -q -c 2 -U -I ${shellQuote(iface)} ${ip} >/dev/null 2>&1 </dev/null &
+elif command -v python3 >/dev/null 2>&1; then
+  python3 -c ${shellQuote(GARP_PY)} ${shellQuote(iface)} ${ip} 2>&1 | sed 's/^sent$/python3/'
+else
+  echo none
+fi`;
+}
+
+function announceStep(f: SwapFacts, d: SwapDeps): Step {
+  return {
+    id: "address:announce",
+    title: `Announce ${f.originIp} from the target (gratuitous ARP)`,
+    host: "target",
+    commands: [`arping -U -I ${f.iface} ${f.originIp} (or the same packet from python3)`],
+    async run(ctx) {
+      // Neighbours (the gateway, clients) still map the address to the origin's hardware address.
+      const r = await d.target.sh(announceScript(f.iface, f.originIp), {
+        signal: ctx.signal,
+        timeoutMs: 15_000,
+      });
+      const how = r.stdout.trim().split("\n")[0] ?? "";
+      if (how === "arping" || how === "python3")
+        return { summary: `gratuitous ARP sent (${how})`, data: { tool: how } };
+      ctx.events.emit({
+        type: "warning",
+        step: "address:announce",
+        message: `no gratuitous ARP sent from the target (${how === "none" ? "neither arping nor python3 is installed" : how.slice(0, 200)}): neighbours learn the new place of ${f.originIp} when their ARP entry expires (install iputils-arping to announce it at once)`,
+      });
+      return { summary: "not announced (no tool)", data: { tool: "none" } };
     },
   };
 }
@@ -443,7 +512,7 @@ function startTargetStep(d: SwapDeps): Step {
           "start BlueMind by hand (service postfix start; bmctl start), then run: bm-migrate swap --apply",
         );
       }
-      return { summary: "postfix and BlueMind started" };
+      return { summary: "postfix and BlueMind started", data: { startedAt: new Date().toISOString() } };
     },
   };
 }
@@ -459,26 +528,42 @@ export function listeningPorts(ssOut: string): Set<number> {
   return ports;
 }
 
-function checkTargetStep(d: SwapDeps): Step {
+/** How often the target is asked whether BlueMind answers, while it starts. */
+const CHECK_POLL_MS = 100;
+
+/**
+ * BlueMind answers when its core accepts a connection at the address users reach (the origin's, in
+ * a takeover), bmctl reports it running and postfix runs. The moment it first does is the end of
+ * the outage (`answeringAt`, journaled).
+ */
+function checkTargetStep(f: SwapFacts, d: SwapDeps): Step {
+  const ip = f.mode === "takeover" ? f.originIp : f.targetIp;
   return {
     id: "check:target",
-    title: "Check that BlueMind and postfix answer on the target",
+    title: `Check that BlueMind answers at ${ip} and postfix runs on the target`,
     host: "target",
-    commands: ["bmctl status", "service postfix status", "ss -ltnH (ports 25, 587, 143, 993, 80, 443, 8090)"],
+    commands: [
+      `connect to ${ip}:${CORE_PORT} (the core), every ${CHECK_POLL_MS} ms until it answers`,
+      "systemctl is-active bluemind.target bm-core postfix (or: bm-core's process, service postfix status)",
+      "ss -ltnH (ports 25, 587, 143, 993, 80, 443, 8090)",
+    ],
     async run(ctx) {
       const t0 = Date.now();
       let last = "";
       for (;;) {
         const r = await d.target.sh(
-          `bmctl status >/dev/null 2>&1 && echo bm=ok; if [ -d /run/systemd/system ]; then systemctl is-active --quiet postfix; else service postfix status >/dev/null 2>&1; fi && echo postfix=ok; echo ---; ss -ltnH`,
+          `timeout 1 bash -c ${shellQuote(`exec 3<>/dev/tcp/${ip}/${CORE_PORT}`)} 2>/dev/null && echo core=ok\n${SERVICE_STATE_SCRIPT}\necho ---; ss -ltnH`,
           { signal: ctx.signal, timeoutMs: 60_000 },
         );
+        const at = new Date().toISOString();
         const [head = "", ss = ""] = r.stdout.split("---\n");
         const ports = listeningPorts(ss);
-        const bm = head.includes("bm=ok");
-        const postfix = head.includes("postfix=ok");
-        last = `bmctl status ${bm ? "running" : "not running"}, postfix ${postfix ? "running" : "not running"}, core port ${CORE_PORT} ${ports.has(CORE_PORT) ? "listening" : "not listening"}`;
-        if (bm && postfix && ports.has(CORE_PORT)) {
+        const core = head.includes("core=ok");
+        const state = parseServiceState(head);
+        const bm = state.bluemind === "running";
+        const postfix = state.postfix === "running";
+        last = `BlueMind ${state.bluemind} (${state.bluemindEvidence}), postfix ${state.postfix}, the core ${core ? "answers" : "does not answer"} at ${ip}:${CORE_PORT}`;
+        if (bm && postfix && core) {
           const up = BLUEMIND_PORTS.filter((p) => ports.has(p.port));
           const down = BLUEMIND_PORTS.filter((p) => !ports.has(p.port));
           if (down.length)
@@ -488,8 +573,13 @@ function checkTargetStep(d: SwapDeps): Step {
               message: `not listening on the target: ${down.map((p) => `${p.port} (${p.what})`).join(", ")}`,
             });
           return {
-            summary: `BlueMind and postfix run; listening: ${up.map((p) => `${p.port} (${p.what})`).join(", ")}`,
-            data: { listening: up.map((p) => p.port), notListening: down.map((p) => p.port) },
+            summary: `BlueMind answers at ${ip}:${CORE_PORT} ${((Date.now() - t0) / 1000).toFixed(2)} s after the check began, postfix runs; listening: ${up.map((p) => `${p.port} (${p.what})`).join(", ")}`,
+            data: {
+              answeringAt: at,
+              address: ip,
+              listening: up.map((p) => p.port),
+              notListening: down.map((p) => p.port),
+            },
           };
         }
         if (ctx.signal.aborted) throw new StepFailed("check:target", "interrupted");
@@ -498,10 +588,10 @@ function checkTargetStep(d: SwapDeps): Step {
             "check:target",
             `BlueMind does not answer ${Math.round(d.startTimeoutMs / 1000)} s after its start: ${last}`,
             {
-              hint: "look at /var/log/bm/core.log and bmctl status on the target, then run: bm-migrate swap --apply",
+              hint: "look at /var/log/bm/core.log and systemctl status bluemind.target (or bmctl status) on the target, then run: bm-migrate swap --apply",
             },
           );
-        await sleep(d.pollMs ?? 1000, ctx.signal);
+        await sleep(d.pollMs ?? CHECK_POLL_MS, ctx.signal);
       }
     },
   };
@@ -516,12 +606,17 @@ export function swapPlan(f: SwapFacts, d: SwapDeps): Plan {
   if (f.mode === "takeover") {
     stages.push(
       { name: "Make sure the origin's address is free", steps: [originGoneStep(f, d)] },
+      { name: `Give the target ${f.originIp}`, steps: [addressLiveStep(f, d)] },
       {
-        name: `Give the target ${f.originIp}`,
-        steps: [addressLiveStep(f, d), addressPersistentStep(f, d)],
+        // BlueMind starts as soon as the address is here; the rest overlaps its start.
+        name: "Start BlueMind on the target and check it answers; announce and keep the address",
+        steps: [
+          startTargetStep(d),
+          announceStep(f, d),
+          addressPersistentStep(f, d),
+          { ...checkTargetStep(f, d), waitFor: ["start:target"] },
+        ],
       },
-      { name: "Start BlueMind on the target", steps: [startTargetStep(d)] },
-      { name: "Check the target", steps: [checkTargetStep(d)] },
     );
   } else {
     stages.push(
@@ -530,7 +625,7 @@ export function swapPlan(f: SwapFacts, d: SwapDeps): Plan {
         steps: [ipChangeFilesStep(f, d), ipChangeDatabaseStep(f, d)],
       },
       { name: "Start BlueMind on the target", steps: [startTargetStep(d)] },
-      { name: "Check the target", steps: [checkTargetStep(d)] },
+      { name: "Check the target", steps: [checkTargetStep(f, d)] },
       { name: "Reconfigure BlueMind", steps: [reconfigureStep(d)] },
     );
   }

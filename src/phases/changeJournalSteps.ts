@@ -19,7 +19,7 @@ import {
 } from "../adapters/watcher.js";
 import type { JournalRecord } from "../engine/journal.js";
 import type { Step, StepContext, StepResult } from "../engine/plan.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 import {
   changesFor,
   lastCopyStart,

@@ -14,11 +14,18 @@ import {
   psqlAsPostgres,
   quoteIdent,
   quoteLiteral,
+  targetServerVersionNum,
   type OriginDb,
 } from "../adapters/postgres.js";
+import {
+  crossesPublicSchemaChange,
+  majorOf,
+  normalisedInWords,
+  PUBLIC_SCHEMA_FILTER,
+} from "./majorUpgrade.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Step, StepContext } from "../engine/plan.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 import { statSync } from "node:fs";
 import { originRows, targetRows } from "../adapters/pgQuery.js";
 import {
@@ -53,6 +60,8 @@ interface OriginDbInfo {
   owner: string;
   tables: number;
   bytes: number;
+  /** The origin server's server_version_num. */
+  versionNum: number;
 }
 
 async function readOriginDb(
@@ -68,7 +77,7 @@ async function readOriginDb(
     `SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba),
             (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')),
-            pg_database_size(current_database())
+            pg_database_size(current_database()), current_setting('server_version_num')
        FROM pg_database WHERE datname = current_database()`,
     signal,
   );
@@ -78,7 +87,8 @@ async function readOriginDb(
       hint: "check that PostgreSQL runs on the origin and that bm.ini's password is right (bm-migrate check), then run the command again",
     });
   }
-  const [encoding, collate, ctype, owner, tables, bytes] = info.rows[0] as [
+  const [encoding, collate, ctype, owner, tables, bytes, versionNum] = info.rows[0] as [
+    string,
     string,
     string,
     string,
@@ -86,7 +96,15 @@ async function readOriginDb(
     string,
     string,
   ];
-  return { encoding, collate, ctype, owner, tables: Number(tables), bytes: Number(bytes) };
+  return {
+    encoding,
+    collate,
+    ctype,
+    owner,
+    tables: Number(tables),
+    bytes: Number(bytes),
+    versionNum: Number(versionNum),
+  };
 }
 
 /**
@@ -149,7 +167,14 @@ async function loadStaging(
   o: DatabaseStepOptions,
   stepId: string,
   ctx: StepContext,
-): Promise<{ info: OriginDbInfo; dumpBytes: number; dumpFile: string }> {
+): Promise<{
+  info: OriginDbInfo;
+  dumpBytes: number;
+  dumpFile: string;
+  originMajor: number;
+  targetMajor: number;
+  normalised: string[];
+}> {
   const origin = o.origin();
   const staging = stagingName(db);
   const dumpFile = join(o.dumpDir, `${db}.sql`);
@@ -171,14 +196,25 @@ async function loadStaging(
       `the target's PostgreSQL must accept encoding ${info.encoding} and locale ${info.collate}/${info.ctype}: install that locale, then run the command again`,
     );
   // Dump and load at once. SET ROLE makes the owner create everything, as the procedure's load
-  // "as bj" does; the owner may create trusted extensions such as hstore.
+  // "as bj" does; the owner may create trusted extensions such as hstore. Across the change of
+  // schema public's owner (PostgreSQL 15), the load leaves out the dump's lines on it: the target's
+  // database keeps its own version's (majorUpgrade.ts). The kept dump is the origin's as it is.
+  const targetMajor = majorOf(await targetServerVersionNum(ctx.signal));
+  const originMajor = majorOf(info.versionNum);
+  const normalised = normalisedInWords(originMajor, targetMajor);
+  const filter = crossesPublicSchemaChange(originMajor, targetMajor)
+    ? ` \\\n  | awk ${shellQuote(PUBLIC_SCHEMA_FILTER)}`
+    : "";
   mkdirSync(o.dumpDir, { recursive: true, mode: 0o700 });
   let dumped = 0;
   const script = `set -o pipefail; umask 077
 { echo ${shellQuote(`SET ROLE ${quoteIdent(info.owner)};`)}; pg_dump --verbose --no-password -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)}; } \\
-  | tee ${shellQuote(dumpFile)} \\
+  | tee ${shellQuote(dumpFile)}${filter} \\
   | runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} >/dev/null`;
-  ctx.logCommand("target", `pg_dump ${db} (origin, via tunnel) | tee ${dumpFile} | psql ${staging}`);
+  ctx.logCommand(
+    "target",
+    `pg_dump ${db} (origin, PostgreSQL ${originMajor}, via tunnel) | tee ${dumpFile}${filter ? " | awk (without schema public's owner and grants)" : ""} | psql ${staging} (PostgreSQL ${targetMajor})`,
+  );
   const load = await run("bash", ["-c", script], {
     env: { PGPASSWORD: origin.password, PGCONNECT_TIMEOUT: "15" },
     signal: ctx.signal,
@@ -217,7 +253,7 @@ async function loadStaging(
     );
   }
   if (marks) await setStagingMarks(staging, marks, ctx.signal);
-  return { info, dumpBytes: statSync(dumpFile).size, dumpFile };
+  return { info, dumpBytes: statSync(dumpFile).size, dumpFile, originMajor, targetMajor, normalised };
 }
 
 /**
@@ -265,7 +301,7 @@ async function refreshStaging(
   }
   const full = await loadStaging(db, o, stepId, ctx);
   return {
-    summary: `in full: ${full.info.tables} tables, dump ${formatBytes(full.dumpBytes)} (origin size ${formatBytes(full.info.bytes)}), ${full.info.encoding} ${full.info.collate}`,
+    summary: `in full: ${full.info.tables} tables, dump ${formatBytes(full.dumpBytes)} (origin size ${formatBytes(full.info.bytes)}), ${full.info.encoding} ${full.info.collate}${full.originMajor !== full.targetMajor ? `, PostgreSQL ${full.originMajor} → ${full.targetMajor}` : ""}${full.normalised.length ? ` (normalised: ${full.normalised.join("; ")})` : ""}`,
     data: {
       db,
       mode: "full",
@@ -277,6 +313,9 @@ async function refreshStaging(
       ctype: full.info.ctype,
       owner: full.info.owner,
       dumpFile: full.dumpFile,
+      originMajor: full.originMajor,
+      targetMajor: full.targetMajor,
+      ...(full.normalised.length ? { normalised: full.normalised } : {}),
     },
   };
 }

@@ -3,7 +3,7 @@
  * without network or scripts, and print the same. One row per pass (segments of a resumed pass
  * side by side), a row per phase not run yet, the downtime window and the forecast over them.
  */
-import { formatDuration } from "../cli/format.js";
+import { formatDuration } from "../format.js";
 import { esc } from "./escape.js";
 import type { PassSegment, ReportModel } from "./model.js";
 import { buildTimeAxis, type Interval } from "./timeAxis.js";
@@ -43,6 +43,7 @@ export function renderTimeline(m: ReportModel): string {
     p.segments.map((s) => ({ start: s.start, end: s.end })),
   );
   if (m.downtime) intervals.push({ start: m.downtime.start, end: m.downtime.end });
+  if (m.outage?.end !== undefined) intervals.push({ start: m.outage.start, end: m.outage.end });
   if (m.downtime && m.forecast)
     intervals.push({ start: m.downtime.start, end: m.downtime.start + m.forecast.downtimeMs });
   const axis = buildTimeAxis(intervals, { x0, x1 });
@@ -107,14 +108,24 @@ export function renderTimeline(m: ReportModel): string {
       );
   }
 
-  // The downtime window, under the bars so they stay readable, and the forecast against it.
+  // The outage (origin's stop until BlueMind answered on the target), under everything.
+  if (m.outage?.end !== undefined && m.outage.ms !== undefined) {
+    const ox0 = axis.x(m.outage.start);
+    const ox1 = Math.max(axis.x(m.outage.end), ox0 + 2);
+    parts.push(
+      `<g class="outage" data-ms="${m.outage.ms}"><title>${esc(`outage ${formatDuration(m.outage.ms)}: ${m.outage.parts.map((p) => `${p.name} ${formatDuration(p.ms)}`).join(", ")}`)}</title>`,
+      `<rect class="outage-window" x="${f(ox0)}" y="${TOP - 8}" width="${f(ox1 - ox0)}" height="${rows * ROW_H + 8}" fill="${DOWNTIME_COLOUR}" fill-opacity="0.06" stroke="${DOWNTIME_COLOUR}" stroke-width="1" stroke-dasharray="4 2"/>`,
+      `<text x="${f(ox1)}" y="${TOP - 40}" text-anchor="end" class="downtime-label">outage ${esc(formatDuration(m.outage.ms))}</text></g>`,
+    );
+  }
+  // The cold phase's window, under the bars so they stay readable, and the forecast against it.
   if (m.downtime) {
     const dx0 = axis.x(m.downtime.start);
     const dx1 = Math.max(axis.x(m.downtime.end), dx0 + 2);
     parts.push(
-      `<g class="downtime" data-ms="${m.downtime.ms}"><title>${esc(`downtime ${formatDuration(m.downtime.ms)}`)}</title>`,
+      `<g class="downtime" data-ms="${m.downtime.ms}"><title>${esc(`cold phase ${formatDuration(m.downtime.ms)}`)}</title>`,
       `<rect class="downtime-window" x="${f(dx0)}" y="${TOP - 8}" width="${f(dx1 - dx0)}" height="${rows * ROW_H + 8}" fill="${DOWNTIME_COLOUR}" fill-opacity="0.12" stroke="${DOWNTIME_COLOUR}" stroke-width="1"/>`,
-      `<text x="${f(dx1)}" y="${TOP - 14}" text-anchor="end" class="downtime-label">downtime ${esc(formatDuration(m.downtime.ms))}</text></g>`,
+      `<text x="${f(dx1)}" y="${TOP - 14}" text-anchor="end" class="downtime-label">cold phase ${esc(formatDuration(m.downtime.ms))}</text></g>`,
     );
     if (m.forecast) {
       const fx = axis.x(m.downtime.start + m.forecast.downtimeMs);

@@ -2,7 +2,7 @@
  * The report as one self-contained HTML file: inline CSS (with a print stylesheet), the chart as
  * inline SVG, no script, no font or image fetched. Every text from the journal is escaped.
  */
-import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
+import { formatBytes, formatCount, formatDuration } from "../format.js";
 import { DOWNTIME_COLOUR, phaseColour, renderTimeline } from "./chart.js";
 import { esc } from "./escape.js";
 import type { PassStatus, ReportModel } from "./model.js";
@@ -23,7 +23,7 @@ export function renderReport(m: ReportModel): string {
 <main>
 ${header(m)}
 ${section("timeline", "Timeline", timeline(m))}
-${section("downtime", "Downtime: forecast and real", downtime(m))}
+${section("downtime", "Outage and cold phase: forecast and real", downtime(m))}
 ${section("phases", "Phases and passes", phases(m))}
 ${section("directories", "Data directories", directories(m))}
 ${section("databases", "Databases", databases(m))}
@@ -88,16 +88,27 @@ function table(head: string[], rows: string[][], cls = ""): string {
 function header(m: ReportModel): string {
   const period = m.span ? `${utc(m.span.start)} — ${utc(m.span.end)} UTC` : "the journal is empty";
   const cards: string[] = [];
+  if (m.outage)
+    cards.push(
+      m.outage.ms !== undefined
+        ? card(
+            "Outage",
+            formatDuration(m.outage.ms),
+            `origin stopped → BlueMind answering on the target: ${outageMakeUp(m)}`,
+            "info",
+          )
+        : card("Outage", "ongoing", `since ${utc(m.outage.start)} UTC, until the swap's check`, "warn"),
+    );
   if (m.downtime) {
     const vs = m.forecast
       ? `forecast ${formatDuration(m.forecast.downtimeMs)} (${deviation(m.downtime.ms, m.forecast.downtimeMs)})`
       : "no forecast recorded";
     const tone = !m.forecast ? "info" : m.downtime.ms <= m.forecast.downtimeMs ? "ok" : "warn";
-    cards.push(card("Downtime", formatDuration(m.downtime.ms), vs, tone));
+    cards.push(card("Cold phase", formatDuration(m.downtime.ms), vs, tone));
   } else {
     cards.push(
       card(
-        "Downtime",
+        "Cold phase",
         "not run yet",
         m.forecast ? `forecast ${formatDuration(m.forecast.downtimeMs)}` : "no forecast yet",
         "none",
@@ -184,6 +195,13 @@ function timeline(m: ReportModel): string {
 <p class="muted">Times in UTC. Long idle gaps between passes are shortened (hatched, marked //); each stretch of activity is drawn to its own scale.</p></figcaption></figure>`;
 }
 
+function outageMakeUp(m: ReportModel): string {
+  return (m.outage?.parts ?? [])
+    .filter((p) => p.ms > 0 || p.name !== "between")
+    .map((p) => `${p.name === "between" ? "between commands" : p.name} ${formatDuration(p.ms)}`)
+    .join(", ");
+}
+
 function downtime(m: ReportModel): string {
   if (!m.downtime && !m.forecast) return NOT_RUN;
   const rows: string[][] = [];
@@ -194,9 +212,16 @@ function downtime(m: ReportModel): string {
       when(m.forecast.at),
       esc(m.forecast.basis ?? "—"),
     ]);
+  if (m.outage)
+    rows.push([
+      "Outage (origin stopped → BlueMind answering on the target)",
+      m.outage.ms !== undefined ? `<strong>${duration(m.outage.ms)}</strong>` : "ongoing",
+      `${when(m.outage.start)} → ${m.outage.end !== undefined ? when(m.outage.end) : "…"}`,
+      esc(outageMakeUp(m)),
+    ]);
   if (m.downtime)
     rows.push([
-      "Real (services stopped → copy done)",
+      "Cold phase (services stopped → copy done)",
       `<strong>${duration(m.downtime.ms)}</strong>`,
       `${when(m.downtime.start)} → ${when(m.downtime.end)}`,
       m.forecast ? esc(deviation(m.downtime.ms, m.forecast.downtimeMs)) : "no forecast recorded",

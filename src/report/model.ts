@@ -3,8 +3,9 @@
  * functions: no I/O here, so every part is unit-tested on plain records. A part whose records are
  * missing is left undefined or empty; the renderer says "not run yet" for it.
  */
+import { outageOf } from "../engine/status.js";
 import type { Finding as CheckFinding, Severity } from "../check/findings.js";
-import { formatBytes } from "../cli/format.js";
+import { formatBytes } from "../format.js";
 import type { JournalRecord } from "../engine/journal.js";
 
 /** The phases in the order a migration runs them. */
@@ -114,6 +115,15 @@ export interface DowntimeView {
   ms: number;
 }
 
+/** The outage users feel (see engine/status outageOf): origin's stop until BlueMind answers. */
+export interface OutageView {
+  start: number;
+  end?: number;
+  ms?: number;
+  ongoing: boolean;
+  parts: { name: string; ms: number }[];
+}
+
 export interface ForecastView {
   downtimeMs: number;
   basis?: string;
@@ -144,6 +154,7 @@ export interface ReportModel {
   check?: CheckView;
   verify?: VerifyView;
   downtime?: DowntimeView;
+  outage?: OutageView;
   forecast?: ForecastView;
   /** What the migration set aside on the target, the postfix queue, BlueMind's repairs. */
   carried: CarriedView;
@@ -250,6 +261,7 @@ export function buildReportModel(records: JournalRecord[], opts: BuildOptions): 
     ...optional("check", lastCheck(timed)),
     ...optional("verify", lastVerify(timed)),
     ...optional("downtime", downtime),
+    ...optional("outage", outageView(timed)),
     ...optional("forecast", chooseForecast(timed, downtime)),
     carried: carriedView(timed),
     commands: mergeCommands(timed, opts.logCommands ?? []),
@@ -587,6 +599,20 @@ function scalarText(v: unknown, name: string): string {
   if (typeof v === "number") return /bytes/i.test(name) ? formatBytes(v) : v.toLocaleString("en-US");
   if (typeof v === "string") return v;
   return JSON.stringify(v) ?? "";
+}
+
+export function outageView(records: JournalRecord[]): OutageView | undefined {
+  const o = outageOf(records);
+  const start = o && time(o.startedAt);
+  if (!o || start === undefined) return undefined;
+  const end = time(o.endedAt);
+  return {
+    start,
+    ...(end !== undefined ? { end } : {}),
+    ...(o.ms !== undefined ? { ms: o.ms } : {}),
+    ongoing: o.ongoing,
+    parts: o.parts,
+  };
 }
 
 export function lastDowntime(records: JournalRecord[]): DowntimeView | undefined {

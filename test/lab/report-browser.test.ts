@@ -102,7 +102,7 @@ test("the report renders in Chromium: chart with bars and downtime, tables with 
     assert.ok(window.x + window.width >= cold.x + cold.width - 3, "and lasts until the copy is done");
     assert.match(
       (await page.locator("svg.timeline .downtime-label").textContent()) ?? "",
-      /downtime 4 min 51 s/,
+      /cold phase 4 min 51 s/,
     );
     const forecast = await page.locator("svg.timeline .forecast line").boundingBox();
     assert.ok(forecast && forecast.height > 100, "the forecast line crosses the rows");

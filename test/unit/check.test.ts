@@ -357,10 +357,11 @@ test("--skip-check turns the named blocker into a warning; unknown and vital ids
 
 test("parsers: services, database probe, psql failures", () => {
   const s = parseServices(
-    "bluemind=running\npostfix=stopped\npostgresql=running\npg_ready=1\npg_restore=15\npsql=15\n",
+    "core_port=0\ninit=systemd\nbluemind_evidence=bluemind.target active, bm-core active\nbluemind=running\npostfix=stopped\npostgresql=running\npg_ready=1\npg_restore=15\npsql=15\n",
   );
   assert.deepEqual(s, {
     bluemind: "running",
+    bluemindEvidence: "bluemind.target active, bm-core active, core port 8090 not listening",
     postfix: "stopped",
     postgresql: "running",
     pgAcceptsConnections: true,

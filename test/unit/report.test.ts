@@ -368,7 +368,7 @@ test("the HTML has the chart, the downtime window, the tables and nothing from t
   assert.equal((html.match(/<rect class="bar"/g) ?? []).length, 5, "4 passes, the first in two segments");
   has(html, /class="downtime-window"/);
   // Plain includes: a failed match would print the whole page.
-  assert.ok(html.includes("downtime 4 min 51 s"));
+  assert.ok(html.includes("cold phase 4 min 51 s"));
   assert.ok(html.includes("forecast 6 min 12 s"));
   assert.ok(html.includes("@media print"));
   hasNot(html, /<script|<link|@import|src="http/i);
