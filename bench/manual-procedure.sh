@@ -5,6 +5,10 @@
 #   manual-procedure.sh hot  [ORIGIN]   phase 1: stop services on the target, the 7 rsyncs
 #   manual-procedure.sh cold [ORIGIN]   phase 2: stop services on both, the 7 rsyncs, the 2 dumps,
 #                                       the scp lines, drop/create the databases, load the dumps
+#   manual-procedure.sh swap ORIGIN ADDRESS/PREFIX IFACE
+#                                       phase 3, scripted: power the origin off, add its address on
+#                                       the target, start postfix and BlueMind; no verification at
+#                                       all; then wait until the core answers at the address
 #
 # ORIGIN defaults to bm-origin (the lab's origin). The commands are the documentation's own, in its
 # order, one after the other; only what fails on PostgreSQL 15 is fixed (see createdb below).
@@ -15,7 +19,7 @@
 # bytes" lines, psql's answers), which the driver counts.
 set -euo pipefail
 
-PHASE="${1:?usage: manual-procedure.sh hot|cold [ORIGIN]}"
+PHASE="${1:?usage: manual-procedure.sh hot|cold [ORIGIN] | swap ORIGIN ADDRESS/PREFIX IFACE}"
 ORIGIN="${2:-bm-origin}"
 
 mark() { echo "BENCH mark $1 $(date +%s%3N)"; }
@@ -108,8 +112,25 @@ cold() {
   echo "BENCH dump $(stat -c %s /tmp/db.sql) $(stat -c %s /tmp/db-data.sql)"
 }
 
+# Phase 3 as a script would do it, as fast as it can: the origin's power-off is detached on its
+# side (the lab's stand-in, like a real shutdown, takes its time), the address is added at once.
+# The outage ends when BlueMind's core answers at the origin's address (the same test as
+# bm-migrate's swap check): `answering`.
+swap() {
+  local address="${3:?address/prefix}" iface="${4:?interface}"
+  mark swap-start
+  ssh root@"$ORIGIN" poweroff
+  ip addr add "$address" dev "$iface"
+  mark start-begin
+  service postfix start
+  bmctl start
+  until timeout 1 bash -c "exec 3<>/dev/tcp/${address%/*}/8090" 2>/dev/null; do sleep 0.1; done
+  mark answering
+}
+
 case "$PHASE" in
   hot) hot ;;
   cold) cold ;;
-  *) echo "manual-procedure.sh: unknown phase '$PHASE' (hot or cold)" >&2; exit 2 ;;
+  swap) swap "$@" ;;
+  *) echo "manual-procedure.sh: unknown phase '$PHASE' (hot, cold or swap)" >&2; exit 2 ;;
 esac

@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Lab, REPO, type LabUpOptions } from "../lab/lab.js";
 import { differences, journal, manifest } from "../test/lab/support.js";
+import { outageOf } from "../src/engine/status.js";
 import {
   dumpBytes,
   failed,
@@ -51,7 +52,9 @@ const RESULTS = join(REPO, "bench", "results");
 const LAB_SH = join(REPO, "lab", "lab.sh");
 /** GNU time, if the machine has it (the lab hosts see the machine's /usr through their overlay). */
 const GNU_TIME = "/usr/bin/time";
-const LABS: Record<Side, string> = { "bm-migrate": "bm1", manual: "bm2" };
+/** BM_LAB_PREFIX before the labs' names, as for the lab tests: several checkouts share a machine. */
+const PREFIX = process.env["BM_LAB_PREFIX"] ?? "";
+const LABS: Record<Side, string> = { "bm-migrate": `${PREFIX}bm1`, manual: `${PREFIX}bm2` };
 
 const MINUTE = 60_000;
 const TIMEOUT = {
@@ -198,13 +201,22 @@ function toolHot(lab: Lab, run: SideRun): void {
   const moved = passMoved(steps);
   run.hot = phase(r, moved.files, moved.bytes, moved);
   run.error ??= commandError("bm-migrate hot-sync", r);
+  // \`run\` goes to the downtime after two hot passes: the second, with nothing changed, is quick.
+  const second = timedOnTarget(lab, [BM, "hot-sync", "--origin", ORIGIN, "-q"], "hot2");
+  run.error ??= commandError("bm-migrate hot-sync (second pass)", second);
 }
 
+/**
+ * bm-migrate's side of the outage: \`run --yes\` from the end of the hot sync to BlueMind answering
+ * on the target at the origin's address (it verifies ahead while the origin serves, then the cold
+ * sync, the verification, the swap); \`--stop-after swap\` leaves \`post\` out, which changes the
+ * target's configuration on purpose (My networks) and is no part of the outage.
+ */
 function toolCold(lab: Lab, run: SideRun): void {
   // No catch-up pass before the stop: both sides' cold phases start from the same change.
   const r = timedOnTarget(
     lab,
-    [BM, "cold-sync", "--origin", ORIGIN, "--yes", "--catch-up-after", "never", "--json"],
+    [BM, "run", "--origin", ORIGIN, "--yes", "--catch-up-after", "never", "--stop-after", "swap", "--json"],
     "cold",
   );
   const records = journal(lab);
@@ -220,7 +232,17 @@ function toolCold(lab: Lab, run: SideRun): void {
         : [],
     ),
   );
-  run.error ??= commandError("bm-migrate cold-sync", r);
+  const outage = outageOf(records as unknown as Parameters<typeof outageOf>[0]);
+  if (outage?.ms !== undefined)
+    run.outage = { ms: outage.ms, parts: Object.fromEntries(outage.parts.map((p) => [p.name, p.ms])) };
+  const ahead = records.filter((x) => x["type"] === "verify-ahead").at(-1);
+  if (typeof ahead?.["durationMs"] === "number") run.verifyAheadMs = ahead["durationMs"];
+  const verified = records.filter((x) => x["type"] === "verify-result").at(-1);
+  if (verified)
+    run.verification = `${typeof verified["scope"] === "string" ? verified["scope"] : "full"}, ${verified["ok"] ? "passed" : "FAILED"}`;
+  run.error ??= commandError("bm-migrate run", r);
+  if (!run.error && outage?.ms === undefined)
+    run.error = "bm-migrate run: no outage measured (the swap did not end)";
 }
 
 function manualHot(lab: Lab, run: SideRun): void {
@@ -232,6 +254,31 @@ function manualHot(lab: Lab, run: SideRun): void {
 
 function manualCold(lab: Lab, run: SideRun): void {
   const r = timedOnTarget(lab, ["bash", MANUAL, "cold"], "cold");
+  const s = timedOnTarget(
+    lab,
+    ["bash", MANUAL, "swap", "bm-origin", `${lab.env.LAB_ORIGIN_IP}/24`, "eth0"],
+    "swap",
+  );
+  const [cm, sm] = [marks(r.stdout), marks(s.stdout)];
+  const at = (name: string): number | undefined => cm.get(name) ?? sm.get(name);
+  const [coldStart, coldEnd, swapStart, startBegin, answering] = [
+    "cold-start",
+    "cold-end",
+    "swap-start",
+    "start-begin",
+    "answering",
+  ].map(at);
+  if ([coldStart, coldEnd, swapStart, startBegin, answering].every((x) => x !== undefined))
+    run.outage = {
+      ms: answering! - coldStart!,
+      parts: {
+        copy: coldEnd! - coldStart!,
+        between: swapStart! - coldEnd!,
+        swap: startBegin! - swapStart!,
+        start: answering! - startBegin!,
+      },
+    };
+  run.error ??= commandError("manual scripted swap", s);
   const rsync = rsyncVerboseTotals(r.stdout);
   const configFiles = configFilesOnOrigin(lab);
   run.cold = phase(r, rsync.files + configFiles, rsync.receivedBytes + dumpBytes(r.stdout));
@@ -244,6 +291,7 @@ function manualCold(lab: Lab, run: SideRun): void {
   if (errors.length)
     run.notes.push(`psql reported ${errors.length} error(s) during the load, first: ${errors[0]!.trim()}`);
   run.error ??= commandError("manual cold phase", r);
+  if (!run.error && !run.outage) run.error = "manual swap: its marks are missing (no outage measured)";
 }
 
 /**
@@ -338,7 +386,14 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
         throw new Error(`${lab.name} origin: the writer made ${advanced} rounds instead of ${opts.changes}`);
     }
 
-    // 3. The cold phase, each side with its origin serving when it starts, one after the other.
+    // After the swap "BlueMind" starts on the target; the lab's BlueMind is a live writer, which
+    // would make the target differ from the origin at once. Users are no part of the outage: the
+    // targets' writers do nothing (the core stand-in, which is what answers, still starts).
+    for (const lab of labs.values())
+      must(lab, "target", `printf '#!/bin/sh\\nexec sleep infinity\\n' > /usr/share/bm-lab-writer.sh`);
+
+    // 3. The cold phase, each side with its origin serving when it starts, one after the other, to
+    //    BlueMind answering on the target at the origin's address.
     for (const side of order) {
       const lab = labs.get(side)!;
       const run = runs.get(side)!;
@@ -350,7 +405,7 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
       must(lab, "origin", "bmctl stop >/dev/null");
       run.changeRounds = writerSeq(lab) - seqAfterHot.get(side)!;
       log(
-        `  downtime ${secs(run.cold?.downtimeMs)} s, wall ${secs(run.cold?.wallMs)} s${run.error ? `; ${run.error}` : ""}`,
+        `  outage ${secs(run.outage?.ms)} s (cold phase ${secs(run.cold?.downtimeMs)} s), wall ${secs(run.cold?.wallMs)} s${run.error ? `; ${run.error}` : ""}`,
       );
     }
 
@@ -373,6 +428,8 @@ async function compare(lab: Lab, run: SideRun): Promise<void> {
   log(`${lab.name}: comparing origin and target`);
   for (const role of ["origin", "target"] as const)
     must(lab, role, "bmctl stop >/dev/null; service postfix stop");
+  // The swap powered the origin off (the lab's stand-in stops its PostgreSQL): its data is read here.
+  must(lab, "origin", "service postgresql start >/dev/null");
   const diffs = await differences(manifest(lab, "origin"), manifest(lab, "target"));
   run.identical = diffs.length === 0;
   run.differenceCount = diffs.length;

@@ -122,15 +122,19 @@ install -m 0755 "$LAB_DIR/standin/writer.sh" /usr/share/bm-lab-writer.sh
 install -m 0755 "$LAB_DIR/standin/postfix.init" /etc/init.d/postfix
 mkdir -p /var/spool/cyrus /var/lib/cyrus /var/spool/bm-hsm /var/spool/sieve /var/spool/bm-elasticsearch /var/spool/bm-docs /var/spool/bm-filehosting
 chown cyrus:mail /var/spool/cyrus /var/lib/cyrus /var/spool/bm-hsm /var/spool/sieve
+# What the profiles now carry beyond the seven (issue 17): the hollow directory, postfix's queue
+# directories, and on 5.x Keycloak's database. Empty here; the generator may fill them.
+mkdir -p /var/spool/bm-hollowed /var/spool/postfix/{maildrop,incoming,active,deferred,hold}
+case "$version" in 5.*|[6-9].*) runuser -u postgres -- psql -XAtc "select 1 from pg_database where datname = 'keycloak'" | grep -q 1 \
+  || runuser -u postgres -- createdb $dbopts -O bj keycloak ;; esac
 # --- an origin without inotify-tools (lab.sh up --origin-without-inotify): no change journal there
 if [ "$role" = origin ] && [ "${LAB_ORIGIN_INOTIFY:-1}" = 0 ]; then
   dpkg --remove inotify-tools >/dev/null 2>&1 || rm -f /usr/bin/inotifywait
   ! command -v inotifywait >/dev/null || { echo "inotifywait is still there" >&2; exit 1; }
 fi
 
-# --- issue 17: Debian's real postfix, BlueMind's plugin packages, 5.x Keycloak's database
-# postfix: the package is installed on the machine (lab/packages.sh) and in release root filesystems
-# (lab/rootfs.sh), so every host sees it through its
+# --- Debian's real postfix, BlueMind's plugin packages, 5.x Keycloak's database
+# postfix: the package is installed on the machine (.ci/run), so every host sees it through its
 # overlays; each host runs its own master with its own queue (/var/spool/postfix in its /var) and the
 # configuration the generator writes to its /etc/postfix. The init script above drives it.
 command -v postfix >/dev/null || { echo "postfix is not installed on this machine: apt-get install postfix (or run .ci/run)" >&2; exit 1; }
@@ -153,6 +157,5 @@ Version: $version
 Description: BlueMind lab stand-in ($pkg)
 DPKG
 done
-# 5.x: Keycloak keeps its realms in a database of its own (the generator fills it).
-case "$version" in 5.*|[6-9].*) runuser -u postgres -- createdb -O bj keycloak ;; esac
-echo "setup done: $role ($my_ip), BlueMind $version, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $(basename "$(dirname "$pgbin")")"
+# 5.x: Keycloak's database is created above (once); the generator fills it.
+echo "setup done: $role ($my_ip), BlueMind $version, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $(basename "$(dirname "$pgbin")"), postfix $(postconf -h mail_version 2>/dev/null)"

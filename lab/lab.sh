@@ -176,7 +176,9 @@ ENV
     | in_host origin bash -c 'cat >> /root/.ssh/known_hosts'
   if [ "$DATA" = 1 ]; then
     for role in origin target; do
-      in_host "$role" env LAB_HOST_IP="$([ $role = origin ] && echo "$LAB_ORIGIN_IP" || echo "$LAB_TARGET_IP")" PGPASSWORD=bj \
+      # bj's password is the host's own (random from 5.2 on, see host-setup.sh): bm.ini has it.
+      bjpass="$(in_host "$role" sed -n 's/^password *= *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/bm/bm.ini | head -1)"
+      in_host "$role" env LAB_HOST_IP="$([ $role = origin ] && echo "$LAB_ORIGIN_IP" || echo "$LAB_TARGET_IP")" PGPASSWORD="${bjpass:-bj}" \
         "$REPO_DIR/node_modules/.bin/tsx" "$LAB_DIR/generate.ts" --role "$role" --scale "$SCALE" --seed "$SEED" \
         >"$STATE/$role/generate.log" 2>&1 &
     done
@@ -255,7 +257,7 @@ main() {
   set -- ${REST[@]+"${REST[@]}"}
   case "$cmd" in
     up) cmd_up ;;
-    install) [ "$(id -u)" = 0 ] || die "installing packages needs root"; bash "$LAB_DIR/packages.sh" ensure --releases ${REST[@]+"${REST[@]}"} ;;
+    install) bash "$LAB_DIR/packages.sh" ensure --releases ${REST[@]+"${REST[@]}"} ;;
     down) cmd_down ;;
     down-all) for d in "$LAB_ROOT"/*/; do [ -d "$d" ] && { NAME="$(basename "$d")"; STATE="$LAB_ROOT/$NAME"; cmd_down; }; done ;;
     status) cmd_status ;;

@@ -8,11 +8,11 @@
 set -euo pipefail
 
 # What each is for: the hosts' network and namespaces (iproute2, util-linux), their sshd and ssh
-# (openssh-*), PostgreSQL with hstore (postgresql, postgresql-contrib), the copies (rsync, tar), each
-# host's own mail server with a real queue (postfix), the
+# (openssh-*), PostgreSQL with hstore (postgresql, postgresql-contrib), Debian's real postfix (each host
+# runs its own master and queue), the copies (rsync, tar), the
 # change journal (inotify-tools), process tools of the stand-ins and tests (procps, psmisc,
 # dpkg's start-stop-daemon), curl for the API, GNU time for the benchmark's memory figures.
-packages=(rsync tar postfix openssh-server openssh-client postgresql postgresql-contrib iproute2 util-linux inotify-tools procps psmisc curl time)
+packages=(rsync tar openssh-server openssh-client postgresql postgresql-contrib postfix iproute2 util-linux inotify-tools procps psmisc curl time)
 [ "${1:-}" = ensure ] && shift
 for a in "$@"; do
   case "$a" in

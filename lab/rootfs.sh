@@ -14,8 +14,9 @@ RELEASE="${1:?usage: rootfs.sh RELEASE}"
 CACHE="${BM_LAB_CACHE:-/var/cache/bm-migrate-lab}/rootfs"
 VARIANT=minbase
 # What a lab host runs of its release: sshd and its client, PostgreSQL with contrib (hstore), rsync,
-# inotifywait, ps/kill tools, ip (the swap), python3, and CA certificates as on any server.
-PACKAGES="postgresql,postgresql-contrib,postfix,rsync,openssh-server,openssh-client,iproute2,procps,psmisc,inotify-tools,python3,ca-certificates"
+# inotifywait, ps/kill tools, ip (the swap), python3, CA certificates as on any server, and Debian's
+# postfix (each host runs its own real master and queue).
+PACKAGES="postgresql,postgresql-contrib,rsync,openssh-server,openssh-client,iproute2,procps,psmisc,inotify-tools,python3,ca-certificates,postfix"
 KEY="$(printf '%s\n' "$VARIANT" "$RELEASE" "$PACKAGES" | sha256sum | cut -c1-12)"
 DIR="$CACHE/$RELEASE-$KEY"
 

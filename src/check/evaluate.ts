@@ -7,12 +7,13 @@ import type { PreflightFacts } from "./gather.js";
 import { clockFindings, osFindings, serviceFindings, volumeFindings } from "./infoChecks.js";
 import { ownerFindings } from "./ownerChecks.js";
 import { pluginFindings } from "./pluginChecks.js";
-import { postgresLoginFindings, postgresToolFindings } from "./postgresChecks.js";
+import { postgresExtensionFindings, postgresLoginFindings, postgresToolFindings } from "./postgresChecks.js";
 import { sshFindings } from "./sshCheck.js";
 import {
   bluemindInstalledFindings,
   externalUrlFindings,
   profileFindings,
+  originToolFindings,
   rsyncFindings,
   subscriptionFindings,
   versionFindings,
@@ -28,8 +29,10 @@ const CHECKS: Check[] = [
   externalUrlFindings,
   subscriptionFindings,
   rsyncFindings,
+  originToolFindings,
   postgresLoginFindings,
   postgresToolFindings,
+  postgresExtensionFindings,
   diskFindings,
   ownerFindings,
   freshTargetFindings,

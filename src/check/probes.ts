@@ -83,6 +83,10 @@ export interface DbFacts {
   users?: number;
   /** Mailboxes (t_mailbox), when the table exists. */
   mailboxes?: number;
+  /** Extensions created in the BlueMind databases (plpgsql aside). */
+  extensions?: string[];
+  /** Extensions the server could create (pg_available_extensions: its packages installed). */
+  availableExtensions?: string[];
 }
 
 /** Everything read on one side; a probe that failed leaves its field out and says why in `errors`. */
@@ -217,6 +221,8 @@ export function parseAccounts(out: string): Accounts {
  */
 export const DB_PROBE_SQL = String.raw`
 select 'server_version_num', current_setting('server_version_num');
+select 'extension:' || extname, 1 from pg_extension where extname <> 'plpgsql';
+select 'available:' || name, 1 from pg_available_extensions;
 select 'size:' || datname, pg_database_size(datname) from pg_database where datname in ('bj', 'bj-data');
 select 'users', (xpath('/row/c/text()', query_to_xml(
   case when exists (select 1 from information_schema.columns
@@ -242,9 +248,15 @@ export function parseDbProbe(outputs: readonly string[]): DbFacts {
       else if (key.startsWith("size:")) f.sizes[key.slice(5)] = value;
       else if (key === "users") f.users = (f.users ?? 0) + value;
       else if (key === "mailboxes") f.mailboxes = (f.mailboxes ?? 0) + value;
+      else if (key.startsWith("extension:")) addName((f.extensions ??= []), key.slice(10));
+      else if (key.startsWith("available:")) addName((f.availableExtensions ??= []), key.slice(10));
     }
   }
   return f;
+}
+
+function addName(list: string[], name: string): void {
+  if (!list.includes(name)) list.push(name);
 }
 
 /** Why psql could not log in, from its stderr. */

@@ -99,8 +99,14 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "status",
-    description: "where the migration stands: phases, steps, times, volumes, what to run next",
-    run: (app) => statusCommand(app),
+    description: "where the migration stands: phases, steps, times, volumes, the outage, what to run next",
+    options: [
+      new Option(
+        "--follow",
+        "then show a running command's output live (from another session too), until it ends",
+      ),
+    ],
+    run: (app, opts) => statusCommand(app, opts),
   },
   {
     name: "run",
@@ -111,6 +117,10 @@ export const COMMANDS: CommandSpec[] = [
       skipCheck(),
       forceOverwrite(),
       new Option("--sample <percent>", "verify: compare the content of only this share of data files"),
+      new Option(
+        "--stop-after <phase>",
+        "end the run once this phase is done (the next run resumes)",
+      ).choices(["hot-sync", "cold-sync", "verify", "swap"]),
       // swap's and post's own options, except --apply (run applies) and --force (run never forces)
       ...swapOptions().filter((o) => o.long !== "--apply" && o.long !== "--force"),
       ...postOptions(),

@@ -88,7 +88,10 @@ export function checkOutline(dataDirs: readonly string[], stateDir: string, orig
       id: `probe:services:${role}`,
       title: `Which services run on the ${role}`,
       host: role,
-      commands: ["bmctl status; service postfix status; service postgresql status; pg_isready -h localhost"],
+      commands: [
+        "systemctl is-active bluemind.target bm-core postfix postgresql (without systemd: bm-core's process, port 8090, service postfix|postgresql status)",
+        "pg_isready -h localhost",
+      ],
     },
     {
       id: `probe:storage:${role}`,

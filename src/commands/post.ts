@@ -92,7 +92,9 @@ export async function postCommand(app: App, opts: Record<string, unknown>): Prom
     const lines = [
       `BlueMind post-migration steps on ${settings.apiUrl} (BlueMind ${session.version ?? "version unknown"}, from ${session.versionSource ?? settings.sources.bmVersion}):`,
       ...Object.entries(outcome.results).map(([id, r]) => `  ${id.padEnd(12)} ${r.summary}`),
-      `  addresses    old ${settings.oldIp} (${settings.sources.oldIp}) -> ${settings.newEntries.join(", ")} (${settings.sources.newIp})`,
+      settings.takeover
+        ? `  addresses    address takeover: the server kept ${settings.oldIp} (${settings.sources.oldIp})`
+        : `  addresses    old ${settings.oldIp} (${settings.sources.oldIp}) -> ${settings.newEntries.join(", ")} (${settings.sources.newIp})`,
       "Done. Next: bm-migrate report",
     ];
     app.print(lines.join("\n"));

@@ -110,7 +110,8 @@ export function configStep(o: ConfigStepOptions): Step {
     ],
     async run(ctx) {
       const [filesOut, dirsOut, targetDirsOut] = await Promise.all([
-        origin.sh(expandScript(o.files), { signal: ctx.signal }),
+        // File names as bytes (latin1): a name that is not UTF-8 must reach rsync as it is.
+        origin.sh(expandScript(o.files), { signal: ctx.signal, stdoutEncoding: "latin1" }),
         origin.sh(mirrorDirsScript(o.mirrors), { signal: ctx.signal }),
         target.sh(mirrorDirsScript(o.mirrors), { signal: ctx.signal }),
       ]);

@@ -77,16 +77,25 @@ SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_ide
  * The content hash: each row's text form hashed (md5), the first 60 bits summed; equal for the
  * same rows in any order. The row is `alias.*`: a column named like the alias is not the row.
  */
-export const DATA_SQL = `
+const TABLE_ROWS_SELECT = `
 SELECT format($q$SELECT 'rows', %L, json_build_object('rows', count(*), 'hash', coalesce(sum(('x' || substr(md5((bm_verify_row.*)::text), 1, 15))::bit(60)::bigint), 0)::text)::text FROM ONLY %I.%I bm_verify_row$q$,
               format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'r' AND ${USER_SCHEMA} AND ${notExtensionMember("pg_class", "c.oid")}
-UNION ALL
-SELECT format($q$SELECT 'sequence value', %L, json_build_object('last_value', last_value, 'is_called', is_called)::text FROM %I.%I$q$,
+`;
+const SEQUENCE_VALUES_SELECT = `SELECT format($q$SELECT 'sequence value', %L, json_build_object('last_value', last_value, 'is_called', is_called)::text FROM %I.%I$q$,
               format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind = 'S' AND ${USER_SCHEMA} AND ${notExtensionMember("pg_class", "c.oid")}
+  WHERE c.relkind = 'S' AND ${USER_SCHEMA} AND ${notExtensionMember("pg_class", "c.oid")}`;
+
+/** Every table's rows (count and hash) and every sequence's value. */
+export const DATA_SQL = `${TABLE_ROWS_SELECT}UNION ALL
+${SEQUENCE_VALUES_SELECT}
+\\gexec
+`;
+
+/** Only the sequences' values (the downtime's verification of what changed: schema and sequences). */
+export const SEQUENCE_VALUES_SQL = `${SEQUENCE_VALUES_SELECT}
 \\gexec
 `;
 
@@ -131,6 +140,8 @@ export async function readDbManifest(
   access: PsqlAccess,
   database: string,
   signal?: AbortSignal,
+  /** What to read (default: the whole manifest, SCHEMA_SQL + DATA_SQL). */
+  sql?: string,
 ): Promise<DbManifestResult> {
   const [cmd, ...pre] = access.command;
   const r = await run(
@@ -152,7 +163,7 @@ export async function readDbManifest(
       database,
     ],
     {
-      input: SCHEMA_SQL + DATA_SQL,
+      input: sql ?? SCHEMA_SQL + DATA_SQL,
       env: { ...access.env, PGOPTIONS: PG_OPTIONS, PGCONNECT_TIMEOUT: "15" },
       maxStdout: 256 * 1024 * 1024,
       ...(signal ? { signal } : {}),
@@ -191,23 +202,55 @@ const isPost15Public = (a: Record<string, unknown>): boolean =>
   a["owner"] === "pg_database_owner" &&
   ["", "{pg_database_owner=UC/pg_database_owner,=U/pg_database_owner}"].includes(text(a["grants"]));
 
+/** The release whose ALL PRIVILEGES on a table or view include MAINTAIN (`m` in an ACL). */
+const MAINTAIN_PRIVILEGE = 17;
+const RELATIONS = new Set(["table", "view", "materialized view", "foreign table"]);
+
+/** An ACL of a release before 17 as 17 writes the same grants: ALL (`arwdDxt`) gained MAINTAIN. */
+export function withMaintain(acl: string): string {
+  return acl.replace(/=arwdDxt\//g, "=arwdDxtm/").replace(/=a\*r\*w\*d\*D\*x\*t\*\//g, "=a*r*w*d*D*x*t*m*/");
+}
+
 /**
- * A difference a change of PostgreSQL major version implies, and nothing else: schema public's
- * owner and grants, each side as its own version makes them (see phases/majorUpgrade.ts). Returns
- * the words for it, or undefined when the difference is a real one.
+ * The origin's attributes of one object as the target's major version writes the same thing, and
+ * the words for each change made; only what a change of major version implies: schema public's
+ * owner and grants, each side as its own version makes them (see phases/majorUpgrade.ts), and
+ * ALL PRIVILEGES on a relation, which includes MAINTAIN from 17 on.
  */
-export function majorVersionDifference(
+export function asOnTargetVersion(
   kind: string,
   name: string,
   o: Record<string, unknown>,
   t: Record<string, unknown>,
   originMajor: number,
   targetMajor: number,
-): string | undefined {
-  if (kind !== "schema" || name !== "public" || !crossesPublicSchemaChange(originMajor, targetMajor))
-    return undefined;
-  if (!isPre15Public(o) || !isPost15Public(t)) return undefined;
-  return `schema public: owner ${show(o["owner"])} and grants ${show(o["grants"])} on PostgreSQL ${originMajor}, ${show(t["owner"])} and ${show(t["grants"])} on ${targetMajor}: each as its version makes them`;
+): { attrs: Record<string, unknown>; notes: string[] } {
+  if (
+    kind === "schema" &&
+    name === "public" &&
+    crossesPublicSchemaChange(originMajor, targetMajor) &&
+    isPre15Public(o) &&
+    isPost15Public(t)
+  ) {
+    return {
+      attrs: { ...o, owner: t["owner"], grants: t["grants"] },
+      notes: [
+        `schema public: owner ${show(o["owner"])} and grants ${show(o["grants"])} on PostgreSQL ${originMajor}, ${show(t["owner"])} and ${show(t["grants"])} on ${targetMajor}: each as its version makes them`,
+      ],
+    };
+  }
+  const grants = text(o["grants"]);
+  if (RELATIONS.has(kind) && originMajor < MAINTAIN_PRIVILEGE && targetMajor >= MAINTAIN_PRIVILEGE) {
+    const on17 = withMaintain(grants);
+    if (on17 !== grants)
+      return {
+        attrs: { ...o, grants: on17 },
+        notes: [
+          `${kind} ${name}: grants ${grants} on PostgreSQL ${originMajor} are ${on17} on ${targetMajor} (ALL includes MAINTAIN from 17 on)`,
+        ],
+      };
+  }
+  return { attrs: o, notes: [] };
 }
 
 /** Compare one database's manifests; each difference is a sentence. */
@@ -226,13 +269,7 @@ export function compareDbManifests(
     const o = origin.get(key);
     const t = target.get(key);
     if (kind === "server") continue; // each side's version: what the comparison takes into account
-    if (o && t) {
-      const implied = majorVersionDifference(kind, name, o, t, originMajor, targetMajor);
-      if (implied) {
-        normalised.push(`${database}: ${implied}`);
-        continue;
-      }
-    }
+    const adjusted = o && t ? asOnTargetVersion(kind, name, o, t, originMajor, targetMajor) : undefined;
     if (kind === "rows" && o) {
       counts.tables++;
       counts.rows += Number(o["rows"] ?? 0);
@@ -257,14 +294,18 @@ export function compareDbManifests(
         diff(`content differs (${String(o["rows"])} ${o["rows"] === 1 ? "row" : "rows"} on both)`);
       continue;
     }
+    const before = differences.length;
     for (const attr of [...new Set([...Object.keys(o), ...Object.keys(t)])].sort()) {
       const a = o[attr];
       const b = t[attr];
-      if (JSON.stringify(a) === JSON.stringify(b)) continue;
+      if (JSON.stringify(adjusted?.attrs[attr] ?? a) === JSON.stringify(b)) continue;
       if (attr === "definition") diff("definition differs");
       else if (kind === "sequence value") diff(`${attr} ${show(a)} vs ${show(b)}`);
       else diff(`${attr} differs: ${show(a)} vs ${show(b)}`);
     }
+    // What the versions imply is accepted only where it makes the object equal.
+    if (differences.length === before)
+      normalised.push(...(adjusted?.notes ?? []).map((n) => `${database}: ${n}`));
   }
   return { differences, counts, normalised };
 }

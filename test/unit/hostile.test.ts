@@ -23,6 +23,13 @@ import { UnsafeStateDir } from "../../src/engine/stateDir.js";
 import { displayBytes, escapeControls } from "../../src/engine/text.js";
 import { HumanSink, JsonSink, LogFileSink } from "../../src/cli/output.js";
 import { esc } from "../../src/report/escape.js";
+import { classifyOriginDbFailure, freePort, scramVerifier } from "../../src/adapters/postgres.js";
+import { replaceDatabaseSql, rolePasswordSql } from "../../src/phases/databaseSteps.js";
+import { createHmac, pbkdf2Sync } from "node:crypto";
+import { changesFor, parseChangeLog, withParents } from "../../src/phases/changeJournal.js";
+import { filterLiteral, rsyncListedArgs, safeRelative } from "../../src/adapters/rsyncListed.js";
+import { rsyncArgs } from "../../src/adapters/rsync.js";
+import { SshConnection } from "../../src/adapters/ssh.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "bm-hostile-"));
 
@@ -201,4 +208,116 @@ test("control characters from file names are escaped on the terminal, in the log
   assert.equal(escapeControls("a\tb\nc"), "a\\tb\\nc");
   assert.equal(displayBytes(Buffer.from([0x61, 0xff, 0x0a, 0x62])), "a\\xff\\x0ab");
   assert.equal(displayBytes("é".normalize() === "é" ? Buffer.from("é") : Buffer.from("é")), "é");
+});
+
+test("PostgreSQL's own shutdown during a dump is told apart from a lost network", async () => {
+  const gone = { host: "127.0.0.1", port: await freePort() }; // even with the tunnel gone too
+  for (const stderr of [
+    'pg_dump: error: Dumping the contents of table "t_mailbox_record" failed: PQgetCopyData() failed.\npg_dump: detail: Error message from server: FATAL:  terminating connection due to administrator command\nserver closed the connection unexpectedly',
+    'pg_dump: error: connection to server at "127.0.0.1", port 40000 failed: FATAL:  the database system is shutting down',
+  ])
+    assert.equal(await classifyOriginDbFailure(gone, stderr), "shut-down");
+});
+
+test("the role password's SQL holds a SCRAM verifier, never the password; the restore pipeline gives it to pg_dump alone", () => {
+  const pw = "S3cr3t-abc'def";
+  const sql = rolePasswordSql("bj", pw);
+  assert.ok(!sql.includes("S3cr3t"), sql);
+  assert.match(
+    sql,
+    /PASSWORD 'SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}'/,
+  );
+  assert.match(sql, /SET log_min_error_statement = 'panic'/);
+  // RFC 7677's test vector: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, 4096.
+  const v = scramVerifier("pencil", Buffer.from("W22ZaJ0SNY7soEsUEjb6gQ==", "base64"), 4096);
+  assert.equal(
+    v?.split("$")[2]?.split(":")[1],
+    // ServerKey of the vector: its ServerSignature checks against it (computed from RFC 7677 §3).
+    createHmac(
+      "sha256",
+      pbkdf2Sync("pencil", Buffer.from("W22ZaJ0SNY7soEsUEjb6gQ==", "base64"), 4096, 32, "sha256"),
+    )
+      .update("Server Key")
+      .digest("base64"),
+  );
+});
+
+test("replacing a database never drops the target's own one kept as <db>.bm-migrate-old", () => {
+  const sql = replaceDatabaseSql("bj");
+  assert.doesNotMatch(sql, /DROP DATABASE[^;]*"bj\.bm-migrate-old"/);
+  // When the old one is there already, the database in place (an earlier copy) is what goes.
+  assert.match(
+    sql,
+    /\\if :has_old\nALTER DATABASE "bj" RENAME TO "bj\.bm-migrate-stale";\n\\else\nALTER DATABASE "bj" RENAME TO "bj\.bm-migrate-old";/,
+  );
+  assert.match(sql, /COMMIT;\nDROP DATABASE IF EXISTS "bj\.bm-migrate-stale";$/);
+});
+
+const SPOOL = "/var/spool/cyrus";
+
+test("a name with a newline and fake event text is one event with its exact path, never two", () => {
+  // What inotifywait --csv printed for `mkdir -p $'nl\nMODIFY /root'` then a file in it (seen on 3.22).
+  const log = parseChangeLog(
+    [
+      "R 1",
+      `E 2 ${SPOOL}/,"CREATE,ISDIR","nl`,
+      `E 2 MODIFY "`,
+      `E 3 "${SPOOL}/nl`,
+      `E 3 MODIFY /","CREATE,ISDIR",root`,
+      "",
+    ].join("\n"),
+    [SPOOL],
+  );
+  assert.deepEqual(
+    log.events.map((e) => e.path),
+    [`${SPOOL}/nl\nMODIFY `],
+    "the forged MODIFY is part of the name",
+  );
+  // The event inside the directory whose own path needed quoting is not guessed at: full pass.
+  assert.match(log.untrusted ?? "", /cannot be read back with certainty/);
+  // The name with a quote and a comma, once the directory is plain, reads back exactly.
+  assert.deepEqual(
+    parseChangeLog(`R 1\nE 4 ${SPOOL}/,CREATE,"q""uote,comma"\n`, [SPOOL]).events.map((e) => e.path),
+    [`${SPOOL}/q"uote,comma`],
+  );
+  // The old --format '%e %w%f' line, or any path outside the watched trees, is refused.
+  assert.match(parseChangeLog(`R 1\nE 2 MODIFY /root/x\n`, [SPOOL]).untrusted ?? "", /unreadable/);
+  assert.match(parseChangeLog(`R 1\nE 2 /root/,MODIFY,x\n`, [SPOOL]).untrusted ?? "", /outside the watched/);
+  assert.match(parseChangeLog(`R 1\nE 2 ${SPOOL}/,MODIFY,"a/b"\n`, [SPOOL]).untrusted ?? "", /holds a \//);
+  assert.match(parseChangeLog(`R 1\nE 2 ${SPOOL}/../,MODIFY,x\n`, [SPOOL]).untrusted ?? "", /not plain/);
+  // A record still open at the end of what was read.
+  assert.match(
+    parseChangeLog(`R 1\nE 2 ${SPOOL}/,CREATE,"a\n`, [SPOOL]).untrusted ?? "",
+    /ends inside an event/,
+  );
+});
+
+test("names that are not UTF-8 survive the change log byte for byte, and reach rsync's list unchanged", () => {
+  const name = Buffer.from([0x69, 0x6e, 0x76, 0xff, 0xfe, 0x2e]); // "inv\xff\xfe."
+  const bytes = Buffer.concat([Buffer.from(`R 1\nE 2 ${SPOOL}/u/,CLOSE_WRITE,`), name, Buffer.from("\n")]);
+  const log = parseChangeLog(bytes.toString("latin1"), [SPOOL]);
+  assert.equal(log.untrusted, undefined);
+  const c = changesFor(SPOOL, log.events, 0);
+  const list = withParents(c.paths);
+  assert.deepEqual(Buffer.from(list.at(-1)!, "latin1"), Buffer.concat([Buffer.from("u/"), name]));
+  assert.equal(displayBytes(list.at(-1)!), "u/inv\\xff\\xfe.");
+  // A top-level filter for such a name matches it (any byte for each one beyond ASCII).
+  assert.equal(filterLiteral(name.toString("latin1")), "inv??.");
+  assert.equal(filterLiteral("a*\u00e9"), "a\\*?");
+  assert.ok(!safeRelative("../x") && !safeRelative("/etc") && !safeRelative("a//b") && safeRelative("."));
+});
+
+test("no rsync of the tool follows a symlink out of the data directories", () => {
+  const ssh = new SshConnection({ user: "root", host: "origin" }, { socketDir: tmp() });
+  const args = [
+    ...rsyncListedArgs({ ssh, dir: "/var/spool/cyrus", paths: [".", "a", "a/b"] }),
+    ...rsyncArgs({ ssh, source: "/var/spool/cyrus", dest: "/var/spool/cyrus" }),
+  ];
+  for (const a of args)
+    assert.ok(
+      !/^(?:-[a-zA-Z]*[LkK]|--copy-links|--copy-unsafe-links|--copy-dirlinks|--keep-dirlinks|--safe-links)$/.test(
+        a,
+      ),
+      a,
+    );
 });

@@ -108,3 +108,30 @@ test("verify still catches what no version implies", () => {
   );
   assert.equal(owner.normalised.length, 1);
 });
+
+test("from 17 on, ALL on a table or view includes MAINTAIN: accepted onto 17, not onto 15", () => {
+  const view = (major: number, grants: string): DbManifest =>
+    new Map<string, Record<string, unknown>>([
+      ["server\x1fpostgresql", { major }],
+      ["view\x1fpublic.v_user", { owner: "bj", grants, definition: "d" }],
+    ]);
+  const r = compareDbManifests("bj", view(15, "{bj=arwdDxt/bj,=r/bj}"), view(17, "{bj=arwdDxtm/bj,=r/bj}"));
+  assert.deepEqual(r.differences, []);
+  assert.match(
+    r.normalised[0]!,
+    /view public\.v_user: grants .* on PostgreSQL 15 are \{bj=arwdDxtm\/bj,=r\/bj\} on 17/,
+  );
+  // A grant that is not ALL does not gain MAINTAIN: SELECT for all stays SELECT.
+  const wider = compareDbManifests(
+    "bj",
+    view(15, "{bj=arwdDxt/bj,=r/bj}"),
+    view(17, "{bj=arwdDxtm/bj,=rm/bj}"),
+  );
+  assert.equal(wider.differences.length, 1);
+  assert.deepEqual(wider.normalised, []);
+  // Between two releases that agree, the same ACLs must be equal.
+  assert.equal(
+    compareDbManifests("bj", view(17, "{bj=arwdDxt/bj}"), view(17, "{bj=arwdDxtm/bj}")).differences.length,
+    1,
+  );
+});
