@@ -233,10 +233,8 @@ void test("listed manifest: only the listed entries (and whole trees), a gone on
     assert.equal(r.exitCode, 0, r.stderr);
     const paths: string[] = [];
     const links = new LinkGroups();
-    const chunks = (async function* () {
-      yield Buffer.from(r.stdout, "latin1");
-    })();
-    for await (const e of parseFileManifest(chunks)) {
+    const { Readable } = await import("node:stream");
+    for await (const e of parseFileManifest(Readable.from([Buffer.from(r.stdout, "latin1")]))) {
       paths.push(e.path.slice(root.length));
       links.add("origin", e);
       if (e.path.endsWith("/one"))
