@@ -31,6 +31,7 @@ import {
   lutimesSync,
   mkdirSync,
   openSync,
+  readFileSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
@@ -56,6 +57,8 @@ export interface GenerateOptions {
   hostIp: string;
   /** Password of the database user `bj`. */
   pgPassword: string;
+  /** BlueMind's version on this host (dpkg's bm-core): 5.x gets Keycloak and bm-core's caches. */
+  bmVersion?: string;
 }
 
 export interface GenerateSummary {
@@ -1077,7 +1080,6 @@ function configFiles(role: Role, seed: number, ip: string): ConfigFile[] {
   const rng = new Rng(seed, "config", role);
   const host = role === "origin" ? "bm-prod" : "bm-neu";
   const fqdn = `${host}.${DOMAIN}`;
-  const relay = role === "origin" ? "[smtp.relais.example]:587" : "";
   const postfixMaps = {
     master_relay_transport: `${DOMAIN} smtp:${role === "origin" ? "[smtp.relais.example]:587" : "[127.0.0.1]:25"}\n`,
     transport: `${DOMAIN} lmtp:unix:/var/run/cyrus/socket/lmtp\n`,
@@ -1157,18 +1159,11 @@ function configFiles(role: Role, seed: number, ip: string): ConfigFile[] {
     },
     {
       path: "/etc/postfix/main.cf",
-      content:
-        `myhostname = ${fqdn}\nmydestination = localhost\nrelayhost = ${relay}\nmynetworks = 127.0.0.0/8 ${ip}/32\n` +
-        `virtual_mailbox_domains = hash:/etc/postfix/virtual_domains\nvirtual_mailbox_maps = hash:/etc/postfix/virtual_mailbox\n` +
-        `virtual_alias_maps = hash:/etc/postfix/virtual_alias\ntransport_maps = hash:/etc/postfix/transport\n` +
-        `message_size_limit = ${role === "origin" ? 52428800 : 10240000}\n`,
+      content: postfixMainCf(role, fqdn, ip),
     },
     {
       path: "/etc/postfix/master.cf",
-      content:
-        "smtp      inet  n       -       y       -       -       smtpd\n" +
-        "submission inet n       -       y       -       -       smtpd\n  -o smtpd_tls_security_level=encrypt\n" +
-        (role === "origin" ? "smtps     inet  n       -       y       -       -       smtpd\n" : ""),
+      content: postfixMasterCf(role),
     },
   ];
   for (const [map, entries] of Object.entries(postfixMaps)) {
@@ -1188,15 +1183,169 @@ function configFiles(role: Role, seed: number, ip: string): ConfigFile[] {
   return files;
 }
 
-function writeConfiguration(w: TreeWriter, role: Role, seed: number, ip: string): void {
+/**
+ * Postfix's main.cf, in BlueMind's shape (virtual domains, mailboxes and aliases, transport maps),
+ * and read by Debian's real postfix, which each lab host runs: the maps are read from their flat
+ * sources (`texthash:`; the lab's .db files are placeholders, not Berkeley DB files postmap would
+ * build), chroot is off, the log goes to a file (no syslog in a lab host). The origin relays through
+ * the lab's LAN address on port 2525, where nothing listens until a test starts a relay there: its
+ * mail waits in the deferred queue, as on a server whose relay is unreachable.
+ */
+export function postfixMainCf(role: Role, fqdn: string, ip: string): string {
+  const relay = role === "origin" ? `[${lanAddress(ip)}]:${LAB_RELAY_PORT}` : "";
+  const map = (name: string): string => `texthash:/etc/postfix/${name}-flat`;
+  return (
+    `myhostname = ${fqdn}\nmydestination = localhost\nrelayhost = ${relay}\nmynetworks = 127.0.0.0/8 ${ip}/32\n` +
+    `inet_protocols = ipv4\ncompatibility_level = 3.6\nmaillog_file = /var/log/postfix.log\n` +
+    `virtual_mailbox_domains = ${map("virtual_domains")}\nvirtual_mailbox_maps = ${map("virtual_mailbox")}\n` +
+    `virtual_alias_maps = ${map("virtual_alias")}\ntransport_maps = ${map("transport")}\n` +
+    `virtual_transport = lmtp:unix:/var/run/cyrus/socket/lmtp\n` +
+    `message_size_limit = ${role === "origin" ? 52428800 : 10240000}\n`
+  );
+}
+
+/** The relay of the lab's origin: the LAN's address (.1 of the hosts' /24), on this port. */
+export const LAB_RELAY_PORT = 2525;
+
+export function lanAddress(ip: string): string {
+  return ip.replace(/\.\d+$/, ".1");
+}
+
+/** Debian's master.cf services that a running postfix needs, chroot off; the origin also has smtps. */
+function postfixMasterCf(role: Role): string {
+  const services = [
+    "smtp      inet  n       -       n       -       -       smtpd",
+    "submission inet n       -       n       -       -       smtpd\n  -o smtpd_tls_security_level=may",
+    ...(role === "origin"
+      ? ["smtps     inet  n       -       n       -       -       smtpd\n  -o smtpd_tls_wrappermode=no"]
+      : []),
+    "pickup    unix  n       -       n       60      1       pickup",
+    "cleanup   unix  n       -       n       -       0       cleanup",
+    "qmgr      unix  n       -       n       300     1       qmgr",
+    "tlsmgr    unix  -       -       n       1000?   1       tlsmgr",
+    "rewrite   unix  -       -       n       -       -       trivial-rewrite",
+    "bounce    unix  -       -       n       -       0       bounce",
+    "defer     unix  -       -       n       -       0       bounce",
+    "trace     unix  -       -       n       -       0       bounce",
+    "verify    unix  -       -       n       -       1       verify",
+    "flush     unix  n       -       n       1000?   0       flush",
+    "proxymap  unix  -       -       n       -       -       proxymap",
+    "proxywrite unix -       -       n       -       1       proxymap",
+    "smtp      unix  -       -       n       -       -       smtp",
+    "relay     unix  -       -       n       -       -       smtp",
+    "showq     unix  n       -       n       -       -       showq",
+    "error     unix  -       -       n       -       -       error",
+    "retry     unix  -       -       n       -       -       error",
+    "discard   unix  -       -       n       -       -       discard",
+    "local     unix  -       n       n       -       -       local",
+    "virtual   unix  -       n       n       -       -       virtual",
+    "lmtp      unix  -       -       n       -       -       lmtp",
+    "anvil     unix  -       -       n       -       1       anvil",
+    "scache    unix  -       -       n       -       1       scache",
+    "postlog   unix-dgram n  -       n       -       1       postlogd",
+  ];
+  return services.join("\n") + "\n";
+}
+
+/** 5.x removed Cyrus's configuration files and bm-hps (BLUEMIND-SOURCE-FACTS.md, PROCEDURE.md). */
+function inVersion(path: string, version: string | undefined): boolean {
+  return !(isFive(version) && (/^\/etc\/(imapd|cyrus)/.test(path) || path.startsWith("/etc/bm-hps/")));
+}
+
+function writeConfiguration(w: TreeWriter, role: Role, seed: number, ip: string, version?: string): void {
   const rng = new Rng(seed, "config-times", role);
   const epoch = role === "origin" ? ORIGIN_CONFIG_EPOCH : TARGET_CONFIG_EPOCH;
-  for (const file of configFiles(role, seed, ip)) {
+  for (const file of configFiles(role, seed, ip).filter((f) => inVersion(f.path, version))) {
     const parent = dirname(file.path);
     if (parent === "/etc/bm/local" || parent === "/etc/bm-hps/vhosts") w.dir(parent, ROOT_DIR);
     else mkdirSync(w.abs(parent), { recursive: true });
     w.file(file.path, file.content, file.meta ?? ROOT_FILE, epoch + rng.int(0, 40 * DAY));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a server holds beyond the procedure's list (BLUEMIND-SOURCE-FACTS.md): the hollow
+// directory, per-domain certificates, the setup wizard's password, 5.x Keycloak's configuration
+// and bm-core's caches; on the target, what a fresh install leaves in /etc/bm and /etc/postfix.
+
+export const HOLLOW = "/var/spool/bm-hollowed";
+
+/** BlueMind 5.x: Keycloak, API tokens in the hollow directory, bm-core's caches. */
+export function isFive(version: string | undefined): boolean {
+  return version !== undefined && /^([5-9]|\d{2,})\./.test(version);
+}
+
+/** The target's own extra configuration files (a fresh install's), which the migration sets aside. */
+export const TARGET_EXTRA_CONFIG: readonly string[] = [
+  "/etc/bm/bm-fresh-install.properties",
+  "/etc/bm/local/fresh-install.log.xml",
+  "/etc/postfix/fresh-install.cf",
+];
+
+function writeBeyondProcedure(
+  w: TreeWriter,
+  role: Role,
+  seed: number,
+  ip: string,
+  version: string | undefined,
+): void {
+  const rng = new Rng(seed, "beyond", role);
+  const epoch = role === "origin" ? ORIGIN_CONFIG_EPOCH : TARGET_CONFIG_EPOCH;
+  const t = (): number => epoch + rng.int(0, 40 * DAY);
+  // The hollow directory: one snapshot per domain, with its version (DirectorySerializer).
+  for (const domain of ["global.virt", DOMAIN]) {
+    const version = role === "origin" ? rng.int(200, 900) : rng.int(1, 9);
+    w.dir(`${HOLLOW}/${domain}`, ROOT_DIR);
+    w.file(`${HOLLOW}/${domain}/version`, `${version}\n`, ROOT_FILE, t());
+    w.file(`${HOLLOW}/${domain}/snapshot-${version}`, rng.bytes(rng.int(2000, 9000)), ROOT_FILE, t());
+  }
+  if (isFive(version)) {
+    w.dir(`${HOLLOW}/tokens`, ROOT_DIR);
+    for (let i = 0; i < 3; i++) w.file(`${HOLLOW}/tokens/${rng.hex(32)}`, rng.hex(64), ROOT_SECRET, t());
+  }
+  // Per-domain certificates (4.7+) and what nginx's per-domain configuration is generated from.
+  const cert = pem(rng, "CERTIFICATE", 800) + pem(rng, "PRIVATE KEY", 1100);
+  w.dir("/etc/bm/certs", ROOT_DIR);
+  w.file(`/etc/bm/certs/bm_cert-${DOMAIN}.pem`, cert, ROOT_SECRET, t());
+  w.file(`/etc/ssl/certs/bm_cert-${DOMAIN}.pem`, cert, ROOT_FILE, t());
+  w.file("/etc/bm/domains-settings", `${DOMAIN}:mail.${DOMAIN}:${DOMAIN}\n`, ROOT_FILE, t());
+  mkdirSync(w.abs("/etc/nginx"), { recursive: true });
+  w.file("/etc/nginx/sw.htpasswd", `admin:$apr1$${rng.hex(8)}$${rng.hex(22)}\n`, ROOT_SECRET, t());
+  if (isFive(version)) {
+    w.dir("/etc/bm-keycloak", ROOT_DIR);
+    w.file(
+      "/etc/bm-keycloak/keycloak.conf",
+      `db=postgres\ndb-url=jdbc:postgresql://localhost/keycloak\nhostname=${role === "origin" ? "bm-prod" : "bm-neu"}.${DOMAIN}\nhttp-port=8099\n`,
+      ROOT_SECRET,
+      t(),
+    );
+  }
+  if (role === "target") {
+    for (const path of TARGET_EXTRA_CONFIG)
+      w.file(path, `# left by the fresh install of ${ip}\n`, ROOT_FILE, t());
+    if (isFive(version))
+      for (const dir of ["retry-rocks-0", "tasks-queues", "sds-sync-queue"]) {
+        mkdirSync(w.abs(`/var/cache/bm-core/${dir}`), { recursive: true });
+        w.file(`/var/cache/bm-core/${dir}/000001.log`, rng.bytes(512), ROOT_FILE, t());
+      }
+  }
+}
+
+/** 5.x: Keycloak's database (realms whose BlueMind provider holds the admin0 token and the core's URL). */
+function keycloakSql(role: Role, seed: number, ip: string, token: string): string {
+  const rng = new Rng(seed, "keycloak", role);
+  const realms = ["master", DOMAIN];
+  return `
+DROP TABLE IF EXISTS component_config, component, realm CASCADE;
+CREATE TABLE realm (id varchar(36) PRIMARY KEY, name varchar(255) UNIQUE NOT NULL, enabled boolean NOT NULL);
+CREATE TABLE component (id varchar(36) PRIMARY KEY, realm_id varchar(36) NOT NULL REFERENCES realm(id), name varchar(255), provider_id varchar(255));
+CREATE TABLE component_config (id varchar(36) PRIMARY KEY, component_id varchar(36) NOT NULL REFERENCES component(id), name varchar(255) NOT NULL, value text);
+${realms.map((r, i) => `INSERT INTO realm VALUES ('${rng.hex(8)}-${i}', '${r}', true);`).join("\n")}
+INSERT INTO component SELECT 'c-' || id, id, 'bm-provider', 'bm-provider' FROM realm WHERE name <> 'master';
+INSERT INTO component_config SELECT 'cc-url-' || id, id, 'bmUrl', 'http://${ip}:8090' FROM component;
+INSERT INTO component_config SELECT 'cc-tok-' || id, id, 'bmCoreToken', ${sqlLiteral(token)} FROM component;
+SELECT 'rows=' || ((SELECT count(*) FROM realm) + (SELECT count(*) FROM component) + (SELECT count(*) FROM component_config));
+`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1564,6 +1713,21 @@ function fillDatabases(opts: GenerateOptions, list: UserInfo[]): number {
     const match = /rows=(\d+)/.exec(out);
     rows += match?.[1] === undefined ? 0 : Number(match[1]);
   }
+  if (isFive(opts.bmVersion)) {
+    let token = "";
+    try {
+      token = readFileSync(`${opts.root.replace(/\/+$/, "")}/etc/bm/bm-core.tok`, "utf8").trim();
+    } catch {
+      token = "no-token";
+    }
+    const out = runPsql(
+      "keycloak",
+      keycloakSql(opts.role, opts.seed, opts.hostIp, token),
+      opts.pgPassword,
+      true,
+    );
+    rows += Number(/rows=(\d+)/.exec(out)?.[1] ?? 0);
+  }
   return rows;
 }
 
@@ -1578,7 +1742,11 @@ const DATA_ROOTS: readonly [string, Meta][] = [
   ["/var/spool/bm-elasticsearch", ROOT_DIR],
   ["/var/spool/bm-docs", ROOT_DIR],
   ["/var/spool/bm-filehosting", ROOT_DIR],
+  [HOLLOW, ROOT_DIR],
 ];
+
+/** Configuration directories compared whole (lab/manifest.ts CONFIG_PATHS). */
+const CONFIG_DIRS = ["/etc/bm", "/etc/bm-hps", "/etc/bm-webmail", "/etc/postfix", "/var/lib/bm-ca"];
 
 /** Writes one host's data; deterministic for a given role, seed and scale. */
 export function generate(opts: GenerateOptions): GenerateSummary {
@@ -1586,10 +1754,19 @@ export function generate(opts: GenerateOptions): GenerateSummary {
   if (!(opts.scale > 0)) throw new Error(`scale must be a positive number, got ${opts.scale}`);
   const origin = opts.role === "origin";
   mkdirSync(opts.root, { recursive: true });
-  const managed = [...DATA_ROOTS.map(([p]) => p), "/etc/bm/local", "/etc/bm-hps/vhosts"];
+  const managed = [
+    ...DATA_ROOTS.map(([p]) => p),
+    "/etc/bm/local",
+    "/etc/bm-hps/vhosts",
+    "/etc/bm/certs",
+    "/etc/bm-keycloak",
+    ...CONFIG_DIRS,
+  ];
   const epoch = origin ? ORIGIN_EPOCH : TARGET_EPOCH;
   const w = new TreeWriter(opts.root, readAccounts(opts.root), managed, epoch);
   for (const [path, meta] of DATA_ROOTS) w.dir(path, meta);
+  // The configuration directories' own mtimes are the generator's too (the newest file written in them).
+  for (const path of CONFIG_DIRS.filter((d) => inVersion(`${d}/`, opts.bmVersion))) w.dir(path, ROOT_DIR);
 
   const list = users(opts.seed, Math.max(SPECIAL_USERS.length, Math.round(80 * opts.scale)));
   if (origin) {
@@ -1604,7 +1781,8 @@ export function generate(opts: GenerateOptions): GenerateSummary {
     writeTargetData(w, opts.seed);
   }
   writeElasticsearch(w, opts.seed, opts.scale, opts.role);
-  writeConfiguration(w, opts.role, opts.seed, opts.hostIp);
+  writeConfiguration(w, opts.role, opts.seed, opts.hostIp, opts.bmVersion);
+  writeBeyondProcedure(w, opts.role, opts.seed, opts.hostIp, opts.bmVersion);
   w.finish();
 
   const filesDone = performance.now();
@@ -1617,6 +1795,13 @@ export function generate(opts: GenerateOptions): GenerateSummary {
     seconds: (done - started) / 1000,
     databaseSeconds: (done - filesDone) / 1000,
   };
+}
+
+/** bm-core's version as dpkg knows it on this host (the lab's stand-in records it). */
+function installedVersion(): { bmVersion?: string } {
+  const r = spawnSync("dpkg-query", ["-W", "-f=${Version}", "bm-core"], { encoding: "utf8" });
+  const v = r.status === 0 ? r.stdout.trim() : "";
+  return v ? { bmVersion: v } : {};
 }
 
 function main(argv: string[]): number {
@@ -1655,6 +1840,7 @@ function main(argv: string[]): number {
     db: !values["no-db"],
     hostIp: process.env.LAB_HOST_IP ?? "127.0.0.1",
     pgPassword: process.env.PGPASSWORD ?? "bj",
+    ...installedVersion(),
   });
   process.stdout.write(
     `generate: role=${summary.role} scale=${scale} seed=${seed} files=${summary.files} hardlinks=${summary.hardLinks} ` +

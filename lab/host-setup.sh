@@ -73,7 +73,9 @@ service ssh start
 install -m 0755 "$LAB_DIR/standin/postgresql.init" /etc/init.d/postgresql
 rm -rf /var/lib/postgresql/lab; mkdir -p /var/lib/postgresql/lab /var/log/postgresql
 chown postgres:postgres /var/lib/postgresql/lab /var/log/postgresql
-runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D /var/lib/postgresql/lab --auth-local=peer --auth-host=scram-sha-256 \
+# This host's own PostgreSQL (13 on Debian 11, 15 on 12, 17 on 13): the newest installed.
+pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+runuser -u postgres -- "$pgbin/initdb" -D /var/lib/postgresql/lab --auth-local=peer --auth-host=scram-sha-256 \
   -E UTF8 --locale=C.UTF-8 >/dev/null
 service postgresql start
 # The origin's databases use another collation than the target's default: the migration must carry it.
@@ -120,4 +122,36 @@ install -m 0755 "$LAB_DIR/standin/writer.sh" /usr/share/bm-lab-writer.sh
 install -m 0755 "$LAB_DIR/standin/postfix.init" /etc/init.d/postfix
 mkdir -p /var/spool/cyrus /var/lib/cyrus /var/spool/bm-hsm /var/spool/sieve /var/spool/bm-elasticsearch /var/spool/bm-docs /var/spool/bm-filehosting
 chown cyrus:mail /var/spool/cyrus /var/lib/cyrus /var/spool/bm-hsm /var/spool/sieve
-echo "setup done: $role ($my_ip), BlueMind $version"
+# --- an origin without inotify-tools (lab.sh up --origin-without-inotify): no change journal there
+if [ "$role" = origin ] && [ "${LAB_ORIGIN_INOTIFY:-1}" = 0 ]; then
+  dpkg --remove inotify-tools >/dev/null 2>&1 || rm -f /usr/bin/inotifywait
+  ! command -v inotifywait >/dev/null || { echo "inotifywait is still there" >&2; exit 1; }
+fi
+
+# --- Debian's real postfix, BlueMind's plugin packages, 5.x Keycloak's database
+# postfix: the package is installed on the machine (.ci/run), so every host sees it through its
+# overlays; each host runs its own master with its own queue (/var/spool/postfix in its /var) and the
+# configuration the generator writes to its /etc/postfix. The init script above drives it.
+command -v postfix >/dev/null || { echo "postfix is not installed on this machine: apt-get install postfix (or run .ci/run)" >&2; exit 1; }
+rm -f /var/spool/postfix/pid/master.pid /var/lib/postfix/master.lock
+# The log (maillog_file; no syslog in a lab host): postsuper writes it too, as postfix, when it
+# renames queue files at the start (a queue carried from another server).
+install -o postfix -g adm -m 0640 /dev/null /var/log/postfix.log
+# Plugins: the documentation requires the same ones on both servers (the preflight compares them).
+for pkg in bm-plugin-core-ldap-import bm-plugin-admin-console-ldap-import; do
+  cat >> /var/lib/dpkg/status <<DPKG
+
+Package: $pkg
+Status: install ok installed
+Priority: optional
+Section: mail
+Installed-Size: 512
+Maintainer: BlueMind lab stand-in <lab@bluemind.lab.test>
+Architecture: all
+Version: $version
+Description: BlueMind lab stand-in ($pkg)
+DPKG
+done
+# 5.x: Keycloak keeps its realms in a database of its own (the generator fills it).
+case "$version" in 5.*|[6-9].*) runuser -u postgres -- createdb -O bj keycloak ;; esac
+echo "setup done: $role ($my_ip), BlueMind $version, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $(basename "$(dirname "$pgbin")"), postfix $(postconf -h mail_version 2>/dev/null)"

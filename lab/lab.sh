@@ -3,8 +3,13 @@
 # Each host is a network namespace plus a private mount/UTS namespace whose /etc /var /usr /root /opt
 # are overlays of this machine's own (upper dirs under $BM_LAB_ROOT/NAME), with a tmpfs /run,
 # its own sshd and its own PostgreSQL on localhost:5432. The machine's own files are never changed.
+# With --origin-release / --target-release (bullseye, bookworm, trixie...), that host runs the
+# userland of that Debian release instead (lab/rootfs.sh builds it once; lab/host-init.sh makes an
+# overlay of it the host's root); a release equal to the machine's own is the machine's userland.
 #
 #   lab.sh up [--name N] [--scale K] [--version V] [--target-version V] [--no-subscription] [--no-data] [--seed S]
+#             [--origin-release R] [--target-release R] [--origin-without-inotify]
+#   lab.sh install [--browser]        (as root: the Debian packages the lab and its tests need)
 #   lab.sh down [--name N] | down-all
 #   lab.sh shell origin|target [--name N]
 #   lab.sh exec origin|target [--name N] -- CMD...
@@ -21,7 +26,9 @@ ORIGIN_VERSION="4.1.56"
 TARGET_VERSION=""
 SUBSCRIPTION=1
 DATA=1
-HOSTS_DIRS=(etc var usr root opt)
+ORIGIN_RELEASE=""
+TARGET_RELEASE=""
+ORIGIN_INOTIFY=1
 
 die() { echo "lab: $*" >&2; exit 1; }
 log() { printf '[lab %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -38,6 +45,9 @@ parse_common() {
       --target-version) TARGET_VERSION="$2"; shift 2 ;;
       --no-subscription) SUBSCRIPTION=0; shift ;;
       --no-data) DATA=0; shift ;;
+      --origin-release) ORIGIN_RELEASE="$2"; shift 2 ;;
+      --target-release) TARGET_RELEASE="$2"; shift 2 ;;
+      --origin-without-inotify) ORIGIN_INOTIFY=0; shift ;;
       --) shift; REST+=("$@"); break ;;
       *) REST+=("$1"); shift ;;
     esac
@@ -45,6 +55,10 @@ parse_common() {
   [[ "$NAME" =~ ^[a-z0-9][a-z0-9-]{0,11}$ ]] || die "bad lab name '$NAME' (lowercase letters, digits, dashes; at most 12 characters)"
   [[ "$SCALE" =~ ^[0-9]+$ ]] || die "--scale takes a whole number, not '$SCALE'"
   : "${TARGET_VERSION:=$ORIGIN_VERSION}"
+  local r
+  for r in "$ORIGIN_RELEASE" "$TARGET_RELEASE"; do
+    [ -z "$r" ] || [[ "$r" =~ ^[a-z]+$ ]] || die "a release is a Debian code name (bullseye, bookworm, trixie), not '$r'"
+  done
   STATE="$LAB_ROOT/$NAME"
 }
 
@@ -74,19 +88,33 @@ pick_subnet() { # a /24 of 10.213.X.0 that no other lab uses
 }
 
 require_tools() {
-  local missing=() t
-  for t in ip unshare nsenter rsync ssh ssh-keygen /usr/sbin/sshd /usr/lib/postgresql/15/bin/initdb psql inotifywait start-stop-daemon; do
-    command -v "$t" >/dev/null 2>&1 || [ -x "$t" ] || missing+=("$t")
-  done
-  [ ${#missing[@]} -eq 0 ] || die "missing on this machine: ${missing[*]}
-  install them with: apt-get install -y rsync openssh-server openssh-client postgresql iproute2 util-linux inotify-tools (or run .ci/run)"
+  # As root, the lab installs the Debian packages it lacks itself (lab/packages.sh says which).
+  local extra=()
+  { [ -n "$(host_release_rootfs_needed "$ORIGIN_RELEASE")" ] || [ -n "$(host_release_rootfs_needed "$TARGET_RELEASE")" ]; } && extra+=(--releases)
+  bash "$LAB_DIR/packages.sh" ensure ${extra[@]+"${extra[@]}"} || die "the lab's Debian packages are missing (see above)"
   [ -x "$REPO_DIR/node_modules/.bin/tsx" ] || die "run npm ci first (the lab's data generator runs with tsx)"
+}
+
+machine_release() { sed -n 's/^VERSION_CODENAME=//p' /etc/os-release 2>/dev/null; }
+
+# Prints "yes" when RELEASE needs a root filesystem of its own (empty or the machine's own: no).
+host_release_rootfs_needed() {
+  [ -n "$1" ] && [ "$1" != "$(machine_release)" ] && echo yes || true
+}
+
+# The root filesystem of a host of RELEASE (built once, cached), or nothing for the machine's own.
+host_rootfs() {
+  [ -n "$(host_release_rootfs_needed "$1")" ] || return 0
+  bash "$LAB_DIR/rootfs.sh" "$1" || die "cannot build a Debian $1 root filesystem (lab/rootfs.sh)"
 }
 
 cmd_up() {
   [ "$(id -u)" = 0 ] || die "the lab needs root (network namespaces and mounts)"
   require_tools
   if [ -d "$STATE" ]; then log "lab '$NAME' exists: taking it down first"; cmd_down; fi
+  local origin_rootfs target_rootfs
+  origin_rootfs="$(host_rootfs "$ORIGIN_RELEASE")"
+  target_rootfs="$(host_rootfs "$TARGET_RELEASE")"
   mkdir -p "$STATE"
   local t0=$SECONDS idx
   idx="$(pick_subnet)"
@@ -107,6 +135,11 @@ LAB_SCALE=$SCALE
 LAB_SEED=$SEED
 LAB_STATE=$STATE
 LAB_REPO=$REPO_DIR
+LAB_ORIGIN_RELEASE=${ORIGIN_RELEASE:-$(machine_release)}
+LAB_TARGET_RELEASE=${TARGET_RELEASE:-$(machine_release)}
+LAB_ORIGIN_ROOTFS=$origin_rootfs
+LAB_TARGET_ROOTFS=$target_rootfs
+LAB_ORIGIN_INOTIFY=$ORIGIN_INOTIFY
 ENV
   # shellcheck disable=SC1091
   . "$STATE/lab.env"
@@ -129,7 +162,7 @@ ENV
     ip -n "$(ns $role)" addr add "$ip/24" dev eth0
     ip -n "$(ns $role)" link set lo up
     ip -n "$(ns $role)" link set eth0 up
-    start_host "$role"
+    start_host "$role" "$([ $role = origin ] && echo "$origin_rootfs" || echo "$target_rootfs")"
   done
   for role in origin target; do
     in_host "$role" env LAB_ROLE="$role" LAB_SUBSCRIPTION="$SUBSCRIPTION" bash "$LAB_DIR/host-setup.sh" "$STATE/lab.env" >"$STATE/$role/setup.log" 2>&1 \
@@ -143,7 +176,9 @@ ENV
     | in_host origin bash -c 'cat >> /root/.ssh/known_hosts'
   if [ "$DATA" = 1 ]; then
     for role in origin target; do
-      in_host "$role" env LAB_HOST_IP="$([ $role = origin ] && echo "$LAB_ORIGIN_IP" || echo "$LAB_TARGET_IP")" PGPASSWORD=bj \
+      # bj's password is the host's own (random from 5.2 on, see host-setup.sh): bm.ini has it.
+      bjpass="$(in_host "$role" sed -n 's/^password *= *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/bm/bm.ini | head -1)"
+      in_host "$role" env LAB_HOST_IP="$([ $role = origin ] && echo "$LAB_ORIGIN_IP" || echo "$LAB_TARGET_IP")" PGPASSWORD="${bjpass:-bj}" \
         "$REPO_DIR/node_modules/.bin/tsx" "$LAB_DIR/generate.ts" --role "$role" --scale "$SCALE" --seed "$SEED" \
         >"$STATE/$role/generate.log" 2>&1 &
     done
@@ -155,15 +190,15 @@ ENV
   for role in origin target; do in_host "$role" bash -c 'bmctl start >/dev/null && service postfix start >/dev/null'; done
   trap - ERR
   in_host target ssh -o BatchMode=yes root@bm-origin true || die "ssh from target to origin does not work"
-  log "lab '$NAME' up in $((SECONDS - t0)) s: origin $LAB_ORIGIN_IP (bm-origin, BlueMind $ORIGIN_VERSION), target $LAB_TARGET_IP (bm-target, BlueMind $TARGET_VERSION), scale $SCALE"
+  log "lab '$NAME' up in $((SECONDS - t0)) s: origin $LAB_ORIGIN_IP (bm-origin, BlueMind $ORIGIN_VERSION, Debian $LAB_ORIGIN_RELEASE), target $LAB_TARGET_IP (bm-target, BlueMind $TARGET_VERSION, Debian $LAB_TARGET_RELEASE), scale $SCALE"
 }
 
-start_host() { # start_host ROLE: the host's first process, kept alive as its anchor
+start_host() { # start_host ROLE [ROOTFS]: the host's first process, kept alive as its anchor
   local role="$1" d="$STATE/$1"
   mkdir -p "$d"
   : > "$d/init.log"
   ip netns exec "$(ns "$role")" unshare --mount --uts --propagation private \
-    bash "$LAB_DIR/host-init.sh" "$role" "$d" >>"$d/init.log" 2>&1 </dev/null &
+    bash "$LAB_DIR/host-init.sh" "$role" "$d" ${2:+"$2"} >>"$d/init.log" 2>&1 </dev/null &
   local i
   for i in $(seq 1 100); do
     [ -f "$d/ready" ] && return 0
@@ -222,6 +257,7 @@ main() {
   set -- ${REST[@]+"${REST[@]}"}
   case "$cmd" in
     up) cmd_up ;;
+    install) [ "$(id -u)" = 0 ] || die "installing packages needs root"; bash "$LAB_DIR/packages.sh" ensure --releases ${REST[@]+"${REST[@]}"} ;;
     down) cmd_down ;;
     down-all) for d in "$LAB_ROOT"/*/; do [ -d "$d" ] && { NAME="$(basename "$d")"; STATE="$LAB_ROOT/$NAME"; cmd_down; }; done ;;
     status) cmd_status ;;
@@ -235,8 +271,8 @@ main() {
       local role="${1:?origin or target}"; shift
       [ $# -gt 0 ] || die "exec: nothing to run"
       exec nsenter -t "$(host_pid "$role")" -m -n -u -- env -C /root HOME=/root "$@" ;;
-    ""|-h|--help|help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *) die "unknown command '$cmd' (up, down, down-all, shell, exec, status, list, env)" ;;
+    ""|-h|--help|help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command '$cmd' (up, down, down-all, shell, exec, status, list, env, install)" ;;
   esac
 }
 main "$@"

@@ -18,6 +18,12 @@ export interface LabUpOptions {
   targetVersion?: string;
   subscription?: boolean;
   data?: boolean;
+  /** The origin's Debian release (bullseye, bookworm, trixie): its own userland (lab/rootfs.sh). */
+  originRelease?: string;
+  /** The target's Debian release. */
+  targetRelease?: string;
+  /** inotify-tools removed from the origin. */
+  originWithoutInotify?: boolean;
 }
 
 export interface Exec {
@@ -61,6 +67,9 @@ export class Lab {
     if (opts.targetVersion) args.push("--target-version", opts.targetVersion);
     if (opts.subscription === false) args.push("--no-subscription");
     if (opts.data === false) args.push("--no-data");
+    if (opts.originRelease) args.push("--origin-release", opts.originRelease);
+    if (opts.targetRelease) args.push("--target-release", opts.targetRelease);
+    if (opts.originWithoutInotify) args.push("--origin-without-inotify");
     const r = spawnSync("bash", [LAB_SH, ...args], { encoding: "utf8", maxBuffer: 64 << 20 });
     if (r.status !== 0) throw new Error(`lab up ${name} failed:\n${r.stderr}\n${r.stdout}`);
     lab.loadEnv();

@@ -28,7 +28,10 @@ import {
 } from "node:fs";
 import { parseArgs } from "node:util";
 
-/** The seven data directories of the procedure (phase 1). */
+/**
+ * The seven data directories of the procedure (phase 1), and what a BlueMind server holds beyond
+ * them (BLUEMIND-SOURCE-FACTS.md): the hollow directory and the postfix queue's directories.
+ */
 export const DATA_DIRS: readonly string[] = [
   "/var/spool/cyrus",
   "/var/lib/cyrus",
@@ -37,23 +40,34 @@ export const DATA_DIRS: readonly string[] = [
   "/var/spool/bm-elasticsearch",
   "/var/spool/bm-docs",
   "/var/spool/bm-filehosting",
+  "/var/spool/bm-hollowed",
+  "/var/spool/postfix/{maildrop,incoming,active,deferred,hold}",
 ];
 
-/** The configuration files of the procedure (phase 2, step 4), as the procedure writes them. */
+/**
+ * The configuration: what BlueMind's own configuration backup copies (every /etc/bm* directory,
+ * all of /etc/postfix, Cyrus's files, elasticsearch.yml), BlueMind's CA, the default and the
+ * per-domain certificates, the setup wizard's password. A file only one host has is a difference.
+ */
 export const CONFIG_PATHS: readonly string[] = [
-  "/etc/bm/*",
-  "/etc/bm-hps/*",
+  "/etc/bm*",
+  "/etc/postfix",
   "/etc/ssl/certs/bm_cert.pem",
-  "/var/lib/bm-ca/*",
+  "/etc/ssl/certs/bm_cert-*.pem",
+  "/etc/nginx/sw.htpasswd",
+  "/var/lib/bm-ca",
   "/usr/share/bm-elasticsearch/config/elasticsearch.yml",
   "/etc/imapd*",
   "/etc/cyrus*",
-  "/etc/postfix/{main.cf,master.cf,master_relay_transport-flat,master_relay_transport.db,transport-flat,transport.db,virtual_alias-flat,virtual_alias.db,virtual_domains-flat,virtual_domains.db,virtual_mailbox-flat,virtual_mailbox.db}",
-  "/etc/bm-webmail/*",
+];
+
+/** 5.x: bm-core's own caches of an install, which must not survive on the target (compared absent). */
+export const LEFTOVER_PATHS: readonly string[] = [
+  "/var/cache/bm-core/{retry-rocks-*,tasks-queues,sds-sync-queue}",
 ];
 
 /** Everything the migration moves: data directories, then configuration. */
-export const DEFAULT_PATHS: readonly string[] = [...DATA_DIRS, ...CONFIG_PATHS];
+export const DEFAULT_PATHS: readonly string[] = [...DATA_DIRS, ...CONFIG_PATHS, ...LEFTOVER_PATHS];
 
 /** f: regular file, d: directory, l: symbolic link, other: fifo, socket or device. */
 export type FsType = "f" | "d" | "l" | "other";

@@ -73,8 +73,11 @@ export function pipeOriginInto(
   statements: string[],
   signal?: AbortSignal,
 ): Promise<ProcessResult> {
+  // The password reaches the origin's psql alone: out of bash's environment before the pipeline
+  // starts, so that the restore side (psql as postgres) never inherits it.
   const script = `set -o pipefail
-PGPASSWORD="$BM_ORIGIN_PW" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
+pw=$BM_ORIGIN_PW; unset BM_ORIGIN_PW
+PGPASSWORD="$pw" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
  | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -1 -A -t -F $'\\t' -v ON_ERROR_STOP=1 -d ${shellQuote(target)} ${statements.map((x) => `-c ${shellQuote(x)}`).join(" ")}`;
   return run("bash", ["-c", script], {
     env: { BM_ORIGIN_PW: origin.password, BM_OPTS: STABLE_TEXT, PGCONNECT_TIMEOUT: "15" },

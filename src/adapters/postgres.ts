@@ -4,6 +4,7 @@
  * sits in the environment of the local child. The target's server is administered as the
  * `postgres` OS user (peer authentication), with SQL on stdin.
  */
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { connect as tcpConnect, createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SshConnection } from "./ssh.js";
@@ -81,6 +82,13 @@ export function psqlAsPostgres(
   );
 }
 
+/** The target server's server_version_num (e.g. 150013); 0 when it cannot be read. */
+export async function targetServerVersionNum(signal?: AbortSignal): Promise<number> {
+  const r = await psqlAsPostgres("SHOW server_version_num;", "postgres", signal);
+  const n = Number(r.stdout.trim());
+  return r.exitCode === 0 && Number.isInteger(n) ? n : 0;
+}
+
 /**
  * Whether the tunnel's local end still listens. It closes when the SSH master connection dies
  * (the network between the hosts was cut), while a stopped PostgreSQL on the origin leaves it
@@ -105,7 +113,15 @@ export async function tunnelListening(db: Pick<OriginDb, "host" | "port">): Prom
 }
 
 /** Why a query or dump of the origin's database failed, in the terms an administrator acts on. */
-export type OriginDbFailure = "connection-lost" | "auth" | "not-running" | "other";
+export type OriginDbFailure = "connection-lost" | "auth" | "not-running" | "shut-down" | "other";
+
+/**
+ * What PostgreSQL itself says when it is stopped (postmaster's fast or immediate shutdown, or a
+ * pg_terminate_backend): the server ended the session, the network did not fail. Messages of
+ * src/backend/tcop/postgres.c (ProcessInterrupts) and postmaster.c (canAcceptConnections).
+ */
+const SERVER_SHUTDOWN =
+  /terminating connection due to (?:administrator command|immediate shutdown|unexpected postmaster exit)|the database system is (?:shutting down|in recovery mode|starting up|not (?:yet )?accepting connections)/i;
 
 export async function classifyOriginDbFailure(
   db: Pick<OriginDb, "host" | "port">,
@@ -113,6 +129,7 @@ export async function classifyOriginDbFailure(
 ): Promise<OriginDbFailure> {
   if (/password authentication failed|no password supplied|role "[^"]*" does not exist/i.test(stderr))
     return "auth";
+  if (SERVER_SHUTDOWN.test(stderr)) return "shut-down";
   const broken =
     /timeout expired|server closed the connection unexpectedly|terminated abnormally|PQgetCopyData|could not receive data|Connection refused|Connection reset|SSL SYSCALL|no connection to the server/i;
   if (!broken.test(stderr)) return "other";
@@ -121,4 +138,24 @@ export async function classifyOriginDbFailure(
   if (/timeout expired/i.test(stderr)) return "connection-lost";
   if (/connection to server at .* failed/i.test(stderr)) return "not-running";
   return "connection-lost";
+}
+
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677, the form of
+ * src/common/scram-common.c: `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`). Sent
+ * instead of the password, `ALTER ROLE ... PASSWORD '<verifier>'` sets the same password while the
+ * SQL text, which the server may log, holds nothing that logs in. Only for passwords in ASCII,
+ * which SASLprep leaves as they are (pg_saslprep's fast path); undefined for others.
+ */
+export function scramVerifier(
+  password: string,
+  salt = randomBytes(16),
+  iterations = 4096,
+): string | undefined {
+  if (Buffer.byteLength(password, "utf8") !== password.length) return undefined; // not ASCII
+  const salted = pbkdf2Sync(Buffer.from(password, "utf8"), salt, iterations, 32, "sha256");
+  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+  const storedKey = createHash("sha256").update(clientKey).digest();
+  const serverKey = createHmac("sha256", salted).update("Server Key").digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
 }

@@ -31,6 +31,12 @@ export interface RunOptions {
   stdoutTo?: Writable;
   /** Keep at most this many bytes of stdout (default 16 MiB). */
   maxStdout?: number;
+  /**
+   * How stdout is decoded (default utf8). File names are bytes, not always UTF-8: output that
+   * carries them is read as `latin1`, one character per byte, so that each name survives byte for
+   * byte (and goes back with Buffer.from(name, "latin1")); `displayBytes` shows such a name.
+   */
+  stdoutEncoding?: "utf8" | "latin1";
   /** Called once the child is spawned (e.g. to record its pid). */
   onSpawn?: (pid: number | undefined) => void;
 }
@@ -91,7 +97,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     if (opts.stdoutTo) {
       child.stdout!.pipe(opts.stdoutTo, { end: false });
     } else {
-      child.stdout!.setEncoding("utf8");
+      child.stdout!.setEncoding(opts.stdoutEncoding ?? "utf8");
       child.stdout!.on("data", (chunk: string) => {
         if (opts.onStdoutLine) outBuf = splitLines(outBuf, chunk, opts.onStdoutLine);
         else if (stdout.length < maxStdout) stdout += chunk;

@@ -20,8 +20,11 @@ export interface RsyncPull {
   checksum?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: RsyncProgress) => void;
-  /** Read the list of relative paths to consider from this NUL-separated text (--files-from). */
-  filesFrom?: string;
+  /**
+   * Read the list of relative paths to consider from this NUL-separated list (--files-from): bytes,
+   * or a `latin1` string of them (names are not always UTF-8).
+   */
+  filesFrom?: string | Buffer;
   extraArgs?: string[];
 }
 
@@ -73,18 +76,24 @@ export function rsyncArgs(p: RsyncPull): string[] {
 /** rsync exit 24: files vanished while it ran, which a live origin does. Not an error in a hot pass. */
 export const RSYNC_VANISHED = 24;
 
-export async function rsyncPull(p: RsyncPull): Promise<{ result: ProcessResult; stats: RsyncStats }> {
+export async function rsyncPull(p: RsyncPull): Promise<{
+  result: ProcessResult;
+  stats: RsyncStats;
+  /** stdout lines other than progress (stats, itemized changes). */ lines: string[];
+}> {
   const statsLines: string[] = [];
   const result = await run("rsync", rsyncArgs(p), {
     ...(p.signal ? { signal: p.signal } : {}),
-    ...(p.filesFrom !== undefined ? { input: p.filesFrom } : {}),
+    ...(p.filesFrom !== undefined
+      ? { input: typeof p.filesFrom === "string" ? Buffer.from(p.filesFrom, "latin1") : p.filesFrom }
+      : {}),
     onStdoutLine: (line) => {
       const prog = parseProgressLine(line);
       if (prog) p.onProgress?.(prog);
       else statsLines.push(line);
     },
   });
-  return { result, stats: parseStats(statsLines.join("\n")) };
+  return { result, stats: parseStats(statsLines.join("\n")), lines: statsLines };
 }
 
 const num = (s: string | undefined): number => Number((s ?? "0").replace(/[,.](?=\d{3}\b)/g, ""));

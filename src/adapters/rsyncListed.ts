@@ -17,7 +17,10 @@ import type { SshConnection } from "./ssh.js";
 export interface RsyncListedPull {
   ssh: SshConnection;
   dir: string;
-  /** Paths relative to dir, parents before children. */
+  /**
+   * Paths relative to dir, parents before children, as `latin1` strings of their bytes (names are
+   * not always UTF-8). Never absolute, never with `..`: rsync reads them below dir only.
+   */
   paths: readonly string[];
   bwlimitKiB?: number;
   /** The origin's side under nice/ionice (a hot pass: the origin serves). */
@@ -54,17 +57,30 @@ export function topLevelFilters(paths: readonly string[]): string[] {
 
 /**
  * A name as an rsync filter pattern matching only itself: a backslash escapes a wildcard only in a
- * pattern that has one, and is an ordinary character otherwise.
+ * pattern that has one, and is an ordinary character otherwise. A name's bytes beyond ASCII cannot
+ * travel in an argument as they are (arguments are UTF-8 text here): each becomes `?`, which
+ * matches any one byte, so that the pattern matches the name (and perhaps a sibling or two, which
+ * are then sent as well: more than needed, never less).
  */
 export function filterLiteral(name: string): string {
+  if (/[\u0080-\uffff]/.test(name)) return name.replace(/[\\*?[]/g, "\\$&").replace(/[\u0080-\uffff]/g, "?");
   return /[*?[]/.test(name) ? name.replace(/[\\*?[]/g, "\\$&") : name;
+}
+
+/** Whether a listed path stays below its directory: relative, no `.` or `..` step, no empty one. */
+export function safeRelative(path: string): boolean {
+  if (path === ".") return true;
+  return path !== "" && path.split("/").every((c) => c !== "" && c !== "." && c !== "..");
 }
 
 export async function rsyncListedPull(
   p: RsyncListedPull,
 ): Promise<{ result: ProcessResult; stats: RsyncStats }> {
+  const unsafe = p.paths.find((x) => !safeRelative(x));
+  if (unsafe !== undefined)
+    throw new Error(`refusing to list a path outside ${p.dir}: ${JSON.stringify(unsafe)}`);
   const statsLines: string[] = [];
-  const input = p.paths.map((x) => `${x}\0`).join("");
+  const input = Buffer.from(p.paths.map((x) => `${x}\0`).join(""), "latin1");
   const result = await run("rsync", rsyncListedArgs(p), {
     input,
     ...(p.signal ? { signal: p.signal } : {}),

@@ -7,7 +7,9 @@
  *
  * Log lines (one per line, times in seconds since the epoch on the target's clock):
  *   `R <time>`          inotifywait reported its watches established (events from now on are caught)
- *   `E <time> <line>`   one inotifywait event line: `EVENTS PATH`
+ *   `E <time> <line>`   one line of inotifywait's --csv output: `WATCHED-DIR/,EVENTS,NAME`, each
+ *                       field quoted as CSV when it holds a quote, a comma or a newline; a name
+ *                       with a newline continues on the next E lines (parseChangeLog joins them)
  *   `W <time> <text>`   anything else inotifywait or ssh said (overflow, watch limit): untrusted
  *   `X <time> <why>`    the watcher ended (exit code, or "stopped")
  */
@@ -56,22 +58,14 @@ function metaPath(stateDir: string): string {
  * The remote command: inotifywait plus a guard that stops it when the SSH channel closes (a killed
  * watcher or a lost network must not leave an inotifywait behind on the origin, holding watches).
  * Without -q: its "Watches established." line is the moment from which nothing is missed.
+ *
+ * --csv, not --format: a name may hold a newline, and `--format '%e %w%f'` then prints what reads as
+ * two events (a forged one among them). CSV quotes such a field (inotifywait's csv_escape, in every
+ * version from 3.14, Debian 11, to 3.22, Debian 12), so each event's path can be read back exactly;
+ * --format has no NUL or length in 3.14.
  */
 export function remoteWatchCommand(dirs: readonly string[]): string {
-  const iw = [
-    "nice",
-    "-n",
-    "10",
-    "inotifywait",
-    "-m",
-    "-r",
-    "--format",
-    "%e %w%f",
-    "-e",
-    WATCHED_EVENTS,
-    "--",
-    ...dirs,
-  ]
+  const iw = ["nice", "-n", "10", "inotifywait", "-m", "-r", "--csv", "-e", WATCHED_EVENTS, "--", ...dirs]
     .map(shellQuote)
     .join(" ");
   // An asynchronous list gets /dev/null as stdin unless redirected: hence fd 3.
@@ -150,9 +144,13 @@ export function watcherAlive(meta: WatcherMeta): boolean {
   }
 }
 
+/**
+ * The log as a `latin1` string (one character per byte): file names in it are bytes, not always
+ * UTF-8, and must reach rsync unchanged.
+ */
 export function readWatcherLog(meta: WatcherMeta): string {
   try {
-    return readFileSync(meta.log, "utf8");
+    return readFileSync(meta.log).toString("latin1");
   } catch {
     return "";
   }

@@ -1,19 +1,26 @@
 /**
  * BlueMind's REST API as far as the post-migration steps need it: the paths, methods and JSON
- * shapes, and which version has which firewall endpoint. Checked against BlueMind's sources
- * (net.bluemind.*.api interfaces and the REST layer):
+ * shapes, which version has which firewall endpoint, and what its status codes mean. Checked
+ * against BlueMind's sources (mdhender/bluemindfork; see also test/fakes/fakeCore.ts):
  * - IAuthentication `/auth/login?login=&origin=`, body = the password as a JSON string, answers
- *   a LoginResponse `{status: "Ok"|"Bad"|..., authKey, message}` with HTTP 200 either way.
- * - The session key travels in the `X-BM-ApiKey` header. An unknown key is a ServerFault
- *   PERMISSION_DENIED "session id <key> is not valid", answered with HTTP 403 and
- *   `{errorCode, errorType, message}`; NOT_FOUND is 404 and every other fault 500.
- * - ISecurityMgmt `/system/security/_updatefirewallrules` (POST, TaskRef); later versions moved it
- *   to the internal IInternalFirewallMgmt `/system/firewall/_updatefirewallrules`, served under
- *   `/internal-api`, and to `bm-cli maintenance update-fw`.
- * - IMailDeliveryMgmt `/system/maildelivery/mgmt/_repair` (POST, TaskRef).
- * - ISystemConfiguration `/configuration`: GET answers SystemConf `{values: {...}}`, POST takes
- *   the changed keys as a map and answers 204.
- * - ITask `/tasks/{id}` (GET) answers TaskStatus `{state, steps, progress, lastLogEntry, result}`.
+ *   a LoginResponse `{status: "Ok"|"Bad"|"Expired", authKey, message}` with HTTP 200 either way.
+ * - The session key travels in `X-BM-ApiKey`. An unknown or expired key answers **401**
+ *   AUTHENTICATION_FAIL "session id <key> is not valid" (RestServiceMethodHandler.java,
+ *   RestResponse.invalidSession).
+ * - A path no service serves answers **500** errorCode UNKNOWN (RestRootHandler.java's NOT_FOUND
+ *   fault, answered 500 by RestHttpProxyHandler.java): never detect an endpoint by a 404.
+ * - A void method answers 200 with an empty body.
+ * - IInstallation `/system/installation/version` (GET) answers InstallationVersion
+ *   `{softwareVersion, ...}` on 4.1 and on 5.x: ask the core its version, then choose.
+ * - Firewall: ISecurityMgmt `/api/system/security/_updatefirewallrules` on 4.x; every 5.x has only
+ *   IInternalFirewallMgmt `/internal-api/system/firewall/_updatefirewallrules` (removed from the
+ *   public API on the 5.0 line, commit a5d739ce, 2023-05), served on the core's port 8090 only.
+ * - IMailDeliveryMgmt `/system/maildelivery/mgmt/_repair` (POST, TaskRef, admin0 only): its task
+ *   only marks the postfix maps dirty (PostfixMgmt.java); see postfixMaps.ts.
+ * - ISystemConfiguration `/configuration`: GET answers SystemConf `{values: {...}}`, POST takes the
+ *   changed keys as a map, sanitizes them (see mynetworks.ts) and answers 200, empty.
+ * - ITask `/tasks/{id}` (GET) answers TaskStatus `{state, steps, progress, lastLogEntry, result}`,
+ *   `/tasks/{id}/_currentLogs` the log lines so far (ITask.java, 4.1 and 5.x).
  */
 import type { HttpMethod } from "../adapters/http.js";
 
@@ -46,10 +53,21 @@ export const FIREWALL_INTERNAL: Endpoint = {
 export const MAIL_REPAIR: Endpoint = { method: "POST", path: "/api/system/maildelivery/mgmt/_repair" };
 export const CONFIGURATION_GET: Endpoint = { method: "GET", path: "/api/configuration" };
 export const CONFIGURATION_SET: Endpoint = { method: "POST", path: "/api/configuration" };
+export const INSTALLATION_VERSION: Endpoint = { method: "GET", path: "/api/system/installation/version" };
 export const taskStatus = (id: string): Endpoint => ({
   method: "GET",
   path: `/api/tasks/${encodeURIComponent(id)}`,
 });
+export const taskLogs = (id: string): Endpoint => ({
+  method: "GET",
+  path: `/api/tasks/${encodeURIComponent(id)}/_currentLogs`,
+});
+
+/** What IInstallation.getVersion answers. */
+export interface InstallationVersion {
+  softwareVersion?: string | null;
+  versionName?: string | null;
+}
 
 /** The same steps by hand, for hints. */
 export const CLI_EQUIVALENTS = {
@@ -104,14 +122,20 @@ export function majorMinor(version: string): [number, number] | undefined {
 }
 
 /**
- * The firewall endpoint a version has: the public ISecurityMgmt one up to 5.1, the internal one
- * from 5.2 on (unknown versions: the public one). The other is the fallback, used only when the
- * first answers 404 (the path is not registered on this core), never after any other failure.
+ * The firewall endpoint of a version: the public ISecurityMgmt one on 4.x and older, the internal
+ * one on every 5.x and later. Undefined when the version is unknown: no endpoint can be found by
+ * trying (an unknown path answers 500 like any failure).
  */
-export function firewallEndpoints(version: string | undefined): { first: Endpoint; fallback: Endpoint } {
+export function firewallEndpoint(version: string | undefined): Endpoint | undefined {
   const mm = version ? majorMinor(version) : undefined;
-  const internal = mm !== undefined && (mm[0] > 5 || (mm[0] === 5 && mm[1] >= 2));
-  return internal
-    ? { first: FIREWALL_INTERNAL, fallback: FIREWALL_SECURITY }
-    : { first: FIREWALL_SECURITY, fallback: FIREWALL_INTERNAL };
+  if (!mm) return undefined;
+  return mm[0] >= 5 ? FIREWALL_INTERNAL : FIREWALL_SECURITY;
 }
+
+/** How the core answers a path no service serves (RestHttpProxyHandler: 500, errorCode UNKNOWN). */
+export function isNoSuchService(status: number | undefined, excerpt: string): boolean {
+  return status === 500 && /no service registered/i.test(excerpt);
+}
+
+/** An unknown or expired key (RestResponse.invalidSession). */
+export const INVALID_SESSION_STATUS = 401;

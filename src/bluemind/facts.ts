@@ -17,16 +17,21 @@ export interface HostFacts {
   init: "systemd" | "sysv";
   hasRsync: boolean;
   rsyncVersion?: string;
+  /** inotifywait's version (inotify-tools), when installed: the change journal runs it. */
+  inotifywaitVersion?: string;
   hasBmctl: boolean;
   subscription: boolean;
   /** Major version of pg_dump on this host. */
   pgDumpMajor?: number;
+  /** BlueMind's installed packages (bm-*: the core, its plugins), by name; undefined when unknown. */
+  bmPackages?: string[];
   /** Clock, seconds since the epoch with fractions, read at the end of the script. */
   clock: number;
 }
 
 const SCRIPT = String.raw`
 DPKGVERSION='$''{Version}'
+DPKGPKG='$''{Package} $''{db:Status-Abbrev}\n'
 echo "hostname=$(hostname)"
 if command -v dpkg-query >/dev/null 2>&1 && v=$(dpkg-query -W -f="$DPKGVERSION" bm-core 2>/dev/null) && [ -n "$v" ]; then
   echo "pm=dpkg"; echo "bm_version=$v"
@@ -36,10 +41,13 @@ else echo "pm=none"; fi
 . /etc/os-release 2>/dev/null; echo "os_id=$ID"; echo "os_version=$VERSION_ID"; echo "os_pretty=$PRETTY_NAME"
 if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=sysv; fi
 command -v rsync >/dev/null 2>&1 && echo "rsync=$(rsync --version | head -1 | awk '{print $3}')"
+command -v inotifywait >/dev/null 2>&1 && echo "inotifywait=$(inotifywait --help 2>&1 | head -1 | awk '{print $2}')"
 command -v bmctl >/dev/null 2>&1 && echo bmctl=1
 [ -s /etc/bm/subscription.bmz ] && echo subscription=1
 command -v pg_dump >/dev/null 2>&1 && echo "pg_dump=$(pg_dump --version | sed -n 's/.* \([0-9][0-9]*\)\..*/\1/p')"
 if [ -r /etc/bm/bm.ini ]; then echo "--- bm.ini"; cat /etc/bm/bm.ini; echo "--- end"; fi
+if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f="$DPKGPKG" 'bm-*' 2>/dev/null | awk '$2 ~ /^[ih]i/ {print "bmpkg=" $1}'
+elif command -v rpm >/dev/null 2>&1; then rpm -qa --qf '%{NAME}\n' 'bm-*' 2>/dev/null | sed 's/^/bmpkg=/'; fi
 echo "clock=$(date +%s.%N)"
 `;
 
@@ -82,7 +90,10 @@ export function parseFacts(out: string): HostFacts {
   };
   if (kv["bm_version"]) f.bmVersion = kv["bm_version"];
   if (kv["rsync"]) f.rsyncVersion = kv["rsync"];
+  if (kv["inotifywait"] !== undefined) f.inotifywaitVersion = kv["inotifywait"] || "(version unknown)";
   if (kv["pg_dump"]) f.pgDumpMajor = Number(kv["pg_dump"]);
   if (ini !== undefined) f.bmIni = readBmIni(ini);
+  const pkgs = lines.filter((l) => l.startsWith("bmpkg=")).map((l) => l.slice("bmpkg=".length).trim());
+  if (f.packageManager !== "none") f.bmPackages = [...new Set(pkgs.filter(Boolean))].sort();
   return f;
 }

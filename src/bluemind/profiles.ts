@@ -1,8 +1,20 @@
 /**
- * What moves, by BlueMind version: the data directories, databases, configuration files and
- * services of the documented procedure ("Distribution ändern"), as data. Version differences
- * (3.5 has no bj-data; 5.x dropped Cyrus configuration and bm-hps, and from 5.2 generates the
- * database password at install) live here and nowhere else.
+ * What moves, by BlueMind version, as data: the data directories, databases, configuration
+ * (directories made equal to the origin's, and single files), the postfix queue, what the target's
+ * own install leaves that must not survive, and the repairs BlueMind runs once the target's core
+ * is up. Version differences live here and nowhere else.
+ *
+ * Beyond the documented procedure ("Distribution ändern"), from BlueMind's own source (see
+ * /work/shared/BLUEMIND-SOURCE-FACTS.md, "What a BlueMind server holds beyond the procedure's list"):
+ * - the hollow directory `/var/spool/bm-hollowed` (a snapshot with its version; 5.x API tokens);
+ * - every `/etc/bm*` directory and all of `/etc/postfix`, as BlueMind's configuration backup copies
+ *   them, with Cyrus's files and `elasticsearch.yml` (cluster name from the installation id);
+ * - per-domain certificates (4.7+) `bm_cert-<domain>.pem` in /etc/bm/certs and /etc/ssl/certs;
+ * - the setup wizard's password `/etc/nginx/sw.htpasswd`;
+ * - 5.x: Keycloak's database and configuration, and the target's own leftovers under
+ *   /var/cache/bm-core; the database password generated at install from the 5.0 line on
+ *   (commit f8f566bb, March 2024);
+ * - the postfix queue (`/var/spool/postfix`): mail still queued at the stop.
  */
 
 export interface ConfigPattern {
@@ -14,6 +26,20 @@ export interface ConfigPattern {
   optional?: boolean;
 }
 
+/**
+ * A configuration directory made equal to the origin's: what only the target has in it is set aside
+ * under the state directory (never left to make `verify` fail), what the origin has is copied.
+ */
+export interface ConfigMirror {
+  /** An absolute directory or a glob of directories (`/etc/bm*`), expanded on the origin. */
+  pattern: string;
+  /** Absent on the origin is reported, not fatal. */
+  optional?: boolean;
+}
+
+/** BlueMind's maintenance operations on a domain's directory entry, run once the target's core runs. */
+export type RepairOp = "hollow.directory" | "domain.keycloak";
+
 export interface Profile {
   id: string;
   /** Shown to people. */
@@ -21,10 +47,33 @@ export interface Profile {
   /** The data directories pulled by rsync, hot and cold. */
   dataDirs: string[];
   databases: string[];
+  /** Configuration directories made equal to the origin's (cold sync). */
+  configMirrors: ConfigMirror[];
+  /** Single configuration files (cold sync); replaced target files are kept. */
   configFiles: ConfigPattern[];
   /** bm.ini holds a per-install database password the target's role must be given. */
   dbPasswordInIni: boolean;
+  /** Paths (globs) of the target's own install that must not survive the migration (set aside). */
+  targetLeftovers: string[];
+  /** The postfix queue: flushed while the origin serves, what remains carried to the target. */
+  postfixQueue: PostfixQueue;
+  /** Repairs asked of BlueMind on every domain once the target's core runs. */
+  repairs: RepairOp[];
 }
+
+/** Postfix's queue directories that hold messages (postconf(5), queue_directory; qmgr(8)). */
+export interface PostfixQueue {
+  dir: string;
+  queues: string[];
+}
+
+export const POSTFIX_QUEUE: PostfixQueue = {
+  dir: "/var/spool/postfix",
+  queues: ["maildrop", "incoming", "active", "deferred", "hold"],
+};
+
+/** Each queue directory as a data directory: copied in the cold sync only, proven by verify. */
+export const POSTFIX_QUEUE_DIRS = POSTFIX_QUEUE.queues.map((q) => `${POSTFIX_QUEUE.dir}/${q}`);
 
 export const DATA_DIRS_4 = [
   "/var/spool/cyrus",
@@ -36,75 +85,104 @@ export const DATA_DIRS_4 = [
   "/var/spool/bm-filehosting",
 ];
 
-const POSTFIX_MAPS = [
-  "main.cf",
-  "master.cf",
-  "master_relay_transport-flat",
-  "master_relay_transport.db",
-  "transport-flat",
-  "transport.db",
-  "virtual_alias-flat",
-  "virtual_alias.db",
-  "virtual_domains-flat",
-  "virtual_domains.db",
-  "virtual_mailbox-flat",
-  "virtual_mailbox.db",
+/** The hollow directory snapshot (HollowDirectoryRepair, DirectorySerializer in bluemindfork). */
+export const HOLLOW_DIR = "/var/spool/bm-hollowed";
+
+/**
+ * The data directories of every profile: the procedure's seven, the hollow directory and the
+ * postfix queue's directories (copied like data: the cold pass, with postfix stopped on both,
+ * makes them exact; what the fresh target had queued is set aside first).
+ */
+const DATA_DIRS = [...DATA_DIRS_4, HOLLOW_DIR, ...POSTFIX_QUEUE_DIRS];
+
+/** Directories copied whole: every /etc/bm* directory, all of /etc/postfix, BlueMind's CA. */
+const MIRRORS_COMMON: ConfigMirror[] = [
+  { pattern: "/etc/bm*" },
+  { pattern: "/etc/postfix" },
+  { pattern: "/var/lib/bm-ca" },
 ];
 
 const CONFIG_COMMON: ConfigPattern[] = [
-  { pattern: "/etc/bm/*", recursive: true },
-  { pattern: "/etc/bm/bm.ini" },
   { pattern: "/etc/ssl/certs/bm_cert.pem" },
-  { pattern: "/var/lib/bm-ca/*", recursive: true },
-  { pattern: "/usr/share/bm-elasticsearch/config/elasticsearch.yml", optional: true },
-  ...POSTFIX_MAPS.map((f) => ({
-    pattern: `/etc/postfix/${f}`,
-    optional: f !== "main.cf" && f !== "master.cf",
-  })),
-  { pattern: "/etc/bm-webmail/*", recursive: true, optional: true },
+  // Per-domain certificates (4.7+); none on a server with only its default domain.
+  { pattern: "/etc/ssl/certs/bm_cert-*.pem", optional: true },
+  // Its cluster.name is bluemind-<mcast.id>: it must come with the data.
+  { pattern: "/usr/share/bm-elasticsearch/config/elasticsearch.yml" },
+  { pattern: "/etc/nginx/sw.htpasswd", optional: true },
 ];
 
-const CONFIG_CYRUS_HPS: ConfigPattern[] = [
-  { pattern: "/etc/bm-hps/*", recursive: true, optional: true },
-  { pattern: "/etc/imapd*" },
-  { pattern: "/etc/cyrus*" },
+/** Cyrus's own files (4.x and earlier; 5.x has no Cyrus configuration of its own). */
+const CONFIG_CYRUS: ConfigPattern[] = [{ pattern: "/etc/imapd*" }, { pattern: "/etc/cyrus*" }];
+
+/** 5.x: the target's own queues of its fresh install (bm-core's caches), leftovers after a migration. */
+const LEFTOVERS_5 = [
+  "/var/cache/bm-core/retry-rocks-*",
+  "/var/cache/bm-core/tasks-queues",
+  "/var/cache/bm-core/sds-sync-queue",
 ];
+
+/** 5.x's Keycloak database (bm-keycloak keeps its realms there; Keycloak's default name). */
+export const KEYCLOAK_DB = "keycloak";
+
+const PROFILE_4: Omit<Profile, "id" | "description" | "databases"> = {
+  dataDirs: DATA_DIRS,
+  configMirrors: MIRRORS_COMMON,
+  configFiles: [...CONFIG_COMMON, ...CONFIG_CYRUS],
+  dbPasswordInIni: false,
+  targetLeftovers: [],
+  postfixQueue: POSTFIX_QUEUE,
+  repairs: ["hollow.directory"],
+};
+
+const PROFILE_5: Omit<Profile, "id" | "description"> = {
+  dataDirs: DATA_DIRS,
+  databases: ["bj", "bj-data", KEYCLOAK_DB],
+  configMirrors: MIRRORS_COMMON,
+  configFiles: CONFIG_COMMON,
+  dbPasswordInIni: true,
+  targetLeftovers: LEFTOVERS_5,
+  postfixQueue: POSTFIX_QUEUE,
+  repairs: ["hollow.directory", "domain.keycloak"],
+};
 
 export const PROFILES: Record<string, Profile> = {
   "3.5": {
     id: "3.5",
     description: "BlueMind 3.5: as 4.x, without the bj-data database",
-    dataDirs: DATA_DIRS_4,
     databases: ["bj"],
-    configFiles: [...CONFIG_COMMON, ...CONFIG_CYRUS_HPS],
-    dbPasswordInIni: false,
+    ...PROFILE_4,
   },
   "4": {
     id: "4",
-    description: "BlueMind 4.x: the documented procedure as written",
-    dataDirs: DATA_DIRS_4,
+    description: "BlueMind 4.x: the documented procedure and everything else a server holds",
     databases: ["bj", "bj-data"],
-    configFiles: [...CONFIG_COMMON, ...CONFIG_CYRUS_HPS],
-    dbPasswordInIni: false,
+    ...PROFILE_4,
   },
   "5": {
     id: "5",
-    description: "BlueMind 5.0/5.1: no Cyrus configuration, no bm-hps",
-    dataDirs: DATA_DIRS_4,
-    databases: ["bj", "bj-data"],
-    configFiles: CONFIG_COMMON,
-    dbPasswordInIni: false,
+    description:
+      "BlueMind 5.0/5.1: no Cyrus configuration, no bm-hps, Keycloak, database password generated at install",
+    ...PROFILE_5,
   },
   "5.2": {
     id: "5.2",
     description:
-      "BlueMind 5.2 and later: no Cyrus configuration, no bm-hps, database password generated at install",
-    dataDirs: DATA_DIRS_4,
-    databases: ["bj", "bj-data"],
-    configFiles: CONFIG_COMMON,
-    dbPasswordInIni: true,
+      "BlueMind 5.2 and later: no Cyrus configuration, no bm-hps, Keycloak, database password generated at install",
+    ...PROFILE_5,
   },
 };
+
+/** Every configuration pattern verify compares: the mirrored directories whole, then the files. */
+export function configScope(p: Pick<Profile, "configMirrors" | "configFiles">): ConfigPattern[] {
+  return [
+    ...p.configMirrors.map((m) => ({
+      pattern: m.pattern,
+      recursive: true,
+      ...(m.optional ? { optional: true } : {}),
+    })),
+    ...p.configFiles,
+  ];
+}
 
 /** Parse "4.1.56", "3.5.14-2", "5.2.3-1" into numbers; undefined when it is not a version. */
 export function parseVersion(

@@ -1,7 +1,8 @@
 /**
  * Stopping and starting BlueMind's services, as the procedure does: `bmctl` for BlueMind,
  * the init system for postfix and PostgreSQL (systemctl where systemd runs, service otherwise).
- * bmctl does not stop postfix, and on some versions not PostgreSQL.
+ * bmctl does not stop postfix, and on some versions not PostgreSQL. Whether they run is decided by
+ * serviceState.ts, never by bmctl's exit code.
  */
 
 /** A shell function that drives a service with whichever init system the host runs. */
@@ -22,14 +23,6 @@ export const ensurePostgresScript = `${SVC}
 if ! svc postgresql status >/dev/null 2>&1; then svc postgresql start; fi
 for i in $(seq 1 60); do pg_isready -q -h localhost && exit 0; sleep 0.5; done
 echo "PostgreSQL does not answer on localhost:5432" >&2; exit 1`;
-
-/** Prints one line per service: name state. */
-export const serviceStateScript = `${SVC}
-st() { if "$@" >/dev/null 2>&1; then echo running; else echo stopped; fi; }
-echo "bluemind $(st bmctl status)"
-echo "postfix $(st svc postfix status)"
-echo "postgresql $(st svc postgresql status)"
-if [ -d /run/systemd/system ]; then echo "init systemd"; else echo "init sysv"; fi`;
 
 /** Keep BlueMind and postfix from starting at boot (after the swap the origin must stay quiet). */
 export const disableAtBootScript = `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then

@@ -6,12 +6,14 @@ import { freshTargetFindings } from "./freshTargetCheck.js";
 import type { PreflightFacts } from "./gather.js";
 import { clockFindings, osFindings, serviceFindings, volumeFindings } from "./infoChecks.js";
 import { ownerFindings } from "./ownerChecks.js";
-import { postgresLoginFindings, postgresToolFindings } from "./postgresChecks.js";
+import { pluginFindings } from "./pluginChecks.js";
+import { postgresExtensionFindings, postgresLoginFindings, postgresToolFindings } from "./postgresChecks.js";
 import { sshFindings } from "./sshCheck.js";
 import {
   bluemindInstalledFindings,
   externalUrlFindings,
   profileFindings,
+  originToolFindings,
   rsyncFindings,
   subscriptionFindings,
   versionFindings,
@@ -23,11 +25,14 @@ const CHECKS: Check[] = [
   sshFindings,
   bluemindInstalledFindings,
   versionFindings,
+  pluginFindings,
   externalUrlFindings,
   subscriptionFindings,
   rsyncFindings,
+  originToolFindings,
   postgresLoginFindings,
   postgresToolFindings,
+  postgresExtensionFindings,
   diskFindings,
   ownerFindings,
   freshTargetFindings,

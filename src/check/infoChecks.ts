@@ -1,5 +1,5 @@
 /** Information for the administrator: clocks, systems, services, and what will move. */
-import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
+import { formatBytes, formatCount, formatDuration } from "../format.js";
 import type { HostFacts } from "../bluemind/facts.js";
 import type { CheckContext } from "./context.js";
 import type { Finding } from "./findings.js";
@@ -50,7 +50,7 @@ export function osFindings(f: PreflightFacts): Finding[] {
 export function serviceFindings(f: PreflightFacts): Finding[] {
   const shown = (s: ServiceFacts | undefined, v: number | undefined) =>
     s
-      ? `BlueMind ${s.bluemind}, postfix ${s.postfix}, PostgreSQL ${s.postgresql}${v ? ` (${pgMajor(v)})` : ""}`
+      ? `BlueMind ${s.bluemind}${s.bluemindEvidence ? ` (${s.bluemindEvidence})` : ""}, postfix ${s.postfix}, PostgreSQL ${s.postgresql}${v ? ` (${pgMajor(v)})` : ""}`
       : undefined;
   const o = shown(f.origin.services, f.origin.db?.serverVersionNum);
   const t = shown(f.target.services, f.target.db?.serverVersionNum);

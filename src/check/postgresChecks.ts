@@ -6,6 +6,7 @@
 import type { CheckId, Finding } from "./findings.js";
 import type { PreflightFacts } from "./gather.js";
 import { pgMajor, type SideFacts } from "./probes.js";
+import { normalisedInWords } from "../phases/majorUpgrade.js";
 import type { Side } from "./context.js";
 
 function serverShown(s: SideFacts): string {
@@ -122,17 +123,81 @@ export function postgresToolFindings(f: PreflightFacts): Finding[] {
     });
   const targetServer = t.db?.serverVersionNum;
   if (originServer && targetServer) {
-    const older = targetServer < originServer && pgMajor(targetServer) < pgMajor(originServer);
+    const [om, tm] = [pgMajor(originServer), pgMajor(targetServer)];
+    const older = targetServer < originServer && tm < om;
+    const implied = normalisedInWords(Math.floor(om), Math.floor(tm));
     out.push({
       id: "pg-versions",
       severity: older ? "warning" : "info",
       title: older
         ? "the target's PostgreSQL is older than the origin's: the restore may fail"
-        : "PostgreSQL versions allow the restore",
-      origin: `PostgreSQL ${pgMajor(originServer)}`,
-      target: `PostgreSQL ${pgMajor(targetServer)}`,
+        : om === tm
+          ? `same PostgreSQL major version (${om}): copied by dump and restore`
+          : `major upgrade ${om} → ${tm} by dump and restore (the target's pg_dump ${t.host.pgDumpMajor ?? "?"} reads the origin)`,
+      origin: `PostgreSQL ${om}`,
+      target: `PostgreSQL ${tm}`,
+      ...(implied.length || (om < 17 && tm >= 17)
+        ? {
+            detail: [
+              ...implied.map((n) => `the load normalises ${n}`),
+              ...(om < 17 && tm >= 17
+                ? ["ALL PRIVILEGES on a table or view includes MAINTAIN on the target (verify accepts that)"]
+                : []),
+            ].join("\n"),
+          }
+        : {}),
       ...(older ? { remedy: "install the origin's PostgreSQL version (or later) on the target" } : {}),
     });
   }
   return out;
 }
+
+/**
+ * The extensions the origin's databases use (hstore for BlueMind) must be available on the
+ * target's server, or the restore fails on CREATE EXTENSION.
+ */
+export function postgresExtensionFindings(f: PreflightFacts): Finding[] {
+  const used = f.origin.db?.extensions;
+  const available = f.target.db?.availableExtensions;
+  if (!used || !available) return [];
+  const missing = used.filter((e) => !available.includes(e));
+  const targetMajor = f.target.db?.serverVersionNum
+    ? Math.floor(pgMajor(f.target.db.serverVersionNum))
+    : undefined;
+  const origin = used.length ? `uses ${[...used].sort().join(", ")}` : "no extension";
+  if (!missing.length)
+    return [
+      {
+        id: "pg-extensions",
+        severity: "info",
+        title: "the extensions the origin's databases use are available on the target",
+        origin,
+        target: `${available.length} extensions available`,
+      },
+    ];
+  const contrib = missing.filter((e) => CONTRIB.has(e));
+  return [
+    {
+      id: "pg-extensions",
+      severity: "blocker",
+      title: `the target's PostgreSQL lacks extension${missing.length > 1 ? "s" : ""} ${missing.join(", ")}, which the origin's databases use: the restore would fail`,
+      origin,
+      target: `not available: ${missing.join(", ")}`,
+      remedy: contrib.length
+        ? `install PostgreSQL's contrib modules on the target (Debian/Ubuntu: apt-get install postgresql-contrib${targetMajor ? ` or postgresql-${targetMajor}` : ""}; RHEL: dnf install postgresql-contrib), then check again`
+        : `install the package that provides ${missing.join(", ")} for PostgreSQL ${targetMajor ?? ""} on the target, then check again`,
+    },
+  ];
+}
+
+/** Extensions of PostgreSQL's contrib modules that BlueMind's databases are known to use or could. */
+const CONTRIB = new Set([
+  "hstore",
+  "pg_trgm",
+  "unaccent",
+  "pgcrypto",
+  "uuid-ossp",
+  "btree_gin",
+  "btree_gist",
+  "citext",
+]);

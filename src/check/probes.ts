@@ -3,6 +3,7 @@
  * (services, storage, accounts), the database probe's SQL, and parsers for their output. Pure:
  * the scripts are text and the parsers take text, so both are testable without a host.
  */
+import { SERVICE_STATE_SCRIPT, parseServiceState } from "../bluemind/serviceState.js";
 import { shellQuote } from "../adapters/process.js";
 import type { HostFacts } from "../bluemind/facts.js";
 
@@ -10,6 +11,8 @@ export type ServiceState = "running" | "stopped";
 
 export interface ServiceFacts {
   bluemind: ServiceState;
+  /** What the BlueMind state rests on (unit states, process, core port). */
+  bluemindEvidence?: string;
   postfix: ServiceState;
   postgresql: ServiceState;
   /** pg_isready on localhost:5432 answered "accepting connections". */
@@ -80,6 +83,10 @@ export interface DbFacts {
   users?: number;
   /** Mailboxes (t_mailbox), when the table exists. */
   mailboxes?: number;
+  /** Extensions created in the BlueMind databases (plpgsql aside). */
+  extensions?: string[];
+  /** Extensions the server could create (pg_available_extensions: its packages installed). */
+  availableExtensions?: string[];
 }
 
 /** Everything read on one side; a probe that failed leaves its field out and says why in `errors`. */
@@ -92,12 +99,10 @@ export interface SideFacts {
   errors: Partial<Record<"host" | "services" | "storage" | "accounts" | "db", string>>;
 }
 
-export const SERVICES_SCRIPT = String.raw`
-svc() { if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then systemctl "$2" "$1"; else service "$1" "$2"; fi; }
-st() { if "$@" >/dev/null 2>&1; then echo running; else echo stopped; fi; }
-echo "bluemind=$(st bmctl status)"
-echo "postfix=$(st svc postfix status)"
-echo "postgresql=$(st svc postgresql status)"
+// The service states come from the one module that decides them (never from bmctl's exit code).
+export const SERVICES_SCRIPT =
+  SERVICE_STATE_SCRIPT +
+  String.raw`
 if command -v pg_isready >/dev/null 2>&1; then pg_isready -q -h localhost -p 5432 -t 3 && echo pg_ready=1 || echo pg_ready=0
 else (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && echo pg_ready=1 || echo pg_ready=0; fi
 major() { "$1" --version 2>/dev/null | sed -n 's/.* \([0-9][0-9]*\)\..*/\1/p' | head -1; }
@@ -152,11 +157,12 @@ getent group | awk -F: '{print "group\t" $1 "\t" $3}'
 
 export function parseServices(out: string): ServiceFacts {
   const kv = keyValues(out);
-  const state = (k: string): ServiceState => (kv[k] === "running" ? "running" : "stopped");
+  const st = parseServiceState(out);
   const f: ServiceFacts = {
-    bluemind: state("bluemind"),
-    postfix: state("postfix"),
-    postgresql: state("postgresql"),
+    bluemind: st.bluemind,
+    bluemindEvidence: st.bluemindEvidence,
+    postfix: st.postfix,
+    postgresql: st.postgresql,
     pgAcceptsConnections: kv["pg_ready"] === "1",
   };
   if (kv["pg_restore"]) f.pgRestoreMajor = Number(kv["pg_restore"]);
@@ -215,6 +221,8 @@ export function parseAccounts(out: string): Accounts {
  */
 export const DB_PROBE_SQL = String.raw`
 select 'server_version_num', current_setting('server_version_num');
+select 'extension:' || extname, 1 from pg_extension where extname <> 'plpgsql';
+select 'available:' || name, 1 from pg_available_extensions;
 select 'size:' || datname, pg_database_size(datname) from pg_database where datname in ('bj', 'bj-data');
 select 'users', (xpath('/row/c/text()', query_to_xml(
   case when exists (select 1 from information_schema.columns
@@ -240,9 +248,15 @@ export function parseDbProbe(outputs: readonly string[]): DbFacts {
       else if (key.startsWith("size:")) f.sizes[key.slice(5)] = value;
       else if (key === "users") f.users = (f.users ?? 0) + value;
       else if (key === "mailboxes") f.mailboxes = (f.mailboxes ?? 0) + value;
+      else if (key.startsWith("extension:")) addName((f.extensions ??= []), key.slice(10));
+      else if (key.startsWith("available:")) addName((f.availableExtensions ??= []), key.slice(10));
     }
   }
   return f;
+}
+
+function addName(list: string[], name: string): void {
+  if (!list.includes(name)) list.push(name);
 }
 
 /** Why psql could not log in, from its stderr. */

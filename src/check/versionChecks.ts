@@ -136,6 +136,57 @@ export function rsyncFindings(f: PreflightFacts): Finding[] {
   ];
 }
 
+/** The oldest rsync whose server side takes the listed copies' --delete-missing-args (3.1.0). */
+export const LISTED_COPY_RSYNC = [3, 1, 0] as const;
+
+/** Whether a version text ("3.2.3", "3.0.9") is at least `min`. */
+export function versionAtLeast(text: string | undefined, min: readonly number[]): boolean {
+  const parts = (text ?? "")
+    .split(/[^0-9]+/)
+    .filter(Boolean)
+    .map(Number);
+  for (let i = 0; i < min.length; i++) {
+    const a = parts[i] ?? 0;
+    if (a !== min[i]) return a > min[i]!;
+  }
+  return true;
+}
+
+/**
+ * The origin's tools that the faster ways depend on: inotifywait (the change journal) and an rsync
+ * new enough for listed copies. Neither is required: without them every pass walks every file,
+ * which this says beforehand instead of failing during the run.
+ */
+export function originToolFindings(f: PreflightFacts): Finding[] {
+  const o = f.origin.host;
+  if (!o || !o.hasRsync) return [];
+  const shown = `rsync ${o.rsyncVersion ?? "(version unknown)"}, ${o.inotifywaitVersion ? `inotifywait ${o.inotifywaitVersion}` : "inotifywait not installed"}`;
+  const fallbacks: string[] = [];
+  if (!o.inotifywaitVersion)
+    fallbacks.push("inotifywait is not installed on the origin (package inotify-tools): no change journal");
+  if (!versionAtLeast(o.rsyncVersion, LISTED_COPY_RSYNC))
+    fallbacks.push(`the origin's rsync is older than ${LISTED_COPY_RSYNC.join(".")}: no listed copies`);
+  if (!fallbacks.length)
+    return [
+      {
+        id: "origin-tools",
+        severity: "info",
+        title:
+          "the origin's rsync and inotifywait allow the change journal (later passes copy only what changed)",
+        origin: shown,
+      },
+    ];
+  return [
+    {
+      id: "origin-tools",
+      severity: "warning",
+      title: `${fallbacks.join("; ")}: every hot and cold pass will walk every file of the data directories (a longer downtime for large spools)`,
+      origin: shown,
+      remedy: `for the shorter way, install on the origin: ${[!o.inotifywaitVersion ? "inotify-tools" : "", !versionAtLeast(o.rsyncVersion, LISTED_COPY_RSYNC) ? "rsync 3.1 or later" : ""].filter(Boolean).join(" and ")} (nothing else changes)`,
+    },
+  ];
+}
+
 export function profileFindings(f: PreflightFacts, ctx: CheckContext): Finding[] {
   const ov = f.origin.host?.bmVersion;
   if (!ctx.profile) {
@@ -161,10 +212,12 @@ export function profileFindings(f: PreflightFacts, ctx: CheckContext): Finding[]
       detail: [
         `data directories: ${p.dataDirs.join(" ")}`,
         `databases: ${p.databases.join(", ")}`,
-        `configuration: ${p.configFiles.length} paths or patterns (${p.configFiles
-          .slice(0, 4)
-          .map((c) => c.pattern)
-          .join(", ")}, ...)`,
+        `configuration made equal to the origin's: ${p.configMirrors.map((m) => `${m.pattern}/`).join(" ")}; files: ${p.configFiles.map((c) => c.pattern).join(" ")}`,
+        `postfix queue: flushed while the origin serves, the rest carried (${p.postfixQueue.dir})`,
+        ...(p.repairs.length
+          ? [`after the target's start, BlueMind repairs every domain: ${p.repairs.join(", ")}`]
+          : []),
+        ...(p.targetLeftovers.length ? [`set aside on the target: ${p.targetLeftovers.join(" ")}`] : []),
         ...(p.dbPasswordInIni ? ["the target keeps its own database password from its bm.ini"] : []),
       ].join("\n"),
     },

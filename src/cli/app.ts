@@ -10,6 +10,7 @@ import type { EventSink } from "../engine/events.js";
 import { FileJournal } from "../engine/journal.js";
 import { RunLock } from "../engine/lock.js";
 import { observeChildren } from "../adapters/process.js";
+import { escapeControls } from "../engine/text.js";
 import {
   FanoutSink,
   HumanSink,
@@ -49,10 +50,9 @@ export interface App {
 export function createApp(command: string, settings: Settings, flags: CommonFlags): App {
   const out = outputOptionsFromEnv(flags);
   const human = flags.json ? undefined : new HumanSink(out);
-  const logFile = new LogFileSink(settings.logDir);
-  const sinks: EventSink[] = [logFile];
-  sinks.push(flags.json ? new JsonSink() : human!);
-  const events = new FanoutSink(sinks);
+  const screen: EventSink = flags.json ? new JsonSink() : human!;
+  const logFile = new LogFileSink(settings.logDir, (message) => screen.emit({ type: "warning", message }));
+  const events = new FanoutSink([logFile, screen]);
   const controller = new AbortController();
   // Every concurrent child listens to the run's signal (a cold sync runs a dozen at once).
   setMaxListeners(64, controller.signal);
@@ -78,7 +78,12 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
   ignoreBrokenTerminal();
   process.on("SIGHUP", onHangup);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !flags.json;
-  const journal = new FileJournal(settings.stateDir);
+  const journal = new FileJournal(settings.stateDir, (path) =>
+    events.emit({
+      type: "warning",
+      message: `the journal's last line (${path}) was cut off, by a power cut or a kill during a write: it is ended now, and the step it recorded counts as not recorded`,
+    }),
+  );
   const lock = new RunLock(settings.stateDir);
   observeChildren({
     started: (pid, cmd) => lock.childStarted(pid, cmd),
@@ -118,7 +123,8 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
       if (command !== "status") logFile.emit({ type: "info", message: text.trimEnd() });
       if (!flags.json && !terminalGone()) {
         human?.finish();
-        process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+        const safe = escapeControls(text, { keepNewlines: true });
+        process.stdout.write(safe.endsWith("\n") ? safe : `${safe}\n`);
       }
     },
     logCommand(host: string, cmd: string): void {

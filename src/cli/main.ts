@@ -7,6 +7,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError, ExitCode, describeError } from "../engine/errors.js";
 import { preferNewestPostgresBinaries } from "../adapters/pgTools.js";
 import { DEFAULT_CONFIG_FILE, DEFAULT_LOG_DIR, DEFAULT_STATE_DIR, loadSettings } from "../engine/settings.js";
+import { escapeControls, safeJson } from "../engine/text.js";
 import { createApp, type App, type CommonFlags } from "./app.js";
 import { COMMANDS, type CommandSpec } from "./commands.js";
 
@@ -82,7 +83,11 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.usage;
     }
     const d = describeError(err);
-    process.stderr.write(`bm-migrate: ${d.message}\n${d.hint ? `next: ${d.hint}\n` : ""}`);
+    process.stderr.write(
+      escapeControls(`bm-migrate: ${d.message}\n${d.hint ? `next: ${d.hint}\n` : ""}`, {
+        keepNewlines: true,
+      }),
+    );
     return d.exitCode;
   }
   return exitCode;
@@ -122,7 +127,7 @@ async function runCommand(spec: CommandSpec, opts: Record<string, unknown>): Pro
     const d = describeError(err);
     if (flags.json) {
       process.stdout.write(
-        JSON.stringify({
+        safeJson({
           ts: new Date().toISOString(),
           type: "error",
           message: d.message,
@@ -131,7 +136,11 @@ async function runCommand(spec: CommandSpec, opts: Record<string, unknown>): Pro
         }) + "\n",
       );
     }
-    process.stderr.write(`bm-migrate ${spec.name}: ${d.message}\n${d.hint ? `next: ${d.hint}\n` : ""}`);
+    process.stderr.write(
+      escapeControls(`bm-migrate ${spec.name}: ${d.message}\n${d.hint ? `next: ${d.hint}\n` : ""}`, {
+        keepNewlines: true,
+      }),
+    );
     return d.exitCode;
   } finally {
     app?.close();

@@ -2,10 +2,11 @@
  * Where events go: a live view on a terminal, plain timestamped lines elsewhere, JSON lines with
  * --json; and always the log file, with every command run.
  */
-import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Event, EventSink } from "../engine/events.js";
-import { formatBytes, formatDuration } from "./format.js";
+import { appendNoFollow } from "../engine/stateDir.js";
+import { escapeControls, safeJson } from "../engine/text.js";
+import { formatBytes, formatDuration } from "../format.js";
 
 export interface OutputOptions {
   json: boolean;
@@ -50,7 +51,7 @@ export class JsonSink implements EventSink {
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
   emit(event: Event): void {
     if (hungUp) return;
-    this.out.write(JSON.stringify({ ts: new Date().toISOString(), ...event }) + "\n");
+    this.out.write(safeJson({ ts: new Date().toISOString(), ...event }) + "\n");
   }
 }
 
@@ -64,6 +65,7 @@ export class HumanSink implements EventSink {
     this.out = o.stream ?? process.stdout;
   }
 
+  /** `text`'s parts from elsewhere are escaped already (see emit); only our own colours are raw. */
   private line(text: string): void {
     if (hungUp && !this.o.stream) return;
     if (this.o.tty) this.out.write("\r\x1b[K");
@@ -88,8 +90,9 @@ export class HumanSink implements EventSink {
     this.out.write(`\r\x1b[K${this.live}`);
   }
 
-  emit(e: Event): void {
+  emit(event: Event): void {
     const c = this.o.color;
+    const e = escapeEvent(event);
     switch (e.type) {
       case "phase-started":
         if (!this.o.quiet) this.line(paint(c, "1", `== ${e.phase}${e.pass ? ` (pass ${e.pass})` : ""}`));
@@ -162,24 +165,35 @@ export class HumanSink implements EventSink {
   }
 }
 
-/** The log file: every event and every command, one timestamped line each (secrets removed upstream). */
+/** Every string of an event with its control characters escaped (a message's own line breaks kept). */
+export function escapeEvent<E extends Event>(e: E): E {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e))
+    out[k] = typeof v === "string" ? escapeControls(v, { keepNewlines: true }) : v;
+  return out as E;
+}
+
+/**
+ * The log file: every event and every command, one timestamped line each (secrets removed
+ * upstream). The log directory is checked (or created) by the first line, never followed through a
+ * symlink; a log that cannot be written is said once on the terminal, not silently dropped.
+ */
 export class LogFileSink implements EventSink {
   readonly path: string;
   private broken = false;
-  constructor(logDir: string) {
+  constructor(
+    logDir: string,
+    private readonly onBroken?: (why: string) => void,
+  ) {
     this.path = join(logDir, "bm-migrate.log");
-    try {
-      mkdirSync(logDir, { recursive: true, mode: 0o700 });
-    } catch {
-      this.broken = true;
-    }
   }
   emit(e: Event): void {
     if (this.broken || e.type === "progress") return;
     try {
-      appendFileSync(this.path, `${new Date().toISOString()} ${JSON.stringify(e)}\n`, { mode: 0o600 });
-    } catch {
+      appendNoFollow(this.path, `${new Date().toISOString()} ${safeJson(e)}\n`);
+    } catch (err) {
       this.broken = true;
+      this.onBroken?.(`cannot write the log ${this.path}: ${(err as Error).message}`);
     }
   }
 }

@@ -8,7 +8,7 @@ import { ExitCode } from "../engine/errors.js";
 import { runPreflight, validateSkips } from "../check/preflight.js";
 import type { PreflightHosts } from "../check/gather.js";
 import { blockers } from "../check/findings.js";
-import { OriginUnreachable, connect, requireOrigin } from "./connect.js";
+import { OriginUnreachable, connect, requireOrigin } from "../phases/connect.js";
 
 export interface CheckOptions {
   skipCheck?: string[];

@@ -5,19 +5,21 @@
  * servers' BlueMind stopped, ready for verify and swap, and says how long the downtime was.
  */
 import type { App } from "../cli/app.js";
-import type { MigrationContext } from "../phases/context.js";
 import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
-import { formatDuration } from "../cli/format.js";
+import { formatDuration } from "../format.js";
 import { coldSyncPlan } from "../phases/plans.js";
-import { readStagingAhead } from "../phases/databaseSteps.js";
-import type { StagingState } from "../phases/databaseDelta.js";
+import { readStagingAhead, stagingName } from "../phases/databaseSteps.js";
+import { stagingMarks, type StagingState } from "../phases/databaseDelta.js";
 import { latestForecast } from "../phases/forecast.js";
 import { runHotPass } from "./hotSync.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
-import { ConfigError, ExitCode } from "../engine/errors.js";
+import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
 import type { JournalRecord } from "../engine/journal.js";
+import type { MigrationContext } from "../phases/context.js";
+import { flushQueue } from "../phases/queueSteps.js";
+import { describeQueue } from "../bluemind/postfixQueue.js";
 
 export async function coldSyncCommand(
   app: App,
@@ -57,14 +59,22 @@ export async function coldSyncCommand(
       return ExitCode.ok;
     }
     await db.open();
-    // While the origin still serves: catch up with a hot pass if the last one is old, so that the
-    // downtime only covers what changes from now on.
-    const catchUp = open ? undefined : catchUpReason(records, Date.now(), mc.settings.catchUpAfter);
+    // While the origin still serves: catch up with a hot pass if the last one is old, or if a
+    // database has no complete staging copy yet, so that the downtime only covers what changes
+    // from now on and never has to copy a whole database with the origin stopped.
+    const catchUp = open
+      ? undefined
+      : (catchUpReason(records, Date.now(), mc.settings.catchUpAfter) ??
+        (mc.settings.catchUpAfter === null
+          ? undefined
+          : noStagingReason(await withoutStagingCopy(mc.profile.databases, app.signal))));
     if (catchUp) {
       app.events.emit({ type: "info", message: `Catching up before the downtime: ${catchUp}` });
       const done = await runHotPass(app, mc, db.get);
       app.events.emit({ type: "info", message: done.line });
     }
+    // While the origin still serves: its postfix tries its queue now, so that little waits at the stop.
+    if (!open) await flushOriginQueue(app, mc);
     // The plan from the journal as it is now: the catch-up's copies are the last complete ones.
     const plan = coldSyncPlan(mc, app.journal.records(), { originDb: db.get, pass, readAhead });
     // While the origin still serves: the staging copies' side of the database delta (on a resumed
@@ -78,6 +88,12 @@ export async function coldSyncCommand(
           type: "info",
           message: `Read the staging copies of ${[...readAhead.keys()].join(", ")} ahead of the downtime (${formatDuration(Date.now() - t0)})`,
         });
+    }
+    // The downtime only starts when it can finish: each database must have a complete staging copy
+    // (a full copy with the origin stopped could fail, and leave the origin stopped for nothing).
+    if (!open) {
+      const missing = mc.profile.databases.filter((name) => !readAhead.has(name));
+      if (missing.length) throw notReadyForDowntime(missing, mc.settings.catchUpAfter === null);
     }
     const started = open ? firstRecordTime(records, pass) : new Date();
     app.events.emit({
@@ -147,7 +163,56 @@ export function catchUpReason(
   return `the last hot sync ended ${formatDuration(ago)} ago (more than ${formatDuration(afterSec * 1000)})`;
 }
 
+/** The databases that have no complete staging copy on the target (none made yet, or not finished). */
+async function withoutStagingCopy(dbs: readonly string[], signal: AbortSignal): Promise<string[]> {
+  const marks = await Promise.all(dbs.map((name) => stagingMarks(stagingName(name), signal)));
+  return dbs.filter((_, i) => !marks[i]);
+}
+
+export function noStagingReason(missing: readonly string[]): string | undefined {
+  return missing.length
+    ? `no complete staging copy of ${missing.join(", ")} on the target yet (a hot pass copies the databases ahead)`
+    : undefined;
+}
+
+/** The refusal before the downtime, when a database has no staging copy to bring up to date. */
+export function notReadyForDowntime(missing: readonly string[], catchUpDisabled: boolean): StepFailed {
+  return new StepFailed(
+    "cold-sync-ready",
+    `the downtime has not started: ${missing.join(", ")} ${missing.length === 1 ? "has" : "have"} no complete staging copy on the target, and copying ${missing.length === 1 ? "it" : "them"} in full with the origin stopped could fail and leave the origin stopped for nothing (nothing was stopped)`,
+    {
+      hint: catchUpDisabled
+        ? "run bm-migrate hot-sync first (it copies the databases ahead while the origin serves), or cold-sync without --catch-up-after never, then bm-migrate cold-sync"
+        : "run bm-migrate hot-sync and look at its database steps, then bm-migrate cold-sync",
+    },
+  );
+}
+
 function firstRecordTime(records: { t: string; pass?: string; type: string }[], pass: string): Date {
   const r = records.find((x) => x.pass === pass && x.type === "pass-started");
   return r ? new Date(r.t) : new Date();
+}
+
+/** Flush the origin's postfix queue before the downtime; the counts go to the output and the journal. */
+async function flushOriginQueue(app: App, mc: MigrationContext): Promise<void> {
+  const q = mc.profile.postfixQueue;
+  app.logCommand(mc.origin.label, "postqueue -f (then count the queue until it settles)");
+  const r = await flushQueue(mc.origin, q, { signal: app.signal });
+  app.journal.append({
+    type: "postfix-flush",
+    run: app.runId,
+    phase: "cold-sync",
+    before: r.before.count,
+    after: r.after.count,
+    byQueue: r.after.byQueue,
+    ms: r.ms,
+  });
+  app.events.emit({
+    type: "info",
+    message:
+      r.before.count === 0
+        ? "Postfix queue on the origin: empty before the downtime"
+        : `Postfix queue on the origin flushed while it serves: ${r.before.count} message(s) before, ${r.after.count} left (${describeQueue(r.after.byQueue)}) after ${formatDuration(r.ms)}; what is left is carried to the target`,
+    data: { queueBefore: r.before.count, queueAfter: r.after.count },
+  });
 }

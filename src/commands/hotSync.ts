@@ -5,7 +5,7 @@
 import type { App } from "../cli/app.js";
 import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
-import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
+import { formatBytes, formatCount, formatDuration } from "../format.js";
 import { hotSyncPlan } from "../phases/plans.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";

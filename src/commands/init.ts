@@ -13,7 +13,7 @@ import { parseStorage, storageScript, type FsSpace } from "../check/probes.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { DEFAULT_CONFIG_FILE, loadSettings } from "../engine/settings.js";
 import { formatDestination, mismatches, renderConfigFile, type ConfigDraft } from "../config/configFile.js";
-import { connect, requireOrigin } from "./connect.js";
+import { connect, requireOrigin } from "../phases/connect.js";
 
 export interface InitOptions {
   out: string;

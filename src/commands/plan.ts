@@ -9,17 +9,7 @@ import type { App } from "../cli/app.js";
 import { LocalHost, type Role } from "../adapters/host.js";
 import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
 import type { Profile } from "../bluemind/profiles.js";
-import {
-  CONFIGURATION_GET,
-  CONFIGURATION_SET,
-  CORE_TOKEN_FILE,
-  DEFAULT_CORE_URL,
-  LOGIN,
-  MAIL_REPAIR,
-  ADMIN_LOGIN,
-  firewallEndpoints,
-  CLI_EQUIVALENTS,
-} from "../bluemind/api.js";
+import { postOutline as postPhaseOutline } from "../phases/post.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { explainSsh, formatPlan, readableCommand, shortenedSsh, type PlanOutline } from "../engine/plan.js";
 import { newPassId, unfinishedPass } from "../engine/runner.js";
@@ -98,7 +88,10 @@ export function checkOutline(dataDirs: readonly string[], stateDir: string, orig
       id: `probe:services:${role}`,
       title: `Which services run on the ${role}`,
       host: role,
-      commands: ["bmctl status; service postfix status; service postgresql status; pg_isready -h localhost"],
+      commands: [
+        "systemctl is-active bluemind.target bm-core postfix postgresql (without systemd: bm-core's process, port 8090, service postfix|postgresql status)",
+        "pg_isready -h localhost",
+      ],
     },
     {
       id: `probe:storage:${role}`,
@@ -163,7 +156,7 @@ export function verifyOutline(profile: Profile): PlanView {
             title: "Compare files",
             host: "both",
             commands: [
-              `bash -c <file manifest of ${profile.dataDirs.length} data directories and ${profile.configFiles.length} configuration patterns: find | sort, sha256sum> on each server, compared as the lists arrive`,
+              `bash -c <file manifest of ${profile.dataDirs.length} data directories and ${profile.configMirrors.length + profile.configFiles.length} configuration patterns: find | sort, sha256sum> on each server, compared as the lists arrive`,
             ],
           },
           ...profile.databases.map((db) => ({
@@ -186,34 +179,11 @@ export function verifyOutline(profile: Profile): PlanView {
 }
 
 export function postOutline(bmVersion: string | undefined): PlanView {
-  const { first, fallback } = firewallEndpoints(bmVersion);
-  const stage = (name: string, id: string, title: string, commands: string[]) => ({
-    name,
-    steps: [{ id, title, host: "target" as const, commands }],
-  });
-  return {
-    phase: "post",
-    stages: [
-      stage("Log in to the BlueMind core", "connect", "Log in and read the system configuration", [
-        `the admin0 key in ${CORE_TOKEN_FILE} (or with --password-file: ${LOGIN.method} ${LOGIN.path}?login=${ADMIN_LOGIN})`,
-        `${CONFIGURATION_GET.method} ${DEFAULT_CORE_URL}${CONFIGURATION_GET.path}`,
-      ]),
-      stage("Firewall", "firewall", "Regenerate the firewall rules", [
-        `${first.method} ${DEFAULT_CORE_URL}${first.path}  (on 404: ${fallback.path}, then ${CLI_EQUIVALENTS.firewall})`,
-        "GET /api/tasks/{id} until the task ends",
-      ]),
-      stage("Mail maintenance", "mail-repair", "Mail maintenance (rebuild the postfix maps)", [
-        `${MAIL_REPAIR.method} ${DEFAULT_CORE_URL}${MAIL_REPAIR.path}`,
-        "GET /api/tasks/{id} until the task ends",
-      ]),
-      stage("My networks", "mynetworks", "Replace the old address in mynetworks", [
-        `${CONFIGURATION_SET.method} ${DEFAULT_CORE_URL}${CONFIGURATION_SET.path} {"mynetworks": "<old address replaced by the new>"}  (only when it changes)`,
-      ]),
-    ],
-    notes: [
-      `BlueMind version ${bmVersion ?? "unknown"} chooses the firewall endpoint; --api-url, --old-ip and --new-ip adjust the rest.`,
-    ],
-  };
+  return viewOf(postPhaseOutline(bmVersion, undefined, false), [
+    `BlueMind ${bmVersion ?? "version unknown here"}: the core's own version (GET /api/system/installation/version) chooses the firewall endpoint; --bm-version forces one.`,
+    "The old and new addresses come from the swap's journal (--old-ip, --new-ip override); after an address takeover mynetworks stays as it is.",
+    "After a cold sync, a last step drops the target's own databases it replaced (bj.bm-migrate-old, bj-data.bm-migrate-old).",
+  ]);
 }
 
 export function rollbackOutline(): PlanView {

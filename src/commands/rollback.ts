@@ -9,8 +9,10 @@ import { join } from "node:path";
 import type { App } from "../cli/app.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import { foldJournal, lastPass } from "../engine/status.js";
-import { connect } from "./connect.js";
+import { connect } from "../phases/connect.js";
 import { ensurePostgresScript, startBlueMindScript } from "../bluemind/services.js";
+import { describeServiceState, readServiceState } from "../bluemind/serviceState.js";
+import { sleep } from "../engine/sleep.js";
 import { failure } from "../adapters/process.js";
 import { unfinishedPass } from "../engine/runner.js";
 import { stopWatcher } from "../adapters/watcher.js";
@@ -51,6 +53,20 @@ export async function rollbackCommand(app: App): Promise<number> {
           });
         }
       }
+      // bmctl's exit code does not say BlueMind runs: wait until the system says so (bounded).
+      let state = await readServiceState(hosts.origin, app.signal);
+      for (let waited = 0; state.bluemind !== "running" && waited < 120_000; waited += 1000) {
+        if (!(await sleep(1000, app.signal))) break;
+        state = await readServiceState(hosts.origin, app.signal);
+      }
+      if (state.bluemind !== "running" || state.postfix !== "running")
+        throw new StepFailed(
+          "rollback:origin",
+          `on the origin after the restart: ${describeServiceState(state)}`,
+          {
+            hint: "look at /var/log/bm/core.log on the origin and start BlueMind by hand (service postfix start; bmctl start)",
+          },
+        );
       const open = unfinishedPass(records, "cold-sync");
       const cold = lastPass(st, "cold-sync");
       for (const pass of new Set([open, cold?.pass].filter((p): p is string => Boolean(p)))) {

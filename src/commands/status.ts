@@ -1,15 +1,17 @@
 /**
  * `bm-migrate status`: each phase's passes and steps with times and volumes, and what to run next.
- * Reads the journal only: no connection, no lock.
+ * Reads the journal, and this server's service state from the system: no connection, no lock.
  */
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { App } from "../cli/app.js";
 import type { Event } from "../engine/events.js";
 import { HumanSink } from "../cli/output.js";
+import { LocalHost } from "../adapters/host.js";
+import { describeServiceState, readServiceState } from "../bluemind/serviceState.js";
 import { ExitCode } from "../engine/errors.js";
 import { foldJournal, outageParts, PHASES, type PassState } from "../engine/status.js";
-import { formatBytes, formatCount, formatDuration } from "../cli/format.js";
+import { formatBytes, formatCount, formatDuration } from "../format.js";
 
 export async function statusCommand(app: App, opts: Record<string, unknown> = {}): Promise<number> {
   const code = await printStatus(app);
@@ -87,11 +89,20 @@ function followSink(app: App): HumanSink {
   return (sink ??= new HumanSink({ json: false, quiet: Boolean(app.flags.quiet), tty: false, color: false }));
 }
 
-function printStatus(app: App): Promise<number> {
+async function printStatus(app: App): Promise<number> {
   const st = foldJournal(app.journal.records());
+  // This server's services, from the system (the origin is not asked: no connection).
+  const here = await readServiceState(new LocalHost("target"), app.signal).catch(() => undefined);
   if (app.flags.json) {
-    process.stdout.write(JSON.stringify({ ts: new Date().toISOString(), type: "status", ...st }) + "\n");
-    return Promise.resolve(ExitCode.ok);
+    process.stdout.write(
+      JSON.stringify({
+        ts: new Date().toISOString(),
+        type: "status",
+        ...st,
+        ...(here ? { targetServices: here } : {}),
+      }) + "\n",
+    );
+    return ExitCode.ok;
   }
   const lines: string[] = [];
   lines.push(`Migration state in ${app.settings.stateDir}`);
@@ -146,9 +157,10 @@ function printStatus(app: App): Promise<number> {
       `cold phase (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,
     );
   if (st.rolledBackAt) lines.push(`rolled back at ${st.rolledBackAt}`);
+  if (here) lines.push(`This server now: ${describeServiceState(here)}`);
   lines.push(`Next: ${st.next}`);
   app.print(lines.join("\n"));
-  return Promise.resolve(ExitCode.ok);
+  return ExitCode.ok;
 }
 
 function describePass(p: PassState): string {

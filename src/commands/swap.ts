@@ -21,7 +21,7 @@ import type { JournalRecord } from "../engine/journal.js";
 import { formatPlan } from "../engine/plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { foldJournal, outageOf } from "../engine/status.js";
-import { formatDuration } from "../cli/format.js";
+import { formatDuration } from "../format.js";
 import { latestVerification, type VerificationStatus } from "../verify/gate.js";
 import { swapAddresses } from "../network/addresses.js";
 import { chooseFlavour, networkProbeScript, parseNetworkProbe } from "../network/config.js";
@@ -42,7 +42,26 @@ import {
   type SwapFacts,
   type SwapMode,
 } from "../network/swapPlan.js";
-import { OriginUnreachable, requireOrigin } from "./connect.js";
+import { OriginUnreachable, requireOrigin } from "../phases/connect.js";
+import { PROFILES, profileFor } from "../bluemind/profiles.js";
+import { repairStep } from "../phases/repairSteps.js";
+import { queueDeliverStep } from "../phases/queueSteps.js";
+
+/**
+ * Once the target runs: BlueMind's repairs of the profile the cold sync used, and the delivery of
+ * the postfix queue it carried (the profile from the last cold-sync pass's journal record).
+ */
+function afterStartSteps(records: JournalRecord[], target: Host) {
+  const started = records.filter((r) => r.phase === "cold-sync" && r.type === "pass-started").at(-1);
+  const id = typeof started?.["profile"] === "string" ? started["profile"] : undefined;
+  const version = typeof started?.["originVersion"] === "string" ? started["originVersion"] : undefined;
+  const profile = (id ? PROFILES[id] : undefined) ?? (version ? profileFor(version) : undefined);
+  if (!profile) return [];
+  return [
+    ...(profile.repairs.length ? [repairStep({ ops: profile.repairs })] : []),
+    queueDeliverStep(target, profile.postfixQueue),
+  ];
+}
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -261,8 +280,8 @@ function describeFacts(f: SwapFacts): string {
 /** What `post` needs after this swap: the server's addresses now. */
 function nextCommand(f: SwapFacts): string {
   return f.mode === "takeover"
-    ? `bm-migrate post --new-ip ${f.originIp},${f.targetIp}   (mynetworks: the server now has both addresses)`
-    : "bm-migrate post";
+    ? "bm-migrate post   (the server kept its address: mynetworks stays as it is)"
+    : `bm-migrate post   (mynetworks: ${f.originIp} becomes ${f.targetIp})`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,6 +363,7 @@ export async function swapCommand(app: App, opts: Record<string, unknown>): Prom
       writeFile: writeLocalFile,
       goneTimeoutMs: flags.goneTimeoutMs,
       startTimeoutMs: flags.startTimeoutMs,
+      afterStart: afterStartSteps(records, target),
     };
     const plan = swapPlan(facts, deps);
     if (!flags.apply) {

@@ -7,9 +7,10 @@
 import type { App } from "../cli/app.js";
 import { failure, stderrTail } from "../adapters/process.js";
 import { openTunnel, type Tunnel } from "../adapters/postgres.js";
-import { serviceStateScript } from "../bluemind/services.js";
+import { readServiceState } from "../bluemind/serviceState.js";
+import { configScope } from "../bluemind/profiles.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 import { finishMigration, originDbCredentials, prepareMigration } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";
 import { compareFileManifests, DifferenceLog, formatDifference, type FileCounts } from "../verify/compare.js";
@@ -132,13 +133,16 @@ export async function verifyIn(
       ? await Promise.all([
           verifyChangedFiles(app, mc, log, ahead, records),
           verifyChangedDatabases(app, mc, tunnel.port, log, ahead),
+          verifyNoLeftovers(mc, log),
         ])
       : await Promise.all([
           verifyFiles(app, mc, log, samplePercent),
           verifyDatabases(app, mc, tunnel.port, log),
+          verifyNoLeftovers(mc, log),
         ]);
     const durationMs = Date.now() - started;
     const ok = log.total === 0;
+    const normalised: string[] = "normalised" in dbs ? dbs.normalised : [];
     const counts = {
       files: files.files,
       dirs: files.dirs,
@@ -157,6 +161,7 @@ export async function verifyIn(
       differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
       differenceCount: log.total,
       counts,
+      ...(normalised.length ? { normalised } : {}),
       ...(samplePercent !== undefined ? { sample: samplePercent } : {}),
       ...(running.length ? { originRunning: running.some((r) => r.role === "origin") } : {}),
       durationMs,
@@ -182,11 +187,17 @@ export async function verifyIn(
         differenceCount: log.total,
         differences: log.kept.slice(0, JOURNAL_DIFFERENCES),
         counts,
+        ...(normalised.length ? { normalised } : {}),
         durationMs,
       },
     });
+    const implied = normalised.length
+      ? `\nAccepted as what the change of PostgreSQL version implies:\n${normalised.map((n) => `  ${n}`).join("\n")}`
+      : "";
     if (ok) {
-      app.print(`Verified: the target holds what the origin holds (${what}).\nNext: bm-migrate swap`);
+      app.print(
+        `Verified: the target holds what the origin holds (${what}).${implied}\nNext: bm-migrate swap`,
+      );
       return ExitCode.ok;
     }
     const shown = log.kept.slice(0, JOURNAL_DIFFERENCES).map(formatDifference);
@@ -202,6 +213,18 @@ export async function verifyIn(
   }
 }
 
+/** What the target's own install left and the cold sync sets aside (5.x: bm-core's queues) must be gone. */
+async function verifyNoLeftovers(mc: MigrationContext, log: DifferenceLog): Promise<void> {
+  const globs = mc.profile.targetLeftovers;
+  if (!globs.length) return;
+  const r = await mc.target.sh(
+    `shopt -s nullglob; for p in ${globs.join(" ")}; do if [ -e "$p" ] || [ -L "$p" ]; then printf '%s\\n' "$p"; fi; done; true`,
+    { timeoutMs: 60_000 },
+  );
+  for (const p of r.stdout.split("\n").filter(Boolean))
+    log.add({ where: p, what: "left by the target's own install (the cold sync sets it aside)" });
+}
+
 /** Services that change the data while they run. */
 async function runningServices(
   mc: MigrationContext,
@@ -210,17 +233,14 @@ async function runningServices(
     ["origin", mc.origin],
     ["target", mc.target],
   ] as const;
-  const states = await Promise.all(
-    sides.map(([, host]) => host.sh(serviceStateScript, { timeoutMs: 60_000 })),
-  );
-  return sides.flatMap(([role], i) =>
-    states[i]!.stdout.split("\n").flatMap((line) => {
-      const [name, state] = line.split(" ");
-      return (name === "bluemind" || name === "postfix") && state === "running"
-        ? [{ role, service: name === "bluemind" ? "BlueMind" : "postfix" }]
-        : [];
-    }),
-  );
+  const states = await Promise.all(sides.map(([, host]) => readServiceState(host)));
+  return sides.flatMap(([role], i) => {
+    const st = states[i]!;
+    return [
+      ...(st.bluemind === "running" ? [{ role, service: `BlueMind (${st.bluemindEvidence})` }] : []),
+      ...(st.postfix === "running" ? [{ role, service: "postfix" }] : []),
+    ];
+  });
 }
 
 async function verifyFiles(
@@ -234,7 +254,7 @@ async function verifyFiles(
   const started = Date.now();
   app.events.emit({ type: "step-started", step, title, host: "both" });
   const script = fileManifestScript(
-    { dataDirs: mc.profile.dataDirs, configFiles: mc.profile.configFiles },
+    { dataDirs: mc.profile.dataDirs, configFiles: configScope(mc.profile) },
     samplePercent !== undefined ? { samplePercent } : {},
   );
   app.logCommand(mc.origin.label, "bash -c <file manifest: find | sort, sha256sum> (verify)");
@@ -290,9 +310,9 @@ async function verifyDatabases(
   mc: MigrationContext,
   port: number,
   log: DifferenceLog,
-): Promise<DbCounts> {
+): Promise<DbCounts & { normalised: string[] }> {
   const { origin, target, creds } = dbAccess(mc, port);
-  const total: DbCounts = { tables: 0, rows: 0 };
+  const total: DbCounts & { normalised: string[] } = { tables: 0, rows: 0, normalised: [] };
   for (const db of mc.profile.databases) {
     const step = `verify-db:${db}`;
     const title = `Compare database ${db}`;
@@ -330,8 +350,9 @@ async function verifyDatabases(
       });
       continue;
     }
-    const { differences, counts } = compareDbManifests(db, o.manifest, t.manifest);
+    const { differences, counts, normalised } = compareDbManifests(db, o.manifest, t.manifest);
     for (const d of differences) log.add(d);
+    total.normalised.push(...normalised);
     total.tables += counts.tables;
     total.rows += counts.rows;
     app.events.emit({
@@ -339,7 +360,7 @@ async function verifyDatabases(
       step,
       title,
       durationMs: Date.now() - started,
-      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}`,
+      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}${normalised.length ? ` (${normalised.length} accepted as the change of PostgreSQL version implies)` : ""}`,
     });
   }
   return total;
@@ -580,7 +601,7 @@ async function verifyChangedDatabases(
   port: number,
   log: DifferenceLog,
   ahead: VerifyAheadRecord,
-): Promise<DbCounts> {
+): Promise<DbCounts & { normalised: string[] }> {
   const { origin, target } = dbAccess(mc, port);
   const total: DbCounts = { tables: 0, rows: 0 };
   const whole: string[] = [];
@@ -658,6 +679,7 @@ async function verifyChangedDatabases(
     );
     total.tables += rest.tables;
     total.rows += rest.rows;
+    return { ...total, normalised: rest.normalised };
   }
-  return total;
+  return { ...total, normalised: [] };
 }

@@ -8,7 +8,7 @@ import type { ConfigPattern, Profile } from "../bluemind/profiles.js";
 import type { SshTarget } from "../adapters/ssh.js";
 import type { FsSpace } from "../check/probes.js";
 import type { Settings } from "../engine/settings.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 
 /** What was read on one server. */
 export interface DetectedSide {
@@ -143,7 +143,7 @@ function detectedSection(d: ConfigDraft): string[] {
     );
     lines.push(
       ...comment(
-        `configuration files (copied during the cold sync): ${p.configFiles.map(describePattern).join(", ")}`,
+        `configuration (made equal to the origin's during the cold sync, the target's own extra files set aside): ${p.configMirrors.map((m) => `${m.pattern}/`).join(", ")}, ${p.configFiles.map(describePattern).join(", ")}`,
         "  ",
         "    ",
       ),

@@ -10,8 +10,9 @@
  * the next stage begins. A record lost to a crash before its fsync is a step re-run, as for a
  * crash during the step.
  */
-import { close, existsSync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
+import { close, fstatSync, fsync, fsyncSync, readSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { openAppendNoFollow, readNoFollow } from "./stateDir.js";
 
 /** What a caller appends; the journal adds the time. */
 export interface JournalEntry {
@@ -62,20 +63,42 @@ export class FileJournal implements Journal {
   private failed: Error | undefined;
   /** Callers of flush waiting for the next fsync to end. */
   private waiters: ((err?: Error) => void)[] = [];
-  constructor(stateDir: string) {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  /**
+   * Nothing is created here: the state directory is checked (or made) by the first append, so that
+   * a command refused for its flags leaves nothing behind.
+   * `onTornLine` is told when the journal's last line had no end (a power cut mid-write).
+   */
+  constructor(
+    stateDir: string,
+    private readonly onTornLine?: (path: string) => void,
+  ) {
     this.path = join(stateDir, "journal.jsonl");
   }
   append(record: JournalEntry): void {
     if (this.failed) throw new Error(`cannot write the journal ${this.path}: ${this.failed.message}`);
     if (this.fd === undefined) {
-      this.fd = openSync(this.path, "a", 0o600);
+      this.fd = openAppendNoFollow(this.path);
       this.closing = false;
+      this.endTornLine(this.fd);
     }
     const line = JSON.stringify({ t: new Date().toISOString(), ...record }) + "\n";
     writeSync(this.fd, line);
     this.dirty = true;
     this.sync();
+  }
+  /**
+   * A line cut by a crash has no newline: the next record would be glued to it and lost with it.
+   * End it first (it stays unreadable and is skipped, as before), and say so.
+   */
+  private endTornLine(fd: number): void {
+    const size = fstatSync(fd).size;
+    if (size === 0) return;
+    const last = Buffer.alloc(1);
+    // O_APPEND writes go to the end whatever the position; a positioned read does not move it.
+    readSync(fd, last, 0, 1, size - 1);
+    if (last[0] === 0x0a) return;
+    writeSync(fd, "\n");
+    this.onTornLine?.(this.path);
   }
   flush(): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
@@ -115,9 +138,10 @@ export class FileJournal implements Journal {
     for (const w of this.waiters.splice(0)) w();
   }
   records(): JournalRecord[] {
-    if (!existsSync(this.path)) return [];
+    const bytes = readNoFollow(this.path);
+    if (!bytes) return [];
     const out: JournalRecord[] = [];
-    for (const line of readFileSync(this.path, "utf8").split("\n")) {
+    for (const line of bytes.toString("utf8").split("\n")) {
       if (!line.trim()) continue;
       try {
         out.push(JSON.parse(line) as JournalRecord);

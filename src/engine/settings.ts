@@ -77,31 +77,50 @@ const FILE_KEYS: Record<string, keyof z.input<typeof SettingsSchema>> = {
   profile: "profile",
 };
 
-/** Parse the `key = value` configuration file; unknown keys are errors. */
+/**
+ * Parse the `key = value` configuration file; unknown keys are errors. A `#` that starts a line or
+ * follows a blank begins a comment (`bwlimit = 0   # KiB/s`); a value in double quotes may hold
+ * either. `lines` says where each value was set, so that a bad value names its file:line.
+ */
 export function parseConfigFile(
   text: string,
   file: string,
-): { values: Record<string, string>; problems: string[] } {
+): { values: Record<string, string>; problems: string[]; lines: Record<string, number> } {
   const values: Record<string, string> = {};
+  const lines: Record<string, number> = {};
   const problems: string[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
+    const at = `${file}:${i + 1}`;
     if (!line || line.startsWith("#")) return;
     const m = /^([a-z][a-z0-9-]*)\s*=\s*(.*)$/.exec(line);
     if (!m) {
-      problems.push(`${file}:${i + 1}: not a 'key = value' line: ${line}`);
+      problems.push(`${at}: not a 'key = value' line: ${line}`);
       return;
     }
     const key = FILE_KEYS[m[1]!];
     if (!key) {
-      problems.push(`${file}:${i + 1}: unknown key '${m[1]}' (known: ${Object.keys(FILE_KEYS).join(", ")})`);
+      problems.push(`${at}: unknown key '${m[1]}' (known: ${Object.keys(FILE_KEYS).join(", ")})`);
       return;
     }
-    let v = m[2]!.trim();
-    if (/^".*"$/.test(v)) v = v.slice(1, -1);
+    const v = configValue(m[2]!);
+    if (v === undefined) {
+      problems.push(`${at}: ${m[1]}: a quoted value must end with its quote, then only a # comment`);
+      return;
+    }
     values[key] = v;
+    lines[key] = i + 1;
   });
-  return { values, problems };
+  return { values, problems, lines };
+}
+
+/** The value of one line, without its trailing comment; undefined when a quote is left open. */
+function configValue(rest: string): string | undefined {
+  if (rest.startsWith('"')) {
+    const m = /^"([^"]*)"\s*(?:#.*)?$/.exec(rest);
+    return m ? m[1] : undefined;
+  }
+  return rest.replace(/(?:^|\s+)#.*$/, "").trim();
 }
 
 export interface SettingsSources {
@@ -114,6 +133,7 @@ export interface SettingsSources {
 export function loadSettings(src: SettingsSources): Settings {
   const problems: string[] = [];
   let fileValues: Record<string, string> = {};
+  let fileLines: Record<string, number> = {};
   if (src.configFile) {
     let text: string | undefined;
     try {
@@ -125,11 +145,17 @@ export function loadSettings(src: SettingsSources): Settings {
     if (text !== undefined) {
       const parsed = parseConfigFile(text, src.configFile);
       fileValues = parsed.values;
+      fileLines = parsed.lines;
       problems.push(...parsed.problems);
     }
   }
   const merged: Record<string, unknown> = { ...fileValues };
-  for (const [k, v] of Object.entries(src.flags)) if (v !== undefined) merged[k] = v;
+  const fromFlags = new Set<string>();
+  for (const [k, v] of Object.entries(src.flags))
+    if (v !== undefined) {
+      merged[k] = v;
+      fromFlags.add(k);
+    }
   const r = SettingsSchema.safeParse(merged);
   if (!r.success) {
     const flagName: Record<string, string> = Object.fromEntries(
@@ -137,7 +163,10 @@ export function loadSettings(src: SettingsSources): Settings {
     );
     for (const issue of r.error.issues) {
       const key = String(issue.path[0] ?? "");
-      const where = key ? `${flagName[key] ?? key}: ` : "";
+      const line = fromFlags.has(key) ? undefined : fileLines[key];
+      const where = key
+        ? `${line !== undefined && src.configFile ? `${src.configFile}:${line}: ` : ""}${flagName[key] ?? key}: `
+        : "";
       problems.push(`${where}${issue.message}`);
     }
   }

@@ -5,6 +5,8 @@
  * target and check that it answers. Every step can run again after a crash: each one first looks
  * whether its work is already done.
  */
+import { SERVICE_STATE_SCRIPT, parseServiceState } from "../bluemind/serviceState.js";
+import { sleep } from "../engine/sleep.js";
 import {
   copyFileSync,
   existsSync,
@@ -84,6 +86,8 @@ export interface SwapDeps {
   /** How long BlueMind may take to answer after its start (ms). */
   startTimeoutMs: number;
   pollMs?: number;
+  /** Steps once the target runs (BlueMind's repairs, the carried postfix queue): the last stage. */
+  afterStart?: Step[];
 }
 
 export function readLocalFile(path: string): string | undefined {
@@ -153,17 +157,6 @@ export async function addressAnswers(
   });
   return r.exitCode === 0 || /refused/i.test(r.stderr);
 }
-
-const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 
 function must(host: Host, r: ProcessResult, hint: string): void {
   if (r.exitCode !== 0) throw failure(host.label, r, hint);
@@ -553,8 +546,7 @@ function checkTargetStep(f: SwapFacts, d: SwapDeps): Step {
     host: "target",
     commands: [
       `connect to ${ip}:${CORE_PORT} (the core), every ${CHECK_POLL_MS} ms until it answers`,
-      "bmctl status",
-      "service postfix status",
+      "systemctl is-active bluemind.target bm-core postfix (or: bm-core's process, service postfix status)",
       "ss -ltnH (ports 25, 587, 143, 993, 80, 443, 8090)",
     ],
     async run(ctx) {
@@ -562,16 +554,17 @@ function checkTargetStep(f: SwapFacts, d: SwapDeps): Step {
       let last = "";
       for (;;) {
         const r = await d.target.sh(
-          `timeout 1 bash -c ${shellQuote(`exec 3<>/dev/tcp/${ip}/${CORE_PORT}`)} 2>/dev/null && echo core=ok; bmctl status >/dev/null 2>&1 && echo bm=ok; if [ -d /run/systemd/system ]; then systemctl is-active --quiet postfix; else service postfix status >/dev/null 2>&1; fi && echo postfix=ok; echo ---; ss -ltnH`,
+          `timeout 1 bash -c ${shellQuote(`exec 3<>/dev/tcp/${ip}/${CORE_PORT}`)} 2>/dev/null && echo core=ok\n${SERVICE_STATE_SCRIPT}\necho ---; ss -ltnH`,
           { signal: ctx.signal, timeoutMs: 60_000 },
         );
         const at = new Date().toISOString();
         const [head = "", ss = ""] = r.stdout.split("---\n");
         const ports = listeningPorts(ss);
         const core = head.includes("core=ok");
-        const bm = head.includes("bm=ok");
-        const postfix = head.includes("postfix=ok");
-        last = `bmctl status ${bm ? "running" : "not running"}, postfix ${postfix ? "running" : "not running"}, the core ${core ? "answers" : "does not answer"} at ${ip}:${CORE_PORT}`;
+        const state = parseServiceState(head);
+        const bm = state.bluemind === "running";
+        const postfix = state.postfix === "running";
+        last = `BlueMind ${state.bluemind} (${state.bluemindEvidence}), postfix ${state.postfix}, the core ${core ? "answers" : "does not answer"} at ${ip}:${CORE_PORT}`;
         if (bm && postfix && core) {
           const up = BLUEMIND_PORTS.filter((p) => ports.has(p.port));
           const down = BLUEMIND_PORTS.filter((p) => !ports.has(p.port));
@@ -597,7 +590,7 @@ function checkTargetStep(f: SwapFacts, d: SwapDeps): Step {
             "check:target",
             `BlueMind does not answer ${Math.round(d.startTimeoutMs / 1000)} s after its start: ${last}`,
             {
-              hint: "look at /var/log/bm/core.log and bmctl status on the target, then run: bm-migrate swap --apply",
+              hint: "look at /var/log/bm/core.log and systemctl status bluemind.target (or bmctl status) on the target, then run: bm-migrate swap --apply",
             },
           );
         await sleep(d.pollMs ?? CHECK_POLL_MS, ctx.signal);
@@ -638,5 +631,7 @@ export function swapPlan(f: SwapFacts, d: SwapDeps): Plan {
       { name: "Reconfigure BlueMind", steps: [reconfigureStep(d)] },
     );
   }
+  if (d.afterStart?.length)
+    stages.push({ name: "Repairs and the carried mail on the running target", steps: d.afterStart });
   return { phase: "swap", stages };
 }

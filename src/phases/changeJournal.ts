@@ -9,6 +9,7 @@
  * deleted, a line it cannot read) means a full pass for that directory, as without a journal.
  */
 import type { JournalRecord } from "../engine/journal.js";
+import { displayBytes } from "../engine/text.js";
 
 /** One inotify event as logged on the target. */
 export interface ChangeEvent {
@@ -31,19 +32,28 @@ export interface ChangeLog {
   events: ChangeEvent[];
 }
 
-export function parseChangeLog(text: string): ChangeLog {
+/**
+ * Read the watcher's log (a `latin1` string: file names are bytes). Each event is one record of
+ * inotifywait's CSV (`WATCHED-DIR/,EVENTS,NAME`), which may span several `E` lines when a name holds
+ * a newline. A record that is not exactly that, a path outside the watched trees (`watched`), or
+ * anything else the parser cannot read with certainty makes the log untrusted: the next pass is a
+ * full one. A name can never make one event look like two.
+ */
+export function parseChangeLog(text: string, watched?: readonly string[]): ChangeLog {
   const log: ChangeLog = { events: [] };
   const distrust = (why: string): void => {
     log.untrusted ??= why;
   };
   const lines = text.split("\n");
-  // A last line without its newline may be mid-write: it is read on the next look.
-  if (!text.endsWith("\n")) lines.pop();
+  // After the last newline: nothing, or a line still being written (read on the next look).
+  lines.pop();
+  /** An event record whose quoted name goes on over the next E lines. */
+  let pending: { time: number; text: string } | undefined;
   for (const line of lines) {
     if (line === "") continue;
-    const m = /^([REWX]) (\d+(?:\.\d+)?)(?: (.*))?$/.exec(line);
+    const m = /^([REWX]) (\d+(?:\.\d+)?)(?: ([\s\S]*))?$/.exec(line);
     if (!m) {
-      distrust(`unreadable line in the change log: ${line.slice(0, 200)}`);
+      distrust(`unreadable line in the change log: ${displayBytes(line.slice(0, 200))}`);
       continue;
     }
     const time = Number(m[2]);
@@ -56,26 +66,97 @@ export function parseChangeLog(text: string): ChangeLog {
         log.ended ??= { time, why: rest };
         break;
       case "W":
-        distrust(`the watcher reported: ${rest.slice(0, 300)}`);
+        distrust(`the watcher reported: ${displayBytes(rest.slice(0, 300))}`);
         break;
       case "E": {
-        const e = /^([A-Z_]+(?:,[A-Z_]+)*) (\/.*)$/.exec(rest);
-        if (!e) {
-          // A file name with a newline in it, or an event without a path (an overflow's).
-          if (/Q_OVERFLOW/.test(rest)) distrust("the origin's inotify queue overflowed: events were lost");
-          else distrust(`unreadable event in the change log: ${rest.slice(0, 200)}`);
+        const record = pending
+          ? { time: pending.time, text: `${pending.text}\n${rest}` }
+          : { time, text: rest };
+        // An odd number of quotes: a quoted field is still open, its newline was part of a name.
+        if (countQuotes(record.text) % 2 === 1) {
+          pending = record;
           continue;
         }
-        const events = e[1]!.split(",");
-        if (events.includes("Q_OVERFLOW"))
-          distrust("the origin's inotify queue overflowed: events were lost");
-        if (events.includes("UNMOUNT")) distrust(`a filesystem was unmounted under ${e[2]}`);
-        log.events.push({ time, events, path: e[2]! });
+        pending = undefined;
+        const ev = eventFromCsv(record.text, record.time, watched);
+        if (typeof ev === "string") distrust(ev);
+        else {
+          if (ev.events.includes("UNMOUNT"))
+            distrust(`a filesystem was unmounted under ${displayBytes(ev.path)}`);
+          log.events.push(ev);
+        }
         break;
       }
     }
   }
+  if (pending) distrust("the change log ends inside an event (a name with a newline, still being written)");
   return log;
+}
+
+function countQuotes(text: string): number {
+  let n = 0;
+  for (const c of text) if (c === '"') n++;
+  return n;
+}
+
+/** The fields of one CSV record and whether each was quoted; undefined when it is not well formed. */
+export function splitCsv(text: string): { value: string; quoted: boolean }[] | undefined {
+  const fields: { value: string; quoted: boolean }[] = [];
+  let i = 0;
+  for (;;) {
+    if (text[i] === '"') {
+      let value = "";
+      i++;
+      for (;;) {
+        const q = text.indexOf('"', i);
+        if (q < 0) return undefined;
+        value += text.slice(i, q);
+        if (text[q + 1] === '"') {
+          value += '"';
+          i = q + 2;
+        } else {
+          i = q + 1;
+          break;
+        }
+      }
+      fields.push({ value, quoted: true });
+    } else {
+      const comma = text.indexOf(",", i);
+      const value = comma < 0 ? text.slice(i) : text.slice(i, comma);
+      if (value.includes('"')) return undefined;
+      fields.push({ value, quoted: false });
+      i = comma < 0 ? text.length : comma;
+    }
+    if (i === text.length) return fields;
+    if (text[i] !== ",") return undefined;
+    i++;
+    if (i === text.length) {
+      fields.push({ value: "", quoted: false });
+      return fields;
+    }
+  }
+}
+
+/** One CSV record as an event, or why it cannot be one. */
+function eventFromCsv(text: string, time: number, watched?: readonly string[]): ChangeEvent | string {
+  const shown = displayBytes(text.slice(0, 200));
+  if (/(?:^|,)"?Q_OVERFLOW/.test(text)) return "the origin's inotify queue overflowed: events were lost";
+  const f = splitCsv(text);
+  if (!f || f.length !== 3) return `unreadable event in the change log: ${shown}`;
+  const [dir, names, name] = f as [(typeof f)[0], (typeof f)[0], (typeof f)[0]];
+  // Some versions of inotifywait escape the watched directory twice (into garbage): a directory
+  // whose path needed quoting is not read at all.
+  if (dir.quoted || !dir.value.startsWith("/") || !dir.value.endsWith("/"))
+    return `an event in a directory whose name cannot be read back with certainty: ${shown}`;
+  if (!/^[A-Z_]+(?:,[A-Z_]+)*$/.test(names.value)) return `unreadable event in the change log: ${shown}`;
+  if (name.value.includes("/")) return `an event whose name holds a /: ${shown}`;
+  const path = name.value === "" ? dir.value.replace(/\/+$/, "") || "/" : `${dir.value}${name.value}`;
+  const steps = path.split("/").slice(1);
+  if (steps.some((c) => c === "" || c === "." || c === ".."))
+    return `an event with a path that is not plain: ${displayBytes(path)}`;
+  if (watched && !watched.some((w) => relativeTo(w, path) !== undefined))
+    return `an event outside the watched directories: ${displayBytes(path)}`;
+  return { time, events: names.value.split(","), path };
 }
 
 /** What changed in one data directory. */
@@ -107,7 +188,7 @@ export function changesFor(dir: string, events: readonly ChangeEvent[], since: n
     const isDir = ev.events.includes("ISDIR");
     const has = (name: string): boolean => ev.events.includes(name);
     if (has("DELETE_SELF") || has("MOVE_SELF")) {
-      c.full ??= `${ev.path} itself was moved or deleted`;
+      c.full ??= `${displayBytes(ev.path)} itself was moved or deleted`;
       continue;
     }
     if (rel === "") {
@@ -116,7 +197,7 @@ export function changesFor(dir: string, events: readonly ChangeEvent[], since: n
     }
     // A directory renamed or deleted carries a whole subtree the events do not list one by one.
     if (isDir && (has("MOVED_FROM") || has("MOVED_TO") || has("DELETE"))) {
-      c.full ??= `directory ${ev.path} was ${has("DELETE") ? "deleted" : "renamed"}`;
+      c.full ??= `directory ${displayBytes(ev.path)} was ${has("DELETE") ? "deleted" : "renamed"}`;
       continue;
     }
     if (isDir && has("CREATE")) c.createdDirs.add(rel);

@@ -18,8 +18,10 @@ import {
   type WatcherMeta,
 } from "../adapters/watcher.js";
 import type { JournalRecord } from "../engine/journal.js";
+import { displayBytes } from "../engine/text.js";
+import { join } from "node:path";
 import type { Step, StepContext, StepResult } from "../engine/plan.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 import {
   changesFor,
   lastCopyStart,
@@ -46,7 +48,7 @@ export interface ChangeJournalOptions {
 }
 
 function healthy(meta: WatcherMeta, o: ChangeJournalOptions): boolean {
-  const log = parseChangeLog(readWatcherLog(meta));
+  const log = parseChangeLog(readWatcherLog(meta), meta.dirs);
   return (
     watcherAlive(meta) &&
     meta.origin === o.ssh.destination &&
@@ -62,7 +64,7 @@ export function startChangeJournalStep(o: ChangeJournalOptions): Step {
     id: START_STEP,
     title: "Start the change journal (inotifywait on the origin)",
     host: "both",
-    commands: [`ssh ORIGIN inotifywait -m -r --format '%e %w%f' -e ... ${o.dirs.join(" ")}  (detached)`],
+    commands: [`ssh ORIGIN inotifywait -m -r --csv -e ... ${o.dirs.join(" ")}  (detached)`],
     async run(ctx) {
       const running = readWatcherMeta(o.stateDir);
       if (running && healthy(running, o))
@@ -73,6 +75,8 @@ export function startChangeJournalStep(o: ChangeJournalOptions): Step {
       stopWatcher(o.stateDir); // a dead or untrusted one: its log no longer counts
       const probe = await o.origin.sh(
         `command -v inotifywait >/dev/null || { echo NO-INOTIFYWAIT; exit 0; }
+# Listed copies need the origin's rsync to take --delete-missing-args (3.1.0).
+case "$(rsync --version 2>/dev/null | head -1 | awk '{print $3}')" in [0-2].*|3.0.*) echo OLD-RSYNC; exit 0 ;; esac
 for d in ${o.dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] && printf '%s\\n' "$d"; done; exit 0`,
         { signal: ctx.signal },
       );
@@ -84,6 +88,12 @@ for d in ${o.dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] && printf '%s\\n' "
           data: { watching: false, reason: "no inotifywait" },
         };
       }
+      if (probe.stdout.includes("OLD-RSYNC")) {
+        return {
+          summary: "the origin's rsync is older than 3.1 (no listed copies): every pass walks every file",
+          data: { watching: false, reason: "rsync older than 3.1 on the origin" },
+        };
+      }
       const dirs = probe.stdout.split("\n").filter((d) => d !== "");
       if (dirs.length === 0)
         return { summary: "no data directory on the origin to watch", data: { watching: false } };
@@ -92,7 +102,7 @@ for d in ${o.dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] && printf '%s\\n' "
       const meta = startWatcher({ ssh: o.ssh, dirs, stateDir: o.stateDir, id });
       const state = await waitUntilReady(meta, { timeoutMs: READY_TIMEOUT_MS, signal: ctx.signal });
       if (state !== "ready") {
-        const log = parseChangeLog(readWatcherLog(meta));
+        const log = parseChangeLog(readWatcherLog(meta), meta.dirs);
         stopWatcher(o.stateDir);
         const why = log.untrusted ?? log.ended?.why ?? state;
         ctx.events.emit({
@@ -209,7 +219,7 @@ const MAX_ROUNDS = 4;
 async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<StepResult | string> {
   const t0 = Date.now();
   const snap = await o.readLog();
-  const ms = { readLog: Date.now() - t0, newDirs: 0, links: 0, rsync: 0, quiet: 0 };
+  const ms = { readLog: Date.now() - t0, parents: 0, newDirs: 0, links: 0, rsync: 0, quiet: 0 };
   const trust = trustFor({
     dir: o.dir,
     ...(snap.meta ? { watchedDirs: snap.meta.dirs } : {}),
@@ -240,7 +250,7 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
       // The copy of what is known, and the questions to the origin about it, at once: each costs
       // a round trip, and what the questions find (rarely anything) is copied by the next round.
       const [copy, found] = await Promise.all([
-        list.length ? copyListed(ctx, o, list, ms) : Promise.resolve(undefined),
+        list.length ? checkedCopy(ctx, o, list, ms) : Promise.resolve(undefined),
         impliedPaths(o, paths, createdDirs, ctx.signal, ms),
       ]);
       if (typeof copy === "string") return copy;
@@ -268,6 +278,39 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
     if (paths.size === 0 && createdDirs.size === 0 && !changes.full) return done(o.dir, copies, totals, ms);
     if (round >= MAX_ROUNDS) return `the origin kept changing ${o.dir} during the final copy`;
   }
+}
+
+/**
+ * The listed copy, once the origin has said that every listed parent is a real directory. rsync
+ * resolves a listed `a/b/c` on the origin through whatever `a` and `a/b` are there: were one a
+ * symlink (to /root, say), it would read from outside the data directory. Such a list is not used:
+ * the full pass, which never follows a symlink, copies the directory instead.
+ */
+async function checkedCopy(
+  ctx: StepContext,
+  o: JournaledCopyOptions,
+  list: string[],
+  ms: ListedTimings,
+): ReturnType<typeof copyListed> {
+  const parents = new Set<string>();
+  for (const p of list) {
+    const slash = p.lastIndexOf("/");
+    if (slash > 0) parents.add(p.slice(0, slash));
+  }
+  if (parents.size > 0) {
+    const t0 = Date.now();
+    const r = await o.origin.sh(
+      `cd -- ${shellQuote(o.dir)} || exit 3
+xargs -0 -r sh -c 'exec find "$@" -maxdepth 0 ! -type d -print0' sh 2>/dev/null; exit 0`,
+      { input: toArgs(parents), signal: ctx.signal, stdoutEncoding: "latin1" },
+    );
+    ms.parents += Date.now() - t0;
+    if (r.exitCode !== 0) throw failure(o.origin.label, r);
+    const odd = r.stdout.split("\0").filter((x) => x !== "");
+    if (odd.length)
+      return `${displayBytes(join(o.dir, odd[0]!))} on the origin is no longer a directory (a symbolic link?): paths listed under it are copied by the full pass, which never follows one`;
+  }
+  return copyListed(ctx, o, list, ms);
 }
 
 /** One listed rsync round; a string when it failed (the caller falls back to the full pass). */
@@ -337,7 +380,14 @@ interface ListedTotals {
 }
 
 /** Where the time went (ms): reading the log, new directories, hard links, rsync, waiting for the log's silence. */
-type ListedTimings = { readLog: number; newDirs: number; links: number; rsync: number; quiet: number };
+type ListedTimings = {
+  readLog: number;
+  parents: number;
+  newDirs: number;
+  links: number;
+  rsync: number;
+  quiet: number;
+};
 
 function done(dir: string, rounds: number, t: ListedTotals, ms: ListedTimings): StepResult {
   return {
@@ -360,14 +410,19 @@ async function laterEvents(
   return readLogFrom(meta, offset);
 }
 
-/** The log's whole lines after `offset` (a line being written is read the next time). */
+/**
+ * The log's whole lines after `offset` (a line being written is read the next time). Bytes all
+ * along (latin1: one character per byte), so that names that are not UTF-8 survive.
+ */
 function readLogFrom(meta: WatcherMeta, offset: number): { log: ChangeLog; size: number } {
-  const rest = Buffer.from(readWatcherLog(meta)).subarray(offset);
-  const whole = rest.subarray(0, rest.lastIndexOf(0x0a) + 1);
-  return { log: parseChangeLog(whole.toString("utf8")), size: offset + whole.length };
+  const rest = readWatcherLog(meta).slice(offset);
+  const whole = rest.slice(0, rest.lastIndexOf("\n") + 1);
+  return { log: parseChangeLog(whole, meta.dirs), size: offset + whole.length };
 }
 
-const toArgs = (paths: Iterable<string>): string => [...paths].map((p) => `./${p}\0`).join("");
+/** Relative paths (latin1 strings of their bytes) as `./path\0` input for xargs -0. */
+const toArgs = (paths: Iterable<string>): Buffer =>
+  Buffer.from([...paths].map((p) => `./${p}\0`).join(""), "latin1");
 
 /**
  * Everything under directories created since: files written into a new directory before
@@ -382,7 +437,7 @@ async function createdDirContent(
   const r = await o.origin.sh(
     `cd -- ${shellQuote(o.dir)} || exit 3
 xargs -0 -r sh -c 'exec find "$@" -print0' sh 2>/dev/null; exit 0`,
-    { input: toArgs(dirs), signal, maxStdout: 256 << 20 },
+    { input: toArgs(dirs), signal, maxStdout: 256 << 20, stdoutEncoding: "latin1" },
   );
   if (r.exitCode !== 0) throw failure(o.origin.label, r);
   return r.stdout
@@ -406,15 +461,15 @@ async function otherLinkNames(
   const linked = await o.origin.sh(
     `${cd}
 xargs -0 -r sh -c 'exec find "$@" -maxdepth 0 -type f -links +1 -printf "%i %n %p\\0"' sh 2>/dev/null; exit 0`,
-    { input: toArgs(paths), signal, maxStdout: 256 << 20 },
+    { input: toArgs(paths), signal, maxStdout: 256 << 20, stdoutEncoding: "latin1" },
   );
   if (linked.exitCode !== 0) throw failure(o.origin.label, linked);
   const inodes = incompleteLinkGroups(linked.stdout);
   if (inodes.length === 0) return { names: [], walked: false };
   const r = await o.origin.sh(
     `${cd}
-find . -xdev -type f -links +1 -printf '%i %P\\0' | grep -zE '^(${inodes.join("|")}) '; exit 0`,
-    { signal, maxStdout: 256 << 20 },
+find . -xdev -type f -links +1 -printf '%i %P\\0' | LC_ALL=C grep -zaE '^(${inodes.join("|")}) '; exit 0`,
+    { signal, maxStdout: 256 << 20, stdoutEncoding: "latin1" },
   );
   if (r.exitCode !== 0) throw failure(o.origin.label, r);
   return { names: namesFromFindOutput(r.stdout), walked: true };

@@ -73,10 +73,18 @@ export function rowsToReplace(stagingRows: number, o: TableChanges): number | un
 
 /** Why a table cannot be brought by its changed rows at all, if it cannot. */
 export function byRowsObstacle(t: TableInfo): string | undefined {
-  if (!t.pk.length) return "no primary key";
-  // The staging side's checks are dollar-quoted blocks that name the table and its key.
-  if ([t.ident, ...t.pk].some((x) => x.includes("$"))) return "a name with $ in it";
-  return undefined;
+  return t.pk.length ? undefined : "no primary key";
+}
+
+/**
+ * The staging side's checks are dollar-quoted blocks that name the table and its key: their tag
+ * (`$bm$`, else `$bm1$`...) is one that none of those names holds, whatever characters they have.
+ */
+export function dollarQuoteTag(names: readonly string[]): string {
+  for (let i = 0; ; i++) {
+    const tag = `$bm${i || ""}$`;
+    if (!names.some((n) => n.includes(tag))) return tag;
+  }
 }
 
 /** Rows deleted on the origin: the staging side rolled back (its message, matched by the caller). */
@@ -94,11 +102,12 @@ export function replaceRowsSql(
   want: TableChanges,
 ): { before: string; after: string[] } {
   const key = (alias: string): string => `(${t.pk.map((c) => `${alias}.${c}`).join(", ")})`;
-  const check = `DO $bm$DECLARE n bigint; BEGIN
+  const q = dollarQuoteTag([t.ident, ...t.pk]);
+  const check = `DO ${q}DECLARE n bigint; BEGIN
 DELETE FROM ONLY ${t.ident} r USING ${TEMP} x WHERE ${key("r")} = ${key("x")};
 GET DIAGNOSTICS n = ROW_COUNT;
 IF n <> ${replaced} THEN RAISE EXCEPTION '${DELETED_ON_ORIGIN} (% rows replaced, ${replaced} expected)', n; END IF;
-END$bm$`;
+END${q}`;
   return {
     before: `CREATE TEMPORARY TABLE ${TEMP} (LIKE ${t.ident}) ON COMMIT DROP`,
     after: [
@@ -106,7 +115,7 @@ END$bm$`;
       check,
       `INSERT INTO ${t.ident} OVERRIDING SYSTEM VALUE SELECT * FROM ${TEMP}`,
       // The copied rows as the staging table now holds them, hashed as the origin's: else roll back.
-      `DO $bm$BEGIN IF (SELECT (count(*), coalesce(sum(${rowHash("r")}), 0)::text) <> (${want.since}::bigint, ${quoteLiteral(want.sinceHash)}) FROM ONLY ${t.ident} r WHERE ${key("r")} IN (SELECT ${t.pk.map((c) => `x.${c}`).join(", ")} FROM ${TEMP} x)) THEN RAISE EXCEPTION 'bm-migrate: the copied rows of % differ from the origin''s', ${quoteLiteral(t.ident)}; END IF; END$bm$`,
+      `DO ${q}BEGIN IF (SELECT (count(*), coalesce(sum(${rowHash("r")}), 0)::text) <> (${want.since}::bigint, ${quoteLiteral(want.sinceHash)}) FROM ONLY ${t.ident} r WHERE ${key("r")} IN (SELECT ${t.pk.map((c) => `x.${c}`).join(", ")} FROM ${TEMP} x)) THEN RAISE EXCEPTION 'bm-migrate: the copied rows of % differ from the origin''s', ${quoteLiteral(t.ident)}; END IF; END${q}`,
     ],
   };
 }

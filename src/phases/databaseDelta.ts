@@ -64,7 +64,7 @@ export const FINGERPRINT_SQL = `SELECT md5(string_agg(concat_ws(chr(31), k, n, a
 
 export const TABLES_SQL = `
 SELECT format('%I.%I', n.nspname, c.relname),
-       coalesce((SELECT string_agg(quote_ident(a.attname), ',' ORDER BY array_position(i.indkey::int2[], a.attnum))
+       coalesce((SELECT json_agg(quote_ident(a.attname) ORDER BY array_position(i.indkey::int2[], a.attnum))::text
                    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
                   WHERE i.indrelid = c.oid AND i.indisprimary), ''),
        coalesce((SELECT format_type(a.atttypid, NULL) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -378,9 +378,14 @@ function tablesOf(rows: string[][]): { tables: TableInfo[]; sizes: Map<string, n
   return {
     tables: rows
       .filter((r) => r[0] === "table")
-      .map(([, ident, pk, pkType]) => ({ ident: ident!, pk: pk ? pk.split(",") : [], pkType: pkType ?? "" })),
+      .map(([, ident, pk, pkType]) => ({ ident: ident!, pk: parsePk(pk), pkType: pkType ?? "" })),
     sizes: new Map(rows.filter((r) => r[0] === "size").map(([, ident, n]) => [ident!, Number(n)])),
   };
+}
+
+/** The primary key's quoted column names, sent as a JSON array (a name may hold a comma). */
+export function parsePk(json: string | undefined): string[] {
+  return json ? (JSON.parse(json) as string[]) : [];
 }
 
 const groupingsOf = (tables: TableInfo[], sizes: Map<string, number>): Map<string, Grouping> =>

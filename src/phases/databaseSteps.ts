@@ -14,11 +14,19 @@ import {
   psqlAsPostgres,
   quoteIdent,
   quoteLiteral,
+  scramVerifier,
+  targetServerVersionNum,
   type OriginDb,
 } from "../adapters/postgres.js";
+import {
+  crossesPublicSchemaChange,
+  majorOf,
+  normalisedInWords,
+  PUBLIC_SCHEMA_FILTER,
+} from "./majorUpgrade.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Step, StepContext } from "../engine/plan.js";
-import { formatBytes, formatCount } from "../cli/format.js";
+import { formatBytes, formatCount } from "../format.js";
 import { statSync } from "node:fs";
 import { originRows, targetRows } from "../adapters/pgQuery.js";
 import {
@@ -53,6 +61,8 @@ interface OriginDbInfo {
   owner: string;
   tables: number;
   bytes: number;
+  /** The origin server's server_version_num. */
+  versionNum: number;
 }
 
 async function readOriginDb(
@@ -68,7 +78,7 @@ async function readOriginDb(
     `SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba),
             (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')),
-            pg_database_size(current_database())
+            pg_database_size(current_database()), current_setting('server_version_num')
        FROM pg_database WHERE datname = current_database()`,
     signal,
   );
@@ -78,7 +88,8 @@ async function readOriginDb(
       hint: "check that PostgreSQL runs on the origin and that bm.ini's password is right (bm-migrate check), then run the command again",
     });
   }
-  const [encoding, collate, ctype, owner, tables, bytes] = info.rows[0] as [
+  const [encoding, collate, ctype, owner, tables, bytes, versionNum] = info.rows[0] as [
+    string,
     string,
     string,
     string,
@@ -86,7 +97,15 @@ async function readOriginDb(
     string,
     string,
   ];
-  return { encoding, collate, ctype, owner, tables: Number(tables), bytes: Number(bytes) };
+  return {
+    encoding,
+    collate,
+    ctype,
+    owner,
+    tables: Number(tables),
+    bytes: Number(bytes),
+    versionNum: Number(versionNum),
+  };
 }
 
 /**
@@ -126,6 +145,14 @@ async function originDbError(
           hint: `make the password in the origin's /etc/bm/bm.ini match role ${origin.user}'s (bm-migrate check tells), then run the same command again`,
         },
       );
+    case "shut-down":
+      return new StepFailed(
+        stepId,
+        `PostgreSQL on the origin ${originLabel} was shut down while ${doing} (${untouched}): ${detail}`,
+        {
+          hint: `the network is fine: the origin's PostgreSQL itself stopped (an administrator, a service stop, a restart). Start it there (service postgresql start) and keep it running during the copy, then run the same command again: it resumes`,
+        },
+      );
     case "not-running":
       return new StepFailed(
         stepId,
@@ -149,7 +176,14 @@ async function loadStaging(
   o: DatabaseStepOptions,
   stepId: string,
   ctx: StepContext,
-): Promise<{ info: OriginDbInfo; dumpBytes: number; dumpFile: string }> {
+): Promise<{
+  info: OriginDbInfo;
+  dumpBytes: number;
+  dumpFile: string;
+  originMajor: number;
+  targetMajor: number;
+  normalised: string[];
+}> {
   const origin = o.origin();
   const staging = stagingName(db);
   const dumpFile = join(o.dumpDir, `${db}.sql`);
@@ -171,16 +205,30 @@ async function loadStaging(
       `the target's PostgreSQL must accept encoding ${info.encoding} and locale ${info.collate}/${info.ctype}: install that locale, then run the command again`,
     );
   // Dump and load at once. SET ROLE makes the owner create everything, as the procedure's load
-  // "as bj" does; the owner may create trusted extensions such as hstore.
+  // "as bj" does; the owner may create trusted extensions such as hstore. Across the change of
+  // schema public's owner (PostgreSQL 15), the load leaves out the dump's lines on it: the target's
+  // database keeps its own version's (majorUpgrade.ts). The kept dump is the origin's as it is.
+  const targetMajor = majorOf(await targetServerVersionNum(ctx.signal));
+  const originMajor = majorOf(info.versionNum);
+  const normalised = normalisedInWords(originMajor, targetMajor);
+  const filter = crossesPublicSchemaChange(originMajor, targetMajor)
+    ? ` \\\n  | awk ${shellQuote(PUBLIC_SCHEMA_FILTER)}`
+    : "";
   mkdirSync(o.dumpDir, { recursive: true, mode: 0o700 });
   let dumped = 0;
+  // The password reaches pg_dump alone: bash takes it out of its environment before it starts the
+  // pipeline, so that neither tee nor the restore (psql, running as postgres) inherits it.
   const script = `set -o pipefail; umask 077
-{ echo ${shellQuote(`SET ROLE ${quoteIdent(info.owner)};`)}; pg_dump --verbose --no-password -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)}; } \\
-  | tee ${shellQuote(dumpFile)} \\
+pw=$BM_ORIGIN_PW; unset BM_ORIGIN_PW
+{ echo ${shellQuote(`SET ROLE ${quoteIdent(info.owner)};`)}; PGPASSWORD=$pw pg_dump --verbose --no-password -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)}; } \\
+  | tee ${shellQuote(dumpFile)}${filter} \\
   | runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d ${shellQuote(staging)} >/dev/null`;
-  ctx.logCommand("target", `pg_dump ${db} (origin, via tunnel) | tee ${dumpFile} | psql ${staging}`);
+  ctx.logCommand(
+    "target",
+    `pg_dump ${db} (origin, PostgreSQL ${originMajor}, via tunnel) | tee ${dumpFile}${filter ? " | awk (without schema public's owner and grants)" : ""} | psql ${staging} (PostgreSQL ${targetMajor})`,
+  );
   const load = await run("bash", ["-c", script], {
-    env: { PGPASSWORD: origin.password, PGCONNECT_TIMEOUT: "15" },
+    env: { BM_ORIGIN_PW: origin.password, PGCONNECT_TIMEOUT: "15" },
     signal: ctx.signal,
     onStderrLine: (line) => {
       const m = /dumping contents of table "?([^"]+)"?/.exec(line);
@@ -217,7 +265,7 @@ async function loadStaging(
     );
   }
   if (marks) await setStagingMarks(staging, marks, ctx.signal);
-  return { info, dumpBytes: statSync(dumpFile).size, dumpFile };
+  return { info, dumpBytes: statSync(dumpFile).size, dumpFile, originMajor, targetMajor, normalised };
 }
 
 /**
@@ -265,7 +313,7 @@ async function refreshStaging(
   }
   const full = await loadStaging(db, o, stepId, ctx);
   return {
-    summary: `in full: ${full.info.tables} tables, dump ${formatBytes(full.dumpBytes)} (origin size ${formatBytes(full.info.bytes)}), ${full.info.encoding} ${full.info.collate}`,
+    summary: `in full: ${full.info.tables} tables, dump ${formatBytes(full.dumpBytes)} (origin size ${formatBytes(full.info.bytes)}), ${full.info.encoding} ${full.info.collate}${full.originMajor !== full.targetMajor ? `, PostgreSQL ${full.originMajor} → ${full.targetMajor}` : ""}${full.normalised.length ? ` (normalised: ${full.normalised.join("; ")})` : ""}`,
     data: {
       db,
       mode: "full",
@@ -277,6 +325,9 @@ async function refreshStaging(
       ctype: full.info.ctype,
       owner: full.info.owner,
       dumpFile: full.dumpFile,
+      originMajor: full.originMajor,
+      targetMajor: full.targetMajor,
+      ...(full.normalised.length ? { normalised: full.normalised } : {}),
     },
   };
 }
@@ -317,34 +368,51 @@ export function databaseStep(db: string, o: DatabaseStepOptions): Step {
     host: "both",
     commands: [
       `delta into "${staging}" (changed rows only, proven by table hashes), or pg_dump ${db} | tee ${join(o.dumpDir, `${db}.sql`)} | psql ${staging}`,
-      `ALTER DATABASE "${db}" RENAME TO "${replacedName(db)}"; ALTER DATABASE "${staging}" RENAME TO "${db}"  (in one transaction, only after the copy is complete; the replaced one is dropped by post)`,
+      `ALTER DATABASE "${db}" RENAME TO "${replacedName(db)}"; ALTER DATABASE "${staging}" RENAME TO "${db}"  (in one transaction, only after the copy is complete; the target's own database is kept until post, an earlier copy dropped)`,
     ],
     async run(ctx) {
       const r = await refreshStaging(db, o, `database:${db}`, ctx);
-      const old = replacedName(db);
       const t0 = Date.now();
-      const swap = await psqlAsPostgres(
-        // The two renames commit together: at no moment is the target without its database
-        // (a kill between a DROP and a RENAME would leave it so). The old one stays until
-        // \`post\`: its DROP forces a checkpoint, which would write out, during the downtime, the
-        // pages the other database's copy is dirtying at the same moment.
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${quoteLiteral(db)}, ${quoteLiteral(staging)}, ${quoteLiteral(old)}) AND pid <> pg_backend_pid();
-         DROP DATABASE IF EXISTS ${quoteIdent(old)};
-         SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(db)}) AS has_db \\gset
-         BEGIN;
-         \\if :has_db
-         ALTER DATABASE ${quoteIdent(db)} RENAME TO ${quoteIdent(old)};
-         \\endif
-         ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(db)};
-         COMMENT ON DATABASE ${quoteIdent(db)} IS NULL;
-         COMMIT;`,
-        "postgres",
-        ctx.signal,
-      );
+      const swap = await psqlAsPostgres(replaceDatabaseSql(db), "postgres", ctx.signal);
       if (swap.exitCode !== 0) throw failure("target", swap, "run the same command again");
       return { ...r, data: { ...r.data, swapMs: Date.now() - t0 } };
     },
   };
+}
+
+/** An earlier copy of the origin's database, replaced by a later cold sync (dropped at once). */
+export const staleName = (db: string): string => `${db}.bm-migrate-stale`;
+
+/**
+ * Put the staging copy in the place of `db`. The renames commit together: at no moment is the
+ * target without its database (a kill between a DROP and a RENAME would leave it so). The target's
+ * own database is set aside as `<db>.bm-migrate-old` by the first replacement and kept until
+ * \`post\` (and never dropped before: its DROP forces a checkpoint, which would write out, during the
+ * downtime, the pages the other database's copy is dirtying at the same moment). A later cold sync
+ * (after a rollback, or run again) finds it there: what `db` holds then is an earlier copy of the
+ * origin's, which goes instead.
+ */
+export function replaceDatabaseSql(db: string): string {
+  const staging = stagingName(db);
+  const old = replacedName(db);
+  const stale = staleName(db);
+  const names = [db, staging, old, stale].map(quoteLiteral).join(", ");
+  return `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname IN (${names}) AND pid <> pg_backend_pid();
+DROP DATABASE IF EXISTS ${quoteIdent(stale)};
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(db)}) AS has_db,
+       EXISTS (SELECT 1 FROM pg_database WHERE datname = ${quoteLiteral(old)}) AS has_old \\gset
+BEGIN;
+\\if :has_db
+\\if :has_old
+ALTER DATABASE ${quoteIdent(db)} RENAME TO ${quoteIdent(stale)};
+\\else
+ALTER DATABASE ${quoteIdent(db)} RENAME TO ${quoteIdent(old)};
+\\endif
+\\endif
+ALTER DATABASE ${quoteIdent(staging)} RENAME TO ${quoteIdent(db)};
+COMMENT ON DATABASE ${quoteIdent(db)} IS NULL;
+COMMIT;
+DROP DATABASE IF EXISTS ${quoteIdent(stale)};`;
 }
 
 /**
@@ -357,18 +425,27 @@ export function rolePasswordStep(role: string, password: () => string): Step {
     id: `db-role-password:${role}`,
     title: `Give the target's database role ${role} the password in the copied bm.ini`,
     host: "target",
-    commands: [`psql -c "ALTER ROLE ${role} PASSWORD '…'"  (SQL on stdin, not logged)`],
+    commands: [
+      `psql -c "ALTER ROLE ${role} PASSWORD 'SCRAM-SHA-256$…'"  (a verifier computed here, SQL on stdin, not logged)`,
+    ],
     async run(ctx) {
-      const r = await psqlAsPostgres(
-        `SET log_statement = 'none'; SET log_min_duration_statement = -1;
-         ALTER ROLE ${quoteIdent(role)} PASSWORD ${quoteLiteral(password())};`,
-        "postgres",
-        ctx.signal,
-      );
+      const r = await psqlAsPostgres(rolePasswordSql(role, password()), "postgres", ctx.signal);
       if (r.exitCode !== 0) throw failure("target", r);
       return { summary: `role ${role} matches bm.ini` };
     },
   };
+}
+
+/**
+ * The SQL that gives `role` the password: its SCRAM verifier rather than the password itself, so
+ * that a statement the server logs (log_statement, or log_min_error_statement when it fails) holds
+ * nothing that logs in; and the session's statement logging off as well (the postgres superuser
+ * may set both). A password SASLprep would change (not ASCII) goes as it is, with logging off.
+ */
+export function rolePasswordSql(role: string, password: string): string {
+  const secret = scramVerifier(password) ?? password;
+  return `SET log_statement = 'none'; SET log_min_duration_statement = -1; SET log_min_error_statement = 'panic';
+         ALTER ROLE ${quoteIdent(role)} PASSWORD ${quoteLiteral(secret)};`;
 }
 
 /** After the migration (post): drop the target's own databases the cold sync replaced. */

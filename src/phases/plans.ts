@@ -13,7 +13,8 @@ import type { MigrationContext } from "./context.js";
 import { rsyncStep, setAsideStep } from "./dataSteps.js";
 import { stopServicesStep } from "./serviceSteps.js";
 import { databaseStep, rolePasswordStep, stagingStep } from "./databaseSteps.js";
-import { configStep } from "./configSteps.js";
+import { configStep, leftoversStep } from "./configSteps.js";
+import { queueAtStopStep } from "./queueSteps.js";
 import type { OriginDb } from "../adapters/postgres.js";
 import type { StagingState } from "./databaseDelta.js";
 import { originDbCredentials } from "./prepare.js";
@@ -125,14 +126,25 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
         ...(x.readAhead ? { readAhead: x.readAhead } : {}),
       }),
     ),
-    configStep(
-      mc.ssh,
-      mc.origin,
-      mc.target,
-      mc.profile.configFiles,
-      join(mc.settings.stateDir, "config-before", x.pass),
-      mc.settings.bwlimit,
-    ),
+    configStep({
+      ssh: mc.ssh,
+      origin: mc.origin,
+      target: mc.target,
+      mirrors: mc.profile.configMirrors,
+      files: mc.profile.configFiles,
+      backupDir: join(mc.settings.stateDir, "config-before", x.pass),
+      bwlimitKiB: mc.settings.bwlimit,
+    }),
+    queueAtStopStep(mc.origin, mc.profile.postfixQueue),
+    ...(mc.profile.targetLeftovers.length
+      ? [
+          leftoversStep(
+            mc.target,
+            mc.profile.targetLeftovers,
+            join(mc.settings.stateDir, "set-aside", "leftovers", x.pass),
+          ),
+        ]
+      : []),
   ];
   const stages: Stage[] = [
     {

@@ -19,6 +19,10 @@ export function writtenSince(w32: number): string {
 /** A 64-bit txid's 32-bit xid, as rows' xmin hold it. */
 export const xid32 = (txid: number): number => txid % 2 ** 32;
 
-/** A row's hash: 60 bits of the md5 of its text (summed per group, so order does not matter). */
+/**
+ * A row's hash: 60 bits of the md5 of its text (summed per group, so order does not matter).
+ * `alias.*` is the whole row whatever the table's columns are called (a bare `alias` would be a
+ * column of that name, if the table has one).
+ */
 export const rowHash = (alias: string): string =>
-  `('x' || substr(md5(${alias}::text), 1, 15))::bit(60)::bigint`;
+  `('x' || substr(md5((${alias}.*)::text), 1, 15))::bit(60)::bigint`;

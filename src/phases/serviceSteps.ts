@@ -4,6 +4,8 @@
 import type { Host } from "../adapters/host.js";
 import { failure } from "../adapters/process.js";
 import { ensurePostgresScript, stopBlueMindScript } from "../bluemind/services.js";
+import { describeServiceState, readServiceState } from "../bluemind/serviceState.js";
+import { StepFailed } from "../engine/errors.js";
 import type { Step } from "../engine/plan.js";
 
 /**
@@ -37,7 +39,19 @@ export function stopServicesStep(host: Host, opts: { ensurePostgres?: boolean } 
           r,
           `stop BlueMind by hand on the ${host.role} (bmctl stop; service postfix stop), then run the command again`,
         );
-      return { summary: `BlueMind and postfix stopped${opts.ensurePostgres ? ", PostgreSQL running" : ""}` };
+      // bmctl's exit code does not say whether BlueMind stopped: ask the system.
+      const st = await readServiceState(host, ctx.signal);
+      if (st.bluemind === "running" || st.postfix === "running")
+        throw new StepFailed(
+          `stop-services:${host.role}`,
+          `on the ${host.role} (${host.label}), after bmctl stop and postfix's stop: ${describeServiceState(st)}`,
+          {
+            hint: `stop them by hand on the ${host.role} (bmctl stop; service postfix stop; see /var/log/bm/core.log), then run the command again`,
+          },
+        );
+      return {
+        summary: `BlueMind and postfix stopped${opts.ensurePostgres ? ", PostgreSQL running" : ""} (${st.bluemindEvidence})`,
+      };
     },
   };
 }

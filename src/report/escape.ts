@@ -2,6 +2,8 @@
  * Escaping for text and attribute values in the report. Everything that comes from the journal,
  * the log or a server (paths, titles, commands, error messages) goes through here.
  */
+import { escapeControls } from "../engine/text.js";
+
 const ENTITIES: Record<string, string> = {
   "&": "&amp;",
   "<": "&lt;",
@@ -11,5 +13,6 @@ const ENTITIES: Record<string, string> = {
 };
 
 export function esc(value: string | number | undefined): string {
-  return String(value ?? "").replace(/[&<>"']/g, (c) => ENTITIES[c]!);
+  // Control characters as visible escapes first (the same function as the terminal and the log).
+  return escapeControls(String(value ?? ""), { keepNewlines: true }).replace(/[&<>"']/g, (c) => ENTITIES[c]!);
 }

@@ -5,7 +5,7 @@
  */
 import { outageOf } from "../engine/status.js";
 import type { Finding as CheckFinding, Severity } from "../check/findings.js";
-import { formatBytes } from "../cli/format.js";
+import { formatBytes } from "../format.js";
 import type { JournalRecord } from "../engine/journal.js";
 
 /** The phases in the order a migration runs them. */
@@ -156,7 +156,64 @@ export interface ReportModel {
   downtime?: DowntimeView;
   outage?: OutageView;
   forecast?: ForecastView;
+  /** What the migration set aside on the target, the postfix queue, BlueMind's repairs. */
+  carried: CarriedView;
   commands: CommandView[];
+}
+
+/** Issue 17's parts in the report: read from the journal's steps (the last of each). */
+export interface CarriedView {
+  /** Target paths set aside (configuration only the target had, its install's leftovers) and where. */
+  setAside: { path: string; where: string }[];
+  /** The origin's postfix queue: before and after the flush while it served, at the stop. */
+  queue: {
+    beforeFlush?: number;
+    afterFlush?: number;
+    atStop?: number;
+    requeued?: number;
+    leftQueue?: number;
+    stillQueued?: number;
+  };
+  /** BlueMind's repairs once the target ran: the step's summary. */
+  repairs?: string;
+}
+
+/** The last completed step of that id in the journal (any pass). */
+function lastStepData(
+  records: JournalRecord[],
+  step: string,
+): { summary?: string; data?: Record<string, unknown> } | undefined {
+  const r = records.filter((x) => x.type === "step-done" && x.step === step).at(-1);
+  if (!r) return undefined;
+  const data = obj(r["data"]);
+  const summary = str(r["summary"]);
+  return { ...(summary ? { summary } : {}), ...(data ? { data } : {}) };
+}
+
+export function carriedView(records: JournalRecord[]): CarriedView {
+  const setAside: CarriedView["setAside"] = [];
+  for (const step of ["config", "target-leftovers"]) {
+    const d = lastStepData(records, step)?.data;
+    const where = str(d?.["backupDir"]) ?? "";
+    const paths = Array.isArray(d?.["setAside"]) ? (d["setAside"] as unknown[]) : [];
+    for (const p of paths) if (typeof p === "string") setAside.push({ path: p, where });
+  }
+  const flush = records.filter((r) => r.type === "postfix-flush").at(-1);
+  const atStop = lastStepData(records, "postfix-queue:origin")?.data;
+  const onTarget = lastStepData(records, "postfix-queue:target")?.data;
+  const queue: CarriedView["queue"] = {};
+  const put = (k: keyof CarriedView["queue"], v: unknown): void => {
+    const n = num(v);
+    if (n !== undefined) queue[k] = n;
+  };
+  put("beforeFlush", flush?.["before"]);
+  put("afterFlush", flush?.["after"]);
+  put("atStop", atStop?.["queued"]);
+  put("requeued", onTarget?.["requeued"]);
+  put("leftQueue", onTarget?.["leftQueue"]);
+  put("stillQueued", onTarget?.["stillQueued"]);
+  const repairs = lastStepData(records, "repair:domains")?.summary;
+  return { setAside, queue, ...(repairs ? { repairs } : {}) };
 }
 
 // ---- tolerant field readers: the journal is written by several versions of several steps ----
@@ -206,6 +263,7 @@ export function buildReportModel(records: JournalRecord[], opts: BuildOptions): 
     ...optional("downtime", downtime),
     ...optional("outage", outageView(timed)),
     ...optional("forecast", chooseForecast(timed, downtime)),
+    carried: carriedView(timed),
     commands: mergeCommands(timed, opts.logCommands ?? []),
   };
 }

@@ -11,6 +11,7 @@
  */
 import { run, type ProcessResult } from "../adapters/process.js";
 import type { Difference } from "./compare.js";
+import { crossesPublicSchemaChange } from "../phases/majorUpgrade.js";
 
 /** Objects outside the system schemas and not members of an extension (those follow the extension). */
 const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'`;
@@ -25,6 +26,8 @@ const norm = (expr: string): string =>
   `md5(replace(regexp_replace(${expr}, '\\s+', ' ', 'g'), 'EXECUTE PROCEDURE', 'EXECUTE FUNCTION'))`;
 
 export const SCHEMA_SQL = `
+SELECT 'server', 'postgresql', json_build_object('major', current_setting('server_version_num')::int / 10000)::text
+UNION ALL
 SELECT 'database', current_database(), json_build_object(
     'encoding', pg_encoding_to_char(d.encoding), 'collation', d.datcollate, 'ctype', d.datctype,
     'owner', pg_get_userbyid(d.datdba), 'grants', coalesce(d.datacl::text, ''))::text
@@ -72,10 +75,10 @@ SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_ide
 /**
  * One query per table and per sequence, generated from the catalog and run by psql's \gexec.
  * The content hash: each row's text form hashed (md5), the first 60 bits summed; equal for the
- * same rows in any order.
+ * same rows in any order. The row is `alias.*`: a column named like the alias is not the row.
  */
 const TABLE_ROWS_SELECT = `
-SELECT format($q$SELECT 'rows', %L, json_build_object('rows', count(*), 'hash', coalesce(sum(('x' || substr(md5(bm_verify_row::text), 1, 15))::bit(60)::bigint), 0)::text)::text FROM ONLY %I.%I bm_verify_row$q$,
+SELECT format($q$SELECT 'rows', %L, json_build_object('rows', count(*), 'hash', coalesce(sum(('x' || substr(md5((bm_verify_row.*)::text), 1, 15))::bit(60)::bigint), 0)::text)::text FROM ONLY %I.%I bm_verify_row$q$,
               format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'r' AND ${USER_SCHEMA} AND ${notExtensionMember("pg_class", "c.oid")}
@@ -179,19 +182,94 @@ export interface DbCounts {
   rows: number;
 }
 
+/** The server's major version, as its manifest says (0 when it does not). */
+export function manifestMajor(m: DbManifest): number {
+  return Number(m.get("server\x1fpostgresql")?.["major"] ?? 0);
+}
+
+/** Schema public's owner and grants as a release before 15 makes them: its owner's, CREATE for all. */
+const text = (v: unknown): string => (typeof v === "string" ? v : "");
+
+const isPre15Public = (a: Record<string, unknown>): boolean => {
+  const owner = text(a["owner"]);
+  const grants = text(a["grants"]);
+  const who = /^[a-z_][a-z0-9_$]*$/.test(owner) ? owner : `"${owner.replace(/"/g, '""')}"`;
+  return grants === "" || grants === `{${who}=UC/${who},=UC/${who}}`;
+};
+
+/** ... and as 15 and later make them: pg_database_owner's, USAGE for all. */
+const isPost15Public = (a: Record<string, unknown>): boolean =>
+  a["owner"] === "pg_database_owner" &&
+  ["", "{pg_database_owner=UC/pg_database_owner,=U/pg_database_owner}"].includes(text(a["grants"]));
+
+/** The release whose ALL PRIVILEGES on a table or view include MAINTAIN (`m` in an ACL). */
+const MAINTAIN_PRIVILEGE = 17;
+const RELATIONS = new Set(["table", "view", "materialized view", "foreign table"]);
+
+/** An ACL of a release before 17 as 17 writes the same grants: ALL (`arwdDxt`) gained MAINTAIN. */
+export function withMaintain(acl: string): string {
+  return acl.replace(/=arwdDxt\//g, "=arwdDxtm/").replace(/=a\*r\*w\*d\*D\*x\*t\*\//g, "=a*r*w*d*D*x*t*m*/");
+}
+
+/**
+ * The origin's attributes of one object as the target's major version writes the same thing, and
+ * the words for each change made; only what a change of major version implies: schema public's
+ * owner and grants, each side as its own version makes them (see phases/majorUpgrade.ts), and
+ * ALL PRIVILEGES on a relation, which includes MAINTAIN from 17 on.
+ */
+export function asOnTargetVersion(
+  kind: string,
+  name: string,
+  o: Record<string, unknown>,
+  t: Record<string, unknown>,
+  originMajor: number,
+  targetMajor: number,
+): { attrs: Record<string, unknown>; notes: string[] } {
+  if (
+    kind === "schema" &&
+    name === "public" &&
+    crossesPublicSchemaChange(originMajor, targetMajor) &&
+    isPre15Public(o) &&
+    isPost15Public(t)
+  ) {
+    return {
+      attrs: { ...o, owner: t["owner"], grants: t["grants"] },
+      notes: [
+        `schema public: owner ${show(o["owner"])} and grants ${show(o["grants"])} on PostgreSQL ${originMajor}, ${show(t["owner"])} and ${show(t["grants"])} on ${targetMajor}: each as its version makes them`,
+      ],
+    };
+  }
+  const grants = text(o["grants"]);
+  if (RELATIONS.has(kind) && originMajor < MAINTAIN_PRIVILEGE && targetMajor >= MAINTAIN_PRIVILEGE) {
+    const on17 = withMaintain(grants);
+    if (on17 !== grants)
+      return {
+        attrs: { ...o, grants: on17 },
+        notes: [
+          `${kind} ${name}: grants ${grants} on PostgreSQL ${originMajor} are ${on17} on ${targetMajor} (ALL includes MAINTAIN from 17 on)`,
+        ],
+      };
+  }
+  return { attrs: o, notes: [] };
+}
+
 /** Compare one database's manifests; each difference is a sentence. */
 export function compareDbManifests(
   database: string,
   origin: DbManifest,
   target: DbManifest,
-): { differences: Difference[]; counts: DbCounts } {
+): { differences: Difference[]; counts: DbCounts; normalised: string[] } {
   const differences: Difference[] = [];
+  const normalised: string[] = [];
   const counts: DbCounts = { tables: 0, rows: 0 };
+  const [originMajor, targetMajor] = [manifestMajor(origin), manifestMajor(target)];
   const keys = [...new Set([...origin.keys(), ...target.keys()])].sort();
   for (const key of keys) {
     const [kind, name] = key.split("\x1f") as [string, string];
     const o = origin.get(key);
     const t = target.get(key);
+    if (kind === "server") continue; // each side's version: what the comparison takes into account
+    const adjusted = o && t ? asOnTargetVersion(kind, name, o, t, originMajor, targetMajor) : undefined;
     if (kind === "rows" && o) {
       counts.tables++;
       counts.rows += Number(o["rows"] ?? 0);
@@ -216,16 +294,20 @@ export function compareDbManifests(
         diff(`content differs (${String(o["rows"])} ${o["rows"] === 1 ? "row" : "rows"} on both)`);
       continue;
     }
+    const before = differences.length;
     for (const attr of [...new Set([...Object.keys(o), ...Object.keys(t)])].sort()) {
       const a = o[attr];
       const b = t[attr];
-      if (JSON.stringify(a) === JSON.stringify(b)) continue;
+      if (JSON.stringify(adjusted?.attrs[attr] ?? a) === JSON.stringify(b)) continue;
       if (attr === "definition") diff("definition differs");
       else if (kind === "sequence value") diff(`${attr} ${show(a)} vs ${show(b)}`);
       else diff(`${attr} differs: ${show(a)} vs ${show(b)}`);
     }
+    // What the versions imply is accepted only where it makes the object equal.
+    if (differences.length === before)
+      normalised.push(...(adjusted?.notes ?? []).map((n) => `${database}: ${n}`));
   }
-  return { differences, counts };
+  return { differences, counts, normalised };
 }
 
 function show(v: unknown): string {

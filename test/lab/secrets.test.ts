@@ -7,11 +7,13 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Lab, type Role } from "../../lab/lab.js";
 import { compareHosts } from "./support.js";
+import { rolePasswordSql } from "../../src/phases/databaseSteps.js";
 
 const ORIGIN = ["--origin", "root@bm-origin"];
 const SECRET = `S3cr3t-${randomBytes(6).toString("hex")}`;
 const SAMPLES = "/tmp/bm-cmdline-samples";
 const STOP = "/tmp/bm-cmdline-stop";
+const ENVIRONS = "/tmp/bm-environ-samples";
 let lab: Lab;
 let apiKey = "";
 
@@ -30,12 +32,16 @@ before(() => {
 });
 after(() => lab?.down());
 
-/** Start a detached sampler of all command lines inside a host. */
+/**
+ * Start a detached sampler of all command lines inside a host, and of the environment of every
+ * process not running as root (the restore's psql runs as postgres: a secret there is readable by
+ * the postgres account).
+ */
 function startSampler(role: Role): void {
   lab.must(
     role,
-    `rm -f ${STOP} ${SAMPLES}
-     setsid bash -c 'while [ ! -e ${STOP} ]; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " " >> ${SAMPLES}; echo >> ${SAMPLES}; sleep 0.05; done' </dev/null >/dev/null 2>&1 &`,
+    `rm -f ${STOP} ${SAMPLES} ${ENVIRONS}
+     setsid bash -c 'while [ ! -e ${STOP} ]; do cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " " >> ${SAMPLES}; echo >> ${SAMPLES}; for p in /proc/[0-9]*; do [ -O $p ] || { tr "\\0" " " < $p/environ; echo; } >> ${ENVIRONS} 2>/dev/null; done; sleep 0.05; done' </dev/null >/dev/null 2>&1 &`,
   );
 }
 
@@ -77,10 +83,26 @@ test("a full hot and cold sync, verify and report keep the passwords and API key
   assert.match(lab.must("target", `grep -o 'pg_dump[^ ]*' ${SAMPLES} | head -1`), /pg_dump/);
   assert.match(lab.must("origin", `grep -o 'rsync --server' ${SAMPLES} | head -1`), /rsync --server/);
 
+  // The environment sampler saw non-root processes that use the database (psql, postgres).
+  assert.match(
+    lab.must("target", `grep -c 'PGOPTIONS\\|PG_GRANDPARENT_PID\\|postgres' ${ENVIRONS} || true`),
+    /^[1-9]/,
+  );
   for (const s of [SECRET, apiKey]) {
     const what = s === SECRET ? "the database password" : "the API key";
-    for (const role of ["origin", "target"] as const)
+    for (const role of ["origin", "target"] as const) {
       assert.deepEqual(filesHolding(role, s, [SAMPLES]), [], `${what} in a command line on the ${role}`);
+      assert.deepEqual(
+        filesHolding(role, s, [ENVIRONS]),
+        [],
+        `${what} in the environment of a non-root process on the ${role}`,
+      );
+      assert.deepEqual(
+        filesHolding(role, s, ["/var/log/postgresql"]),
+        [],
+        `${what} in PostgreSQL's log on the ${role}`,
+      );
+    }
     assert.deepEqual(
       filesHolding("target", s, [
         "/var/lib/bm-migrate/journal.jsonl",
@@ -116,4 +138,50 @@ test("the tool's state and logs are for root only", () => {
   );
   const dumps = lab.must("target", "find /var/lib/bm-migrate/dumps -name '*.sql' -printf '%m %p\\n'");
   assert.match(dumps, /^600 .*bj\.sql$/m, "the database dumps are root's only");
+});
+
+test("the role password is sent as a SCRAM verifier: it logs in, and a failing statement logs no password", () => {
+  const pw = `Pw-${randomBytes(6).toString("hex")}`;
+  // Every statement logged, as a cautious administrator might have it; then a role that exists and one that does not.
+  lab.must(
+    "target",
+    `runuser -u postgres -- psql -q -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()"`,
+  );
+  try {
+    lab.must("target", `runuser -u postgres -- psql -q -c "CREATE ROLE bm_probe LOGIN"`);
+    lab.must(
+      "target",
+      `runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 <<'EOF'\n${rolePasswordSql("bm_probe", pw)}\nEOF`,
+    );
+    const failed = lab.sh(
+      "target",
+      `runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 <<'EOF'\n${rolePasswordSql("bm_nobody", pw)}\nEOF`,
+    );
+    assert.notEqual(failed.code, 0, "the statement for a missing role fails");
+    assert.equal(
+      lab
+        .must(
+          "target",
+          `PGPASSWORD='${pw}' psql -X -w -A -t -h 127.0.0.1 -U bm_probe -d postgres -c 'SELECT current_user'`,
+        )
+        .trim(),
+      "bm_probe",
+      "the verifier sets the very password",
+    );
+    assert.deepEqual(
+      filesHolding("target", pw, ["/var/log/postgresql"]),
+      [],
+      "no password in PostgreSQL's log",
+    );
+    assert.match(
+      lab.must("target", "cat /var/log/postgresql/*.log"),
+      /bm_nobody/,
+      "the failing statement was logged (else this proves nothing)",
+    );
+  } finally {
+    lab.sh(
+      "target",
+      `runuser -u postgres -- psql -q -c "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()" -c "DROP ROLE IF EXISTS bm_probe"`,
+    );
+  }
 });

@@ -68,3 +68,33 @@ export function jsonLines(stdout: string): Record<string, unknown>[] {
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** A call the lab's core stand-in answered (lab/standin/core.ts logs each, the key as a marker). */
+export interface CoreCall {
+  t: string;
+  method: string;
+  path: string;
+  body?: unknown;
+  apiKey?: string;
+  status: number;
+}
+
+/** Every call the target's core stand-in has answered so far. */
+export function coreCalls(lab: Lab): CoreCall[] {
+  return lab
+    .must("target", "cat /var/log/bm-lab-core.calls.jsonl 2>/dev/null || true")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as CoreCall);
+}
+
+/** Run bm-migrate in the lab and say how long it took. */
+export function timedBm(lab: Lab, args: string[]): { code: number | null; out: string; seconds: number } {
+  const t0 = Date.now();
+  const r = lab.bm(args);
+  const seconds = (Date.now() - t0) / 1000;
+  process.stdout.write(
+    `# [${lab.name}] bm-migrate ${args.join(" ")}: exit ${r.code} in ${seconds.toFixed(1)} s\n`,
+  );
+  return { code: r.code, out: r.stdout + r.stderr, seconds };
+}

@@ -36,9 +36,10 @@ test("the log is read: ready time, events, and what makes it untrusted", () => {
   const log = parseChangeLog(
     [
       "R 100.5",
-      `E 101.0 CREATE ${D}/data/u/1.`,
-      `E 102.0 CLOSE_WRITE,CLOSE ${D}/data/u/a b.`,
-      `E 103.0 CREATE,ISDIR ${D}/data/new`,
+      `E 101.0 ${D}/data/u/,CREATE,1.`,
+      `E 102.0 ${D}/data/u/,"CLOSE_WRITE,CLOSE",a b.`,
+      `E 103.0 ${D}/data/,"CREATE,ISDIR",new`,
+      `E 104.0 ${D}/,ATTRIB,`,
       "",
     ].join("\n"),
   );
@@ -51,18 +52,19 @@ test("the log is read: ready time, events, and what makes it untrusted", () => {
       [101, "CREATE", `${D}/data/u/1.`],
       [102, "CLOSE_WRITE,CLOSE", `${D}/data/u/a b.`],
       [103, "CREATE,ISDIR", `${D}/data/new`],
+      [104, "ATTRIB", D],
     ],
   );
-  assert.match(parseChangeLog("R 1\nE 2 Q_OVERFLOW \n").untrusted ?? "", /overflow/);
+  assert.match(parseChangeLog("R 1\nE 2 Q_OVERFLOW,\n").untrusted ?? "", /overflow/);
   assert.match(
     parseChangeLog("R 1\nW 2 Failed to watch /x; upper limit on inotify watches reached!\n").untrusted ?? "",
     /upper limit/,
   );
-  // A file name with a newline in it splits into a line that is no event: distrust, never guess.
-  assert.match(parseChangeLog(`R 1\nE 2 CREATE ${D}/a\nb.\n`).untrusted ?? "", /unreadable/);
+  // A line that is no CSV record: distrust, never guess.
+  assert.match(parseChangeLog(`R 1\nE 2 CREATE ${D}/a\n`).untrusted ?? "", /unreadable/);
   assert.deepEqual(parseChangeLog("R 1\nX 5 exit 1\n").ended, { time: 5, why: "exit 1" });
   // A last line still being written is left for the next look.
-  assert.equal(parseChangeLog(`R 1\nE 2 CREATE ${D}/a`).events.length, 0);
+  assert.equal(parseChangeLog(`R 1\nE 2 ${D}/,CREATE,a`).events.length, 0);
 });
 
 test("paths relative to the data directory", () => {

@@ -5,7 +5,7 @@ import { linkSync, mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalHost } from "../../src/adapters/host.js";
-import { PROFILES } from "../../src/bluemind/profiles.js";
+import { DATA_DIRS_4, PROFILES } from "../../src/bluemind/profiles.js";
 import type { HostFacts } from "../../src/bluemind/facts.js";
 import type { CheckContext } from "../../src/check/context.js";
 import { evaluateChecks } from "../../src/check/evaluate.js";
@@ -23,7 +23,7 @@ import {
   type SideFacts,
 } from "../../src/check/probes.js";
 
-const DIRS = PROFILES["4"]!.dataDirs;
+const DIRS = DATA_DIRS_4;
 const GiB = 1024 ** 3;
 
 function hostFacts(role: "origin" | "target"): HostFacts {
@@ -38,6 +38,7 @@ function hostFacts(role: "origin" | "target"): HostFacts {
     init: "systemd",
     hasRsync: true,
     rsyncVersion: "3.2.7",
+    inotifywaitVersion: "3.22.6.0",
     hasBmctl: true,
     subscription: true,
     pgDumpMajor: 15,
@@ -95,6 +96,8 @@ function side(role: "origin" | "target"): SideFacts {
       sizes: { bj: 50_000_000, "bj-data": 20_000_000 },
       users: origin ? 80 : 2,
       mailboxes: origin ? 80 : 2,
+      extensions: ["hstore"],
+      availableExtensions: ["hstore", "plpgsql", "pg_trgm"],
     },
     errors: {},
   };
@@ -357,10 +360,11 @@ test("--skip-check turns the named blocker into a warning; unknown and vital ids
 
 test("parsers: services, database probe, psql failures", () => {
   const s = parseServices(
-    "bluemind=running\npostfix=stopped\npostgresql=running\npg_ready=1\npg_restore=15\npsql=15\n",
+    "core_port=0\ninit=systemd\nbluemind_evidence=bluemind.target active, bm-core active\nbluemind=running\npostfix=stopped\npostgresql=running\npg_ready=1\npg_restore=15\npsql=15\n",
   );
   assert.deepEqual(s, {
     bluemind: "running",
+    bluemindEvidence: "bluemind.target active, bm-core active, core port 8090 not listening",
     postfix: "stopped",
     postgresql: "running",
     pgAcceptsConnections: true,
@@ -407,4 +411,64 @@ test("the storage probe counts hard links once and reports owners and free space
   const space = st.spaces.find((x) => x.path.endsWith("deeper"));
   assert.ok(space && space.availBytes > 0 && space.mount.startsWith("/"), JSON.stringify(st.spaces));
   assert.ok(st.owners.some((o) => o.uid === process.getuid!()));
+});
+
+test("a BlueMind package (plugin) of the origin missing on the target blocks, naming the package to install", () => {
+  const f = readyFacts();
+  f.origin.host!.bmPackages = ["bm-core", "bm-full", "bm-plugin-core-ldap-import"];
+  f.target.host!.bmPackages = ["bm-core", "bm-full"];
+  const b = only(evaluateChecks(f, ctx), "plugins");
+  assert.match(b.title, /missing on the target: bm-plugin-core-ldap-import/);
+  assert.match(b.remedy ?? "", /apt-get install bm-plugin-core-ldap-import/);
+  f.target.host!.bmPackages = ["bm-core", "bm-full", "bm-plugin-core-ldap-import"];
+  assert.match(only(evaluateChecks(f, ctx), "plugins", "info").title, /the same 3 BlueMind packages on both/);
+  f.target.host!.bmPackages = [...f.target.host!.bmPackages, "bm-plugin-extra"];
+  assert.match(only(evaluateChecks(f, ctx), "plugins", "warning").title, /bm-plugin-extra/);
+});
+
+test("PostgreSQL 13 → 15: a major upgrade by dump and restore, what it normalises, and the extensions", () => {
+  const f = readyFacts();
+  f.origin.db!.serverVersionNum = 130016;
+  f.target.db!.serverVersionNum = 170002;
+  const findings = evaluateChecks(f, ctx);
+  const v = only(findings, "pg-versions", "info");
+  assert.match(v.title, /^major upgrade 13 → 17 by dump and restore/);
+  assert.equal(v.origin, "PostgreSQL 13");
+  assert.equal(v.target, "PostgreSQL 17");
+  assert.match(v.detail ?? "", /schema public/);
+  assert.match(v.detail ?? "", /MAINTAIN/);
+  assert.match(only(findings, "pg-extensions", "info").origin ?? "", /uses hstore/);
+  f.origin.db!.serverVersionNum = 150010;
+  f.target.db!.serverVersionNum = 150018;
+  const same = only(evaluateChecks(f, ctx), "pg-versions", "info");
+  assert.match(same.title, /same PostgreSQL major version \(15\)/);
+  assert.equal(same.detail, undefined);
+});
+
+test("an extension the origin uses that the target cannot create is a blocker naming the package", () => {
+  const f = readyFacts();
+  f.target.db!.availableExtensions = ["plpgsql"];
+  const b = only(evaluateChecks(f, ctx), "pg-extensions");
+  assert.match(b.title, /lacks extension hstore, which the origin's databases use/);
+  assert.match(b.remedy ?? "", /apt-get install postgresql-contrib or postgresql-15/);
+});
+
+test("an origin without inotifywait, or with an rsync before 3.1: a warning with the fallback, no blocker", () => {
+  const f = readyFacts();
+  delete f.origin.host!.inotifywaitVersion;
+  const w = only(evaluateChecks(f, ctx), "origin-tools", "warning");
+  assert.match(
+    w.title,
+    /inotifywait is not installed on the origin.*every hot and cold pass will walk every file/,
+  );
+  assert.match(w.remedy ?? "", /inotify-tools/);
+  f.origin.host!.inotifywaitVersion = "3.14";
+  f.origin.host!.rsyncVersion = "3.0.9";
+  assert.match(only(evaluateChecks(f, ctx), "origin-tools", "warning").title, /older than 3\.1\.0/);
+  f.origin.host!.rsyncVersion = "3.2.3";
+  assert.match(
+    only(evaluateChecks(f, ctx), "origin-tools", "info").origin ?? "",
+    /rsync 3\.2\.3, inotifywait 3\.14/,
+  );
+  assert.ok(!evaluateChecks(f, ctx).some((x) => x.severity === "blocker"));
 });

@@ -8,6 +8,7 @@ import {
   groupChangesSql,
   grouping,
   parseMarks,
+  parsePk,
   scanSql,
   splitBySize,
   watermarkOf,
@@ -18,6 +19,7 @@ import {
   byRowsObstacle,
   changedRowsCopySql,
   DELETED_ON_ORIGIN,
+  dollarQuoteTag,
   parseTableChanges,
   replaceRowsSql,
   rowsToReplace,
@@ -106,7 +108,7 @@ test("one scan query covers every table, the staging side in watermark mode coun
   assert.equal(origin.split("UNION ALL").length, 2);
   assert.ok(origin.includes(writtenSince(77)));
   assert.ok(!scanSql(tables, groups, "watermark").includes("xmin"), "the staging side reads no xmin");
-  assert.ok(scanSql(tables, groups, "hash").includes("md5(r::text)"));
+  assert.ok(scanSql(tables, groups, "hash").includes("md5((r.*)::text)"));
   assert.match(scanSql([], groups, "hash"), /WHERE false;$/);
   // The whole table is one group: no GROUP BY (a constant there is a column position).
   assert.match(origin, /FROM ONLY public\.b r\);$/);
@@ -221,9 +223,36 @@ test("the staging side replaces by the whole key, and rolls back on a deletion o
   );
 });
 
-test("a table goes by groups when it has no key, or a name a dollar-quoted block could not hold", () => {
+test("a table goes by groups only when it has no key: any name goes by its changed rows", () => {
   assert.equal(byRowsObstacle({ ident: "public.t", pk: ["id"] }), undefined);
   assert.equal(byRowsObstacle({ ident: "public.t", pk: [] }), "no primary key");
-  assert.equal(byRowsObstacle({ ident: 'public."a$bm$b"', pk: ["id"] }), "a name with $ in it");
-  assert.equal(byRowsObstacle({ ident: "public.t", pk: ['"k$"'] }), "a name with $ in it");
+  assert.equal(byRowsObstacle({ ident: 'public."a$bm$b"', pk: ["id"] }), undefined);
+  assert.equal(byRowsObstacle({ ident: "public.t", pk: ['"k$"'] }), undefined);
+});
+
+test("the staging side's dollar-quoted checks use a tag no name holds", () => {
+  assert.equal(dollarQuoteTag(["public.t", "id"]), "$bm$");
+  assert.equal(dollarQuoteTag(['public."a$bm$b"', '"$"']), "$bm1$");
+  assert.equal(dollarQuoteTag(['public."$bm$"', '"$bm1$"']), "$bm2$");
+  const t = { ident: 'public."we$bm$ird"', pk: ['"k$bm1$"'], pkType: "" };
+  const { after } = replaceRowsSql(t, 1, { rows: 1, since: 1, sinceHash: "1" });
+  for (const block of after.filter((x) => x.startsWith("DO "))) {
+    assert.ok(block.startsWith("DO $bm2$") && block.endsWith("$bm2$"), block);
+    assert.equal(block.split("$bm2$").length, 3, "the tag opens and closes the block only");
+  }
+});
+
+test("row hashes read the whole row, even when a column is named like the alias", () => {
+  assert.match(rowHash("x"), /md5\(\(x\.\*\)::text\)/);
+  const t = { ident: "public.t", pk: ['"x"'], pkType: "" };
+  assert.ok(!/md5\(x::text\)/.test(tableChangesSql(t, 5, "public.t")));
+});
+
+test("primary key columns come as a JSON array: a name may hold a comma or a quote", () => {
+  assert.deepEqual(parsePk('["id", "\\"a,b\\"", "\\"Mixed \\"\\"Case\\"\\"\\""]'), [
+    "id",
+    '"a,b"',
+    '"Mixed ""Case"""',
+  ]);
+  assert.deepEqual(parsePk(""), []);
 });

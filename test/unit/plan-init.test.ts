@@ -129,9 +129,14 @@ test("outlines follow the profile and the version", () => {
   assert.ok(v4.stages[0]!.steps.some((s) => s.id === "verify-db:bj-data"));
   assert.match(
     JSON.stringify(postOutline("5.2.3")),
-    /internal-api\/system\/firewall\/_updatefirewallrules {2}\(on 404/,
+    /internal-api\/system\/firewall\/_updatefirewallrules {2}\(BlueMind 5\.2\.3\)/,
   );
   assert.match(JSON.stringify(postOutline("4.1.56")), /POST http:\/\/localhost:8090\/api\/system\/security/);
+  assert.match(
+    JSON.stringify(postOutline("5.1.3")),
+    /internal-api\/system\/firewall/,
+    "every 5.x: the internal endpoint",
+  );
   const check = checkOutline(PROFILES["4"]!.dataDirs, "/srv/state", "root@o");
   assert.match(JSON.stringify(check), /\/srv\/state/);
   assert.ok(check.stages[0]!.steps.some((s) => s.id === "probe:facts:origin" && s.host === "origin"));
@@ -251,7 +256,7 @@ test("every line is a comment, blank or a key; every key is explained; what was 
   assert.match(text, /What moves: profile 4, BlueMind 4\.x/);
   assert.match(text, /data directories \(rsync, hot and cold\): \/var\/spool\/cyrus, \/var\/lib\/cyrus,/);
   assert.match(text, /databases .*: bj, bj-data/);
-  assert.match(text, /\/etc\/bm\/\* \(with subdirectories\)/);
+  assert.match(flat, /made equal to the origin.s .*\/etc\/bm\*\/, \/etc\/postfix\//);
   assert.match(
     text,
     /Free space on the target[^\n]*\n# +\/: 20\.0 GiB, 7,000 inodes free, for \/var\/spool\/cyrus/,

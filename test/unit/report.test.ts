@@ -395,7 +395,7 @@ test("the HTML has the chart, the downtime window, the tables and nothing from t
 test("every part missing from an empty journal says 'not run yet'", () => {
   const html = renderReport(buildReportModel([], { now: NOW }));
   const sections = [...html.matchAll(/<section id="([a-z]+)">([\s\S]*?)<\/section>/g)];
-  assert.equal(sections.length, 9);
+  assert.equal(sections.length, 10);
   for (const [, id, body] of sections) {
     if (id === "timeline") assert.match(body!, /no phase has run yet/);
     else assert.match(body!, /not run yet/, `section ${id}`);
