@@ -142,7 +142,7 @@ export async function verifyIn(
         ]);
     const durationMs = Date.now() - started;
     const ok = log.total === 0;
-    const normalised = dbs.normalised;
+    const normalised: string[] = "normalised" in dbs ? dbs.normalised : [];
     const counts = {
       files: files.files,
       dirs: files.dirs,

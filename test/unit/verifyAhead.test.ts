@@ -234,7 +234,8 @@ void test("listed manifest: only the listed entries (and whole trees), a gone on
     assert.equal(r.exitCode, 0, r.stderr);
     const paths: string[] = [];
     const links = new LinkGroups();
-    for await (const e of parseFileManifest([Buffer.from(r.stdout, "latin1")])) {
+    const { Readable } = await import("node:stream");
+    for await (const e of parseFileManifest(Readable.from([Buffer.from(r.stdout, "latin1")]))) {
       paths.push(e.path.slice(root.length));
       links.add("origin", e);
       if (e.path.endsWith("/one"))
