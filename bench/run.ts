@@ -52,7 +52,9 @@ const RESULTS = join(REPO, "bench", "results");
 const LAB_SH = join(REPO, "lab", "lab.sh");
 /** GNU time, if the machine has it (the lab hosts see the machine's /usr through their overlay). */
 const GNU_TIME = "/usr/bin/time";
-const LABS: Record<Side, string> = { "bm-migrate": "bm1", manual: "bm2" };
+/** BM_LAB_PREFIX before the labs' names, as for the lab tests: several checkouts share a machine. */
+const PREFIX = process.env["BM_LAB_PREFIX"] ?? "";
+const LABS: Record<Side, string> = { "bm-migrate": `${PREFIX}bm1`, manual: `${PREFIX}bm2` };
 
 const MINUTE = 60_000;
 const TIMEOUT = {

@@ -32,6 +32,22 @@ export interface ManifestScriptOptions {
   hashWorkers?: number;
   /** Files per sha256sum call (default 200). */
   batchSize?: number;
+  /**
+   * Instead of walking the data directories whole: only the entries the script reads on stdin
+   * (see {@link listedInput}), each alone or with everything under it. Configuration files as usual.
+   */
+  listed?: boolean;
+}
+
+/** One entry of a listed manifest: the path alone, or the whole tree under it. */
+export interface ListedEntry {
+  path: string;
+  tree: boolean;
+}
+
+/** The stdin of a listed manifest script: NUL-terminated records, "1PATH" (alone) or "2PATH" (tree). */
+export function listedInput(entries: readonly ListedEntry[]): Buffer {
+  return Buffer.concat(entries.map((e) => Buffer.from(`${e.tree ? "2" : "1"}${e.path}\0`, "latin1")));
 }
 
 /** One entry of a manifest. Strings are latin1 (one char per byte), so any name survives intact. */
@@ -115,7 +131,16 @@ add() { # add KIND PATH: only what exists (a dangling symlink exists as a link)
 ${addData}
 ${addConfig}
 # data_listing / config_listing FIND-TESTS... : raw records; data roots followed if symlinks (-H)
-data_listing() { [ \${#data[@]} -eq 0 ] || find -H "\${data[@]}" "$@"; }
+${
+  opts.listed
+    ? `# Listed: entries read from stdin; one that is gone is simply not listed (on either side).
+lone=(); ltree=()
+while IFS= read -r -d '' rec; do case "$rec" in 1*) lone+=("\${rec:1}") ;; 2*) ltree+=("\${rec:1}") ;; esac; done
+data_listing() {
+  { [ \${#lone[@]} -eq 0 ] || find "\${lone[@]}" -maxdepth 0 "$@"; [ \${#ltree[@]} -eq 0 ] || find "\${ltree[@]}" "$@"; } 2>/dev/null
+}`
+    : `data_listing() { [ \${#data[@]} -eq 0 ] || find -H "\${data[@]}" "$@"; }`
+}
 config_listing() {
   [ \${#tree[@]} -eq 0 ] || find "\${tree[@]}" "$@"
   [ \${#one[@]} -eq 0 ] || find "\${one[@]}" -maxdepth 0 "$@"
@@ -150,7 +175,9 @@ export function pathKey(path: string): string {
  * come just before their path's metadata record (`#` sorts first); a content record without
  * metadata (a file that appeared between the two listings) is dropped.
  */
-export async function* parseFileManifest(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<FileEntry> {
+export async function* parseFileManifest(
+  chunks: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+): AsyncGenerator<FileEntry> {
   let rest: Buffer = Buffer.alloc(0);
   let pendingHash: { path: string; sha256: string } | undefined;
   let last: FileEntry | undefined;
