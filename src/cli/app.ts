@@ -11,7 +11,16 @@ import { FileJournal } from "../engine/journal.js";
 import { RunLock } from "../engine/lock.js";
 import { observeChildren } from "../adapters/process.js";
 import { escapeControls } from "../engine/text.js";
-import { FanoutSink, HumanSink, JsonSink, LogFileSink, outputOptionsFromEnv } from "./output.js";
+import {
+  FanoutSink,
+  HumanSink,
+  JsonSink,
+  LogFileSink,
+  ignoreBrokenTerminal,
+  outputOptionsFromEnv,
+  terminalGone,
+  terminalHungUp,
+} from "./output.js";
 
 export interface CommonFlags {
   json?: boolean;
@@ -42,8 +51,8 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
   const out = outputOptionsFromEnv(flags);
   const human = flags.json ? undefined : new HumanSink(out);
   const screen: EventSink = flags.json ? new JsonSink() : human!;
-  const log = new LogFileSink(settings.logDir, (message) => screen.emit({ type: "warning", message }));
-  const events = new FanoutSink([log, screen]);
+  const logFile = new LogFileSink(settings.logDir, (message) => screen.emit({ type: "warning", message }));
+  const events = new FanoutSink([logFile, screen]);
   const controller = new AbortController();
   // Every concurrent child listens to the run's signal (a cold sync runs a dozen at once).
   setMaxListeners(64, controller.signal);
@@ -57,6 +66,17 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // The administrator's session dropped: the run goes on (its children are in sessions of their
+  // own and never see the hang-up), its output only in the log; questions are answered no.
+  const onHangup = (): void => {
+    terminalHungUp();
+    events.emit({
+      type: "warning",
+      message: `SIGHUP: the terminal hung up; the run goes on, its output is in ${logFile.path} (follow it: bm-migrate status --follow)`,
+    });
+  };
+  ignoreBrokenTerminal();
+  process.on("SIGHUP", onHangup);
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !flags.json;
   const journal = new FileJournal(settings.stateDir, (path) =>
     events.emit({
@@ -81,7 +101,14 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
     interactive,
     async confirm(question: string): Promise<boolean> {
       if (flags.yes) return true;
-      if (!interactive) return false;
+      if (!interactive || terminalGone()) {
+        if (terminalGone())
+          events.emit({
+            type: "info",
+            message: `No one can answer now (the terminal hung up): "${question}" — no`,
+          });
+        return false;
+      }
       human?.finish();
       const rl = createInterface({ input: process.stdin, output: process.stdout });
       try {
@@ -92,7 +119,9 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
       }
     },
     print(text: string): void {
-      if (!flags.json) {
+      // Also in the log: a follower from another session sees what the administrator would have.
+      if (command !== "status") logFile.emit({ type: "info", message: text.trimEnd() });
+      if (!flags.json && !terminalGone()) {
         human?.finish();
         const safe = escapeControls(text, { keepNewlines: true });
         process.stdout.write(safe.endsWith("\n") ? safe : `${safe}\n`);
@@ -107,6 +136,7 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
       observeChildren(undefined);
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
+      process.off("SIGHUP", onHangup);
     },
   };
 }

@@ -99,8 +99,14 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: "status",
-    description: "where the migration stands: phases, steps, times, volumes, what to run next",
-    run: (app) => statusCommand(app),
+    description: "where the migration stands: phases, steps, times, volumes, the outage, what to run next",
+    options: [
+      new Option(
+        "--follow",
+        "then show a running command's output live (from another session too), until it ends",
+      ),
+    ],
+    run: (app, opts) => statusCommand(app, opts),
   },
   {
     name: "run",

@@ -26,9 +26,31 @@ export function outputOptionsFromEnv(flags: { json?: boolean; quiet?: boolean })
   };
 }
 
+/**
+ * The terminal is gone (SIGHUP: the administrator's SSH session dropped). From then on nothing is
+ * written to stdout or stderr (a write to a hung-up terminal fails with EIO, and would end the
+ * run); the log file keeps everything, and `bm-migrate status --follow` shows it from a new session.
+ */
+let hungUp = false;
+export function terminalHungUp(): void {
+  hungUp = true;
+}
+export function terminalGone(): boolean {
+  return hungUp;
+}
+/** Writes to a terminal that has gone away fail: they must not end the run. */
+export function ignoreBrokenTerminal(): void {
+  for (const s of [process.stdout, process.stderr])
+    if (s.listenerCount("error") === 0)
+      s.on("error", () => {
+        hungUp = true;
+      });
+}
+
 export class JsonSink implements EventSink {
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
   emit(event: Event): void {
+    if (hungUp) return;
     this.out.write(safeJson({ ts: new Date().toISOString(), ...event }) + "\n");
   }
 }
@@ -45,6 +67,7 @@ export class HumanSink implements EventSink {
 
   /** `text`'s parts from elsewhere are escaped already (see emit); only our own colours are raw. */
   private line(text: string): void {
+    if (hungUp && !this.o.stream) return;
     if (this.o.tty) this.out.write("\r\x1b[K");
     const stamp = this.o.tty ? "" : `${new Date().toISOString().slice(11, 19)} `;
     this.out.write(`${stamp}${text}\n`);
@@ -55,7 +78,7 @@ export class HumanSink implements EventSink {
 
   /** One live line, never wider than the terminal (a wrapped line could not be redrawn in place). */
   private redrawLive(force = false): void {
-    if (!this.o.tty || this.o.quiet) return;
+    if (!this.o.tty || this.o.quiet || hungUp) return;
     const now = Date.now();
     if (!force && now - this.lastDraw < 100) return;
     this.lastDraw = now;
@@ -137,7 +160,7 @@ export class HumanSink implements EventSink {
 
   /** Leave the terminal clean (no live line). */
   finish(): void {
-    if (this.o.tty && this.live) this.out.write("\r\x1b[K");
+    if (this.o.tty && this.live && !hungUp) this.out.write("\r\x1b[K");
     this.live = "";
   }
 }
@@ -156,7 +179,7 @@ export function escapeEvent<E extends Event>(e: E): E {
  * symlink; a log that cannot be written is said once on the terminal, not silently dropped.
  */
 export class LogFileSink implements EventSink {
-  private readonly path: string;
+  readonly path: string;
   private broken = false;
   constructor(
     logDir: string,

@@ -17,14 +17,20 @@ import { finishMigration, originDatabase, prepareMigration } from "../phases/pre
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
 import type { JournalRecord } from "../engine/journal.js";
-import type { MigrationContext } from "../phases/context.js";
 import { flushQueue } from "../phases/queueSteps.js";
 import { describeQueue } from "../bluemind/postfixQueue.js";
 
 export async function coldSyncCommand(
   app: App,
   preflight: PreflightOptions,
-  opts: { confirmed?: boolean } = {},
+  opts: {
+    confirmed?: boolean;
+    /**
+     * What runs next in the same session, once the cold sync is done (run: the verification of
+     * what changed): no new connection, no new facts, no gap in the outage.
+     */
+    then?: (mc: MigrationContext) => Promise<number>;
+  } = {},
 ): Promise<number> {
   const dry = Boolean(app.flags.dryRun);
   const records = app.journal.records();
@@ -129,7 +135,7 @@ export async function coldSyncCommand(
       `Cold sync done: BlueMind is stopped on both servers. The cold phase took ${formatDuration(ms)}${forecast ? ` (forecast ${formatDuration(forecast.downtimeMs)})` : ""}; the outage goes on (since ${started.toISOString().slice(11, 19)} UTC) until BlueMind answers on the target after the swap.\n` +
         `Next: bm-migrate verify, then bm-migrate swap`,
     );
-    return ExitCode.ok;
+    return opts.then ? await opts.then(mc) : ExitCode.ok;
   } finally {
     await db.close();
     await finishMigration(app, mc, { lock: !dry });

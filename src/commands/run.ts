@@ -8,10 +8,11 @@ import type { App } from "../cli/app.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { foldJournal, lastPass } from "../engine/status.js";
 import { latestVerification } from "../verify/gate.js";
+import { usableAhead } from "../verify/ahead.js";
 import type { PreflightOptions } from "../check/preflight.js";
 import { hotSyncCommand } from "./hotSync.js";
 import { coldSyncCommand } from "./coldSync.js";
-import { verifyCommand } from "./verify.js";
+import { verifyCommand, verifyIn } from "./verify.js";
 import { swapCommand } from "./swap.js";
 import { postCommand } from "./post.js";
 
@@ -45,6 +46,24 @@ export function nextPhase(app: App): Phase {
   return "cold-sync";
 }
 
+function verificationFailed(app: App, code: number): number {
+  app.print(
+    "Verification found differences: nothing is swapped. See above, then run bm-migrate cold-sync --yes again, or bm-migrate rollback.",
+  );
+  return code;
+}
+
+/** The last cold sync pass finished (a failure after it was the verification's). */
+function coldFinished(app: App): boolean {
+  return lastPass(foldJournal(app.journal.records()), "cold-sync")?.state === "finished";
+}
+
+/** A cold sync pass is open (its downtime began): no verification ahead any more. */
+function coldSyncStarted(app: App): boolean {
+  const cold = lastPass(foldJournal(app.journal.records()), "cold-sync");
+  return cold?.state === "unfinished" || cold?.state === "failed";
+}
+
 export async function runCommand(
   app: App,
   opts: Record<string, unknown>,
@@ -69,6 +88,12 @@ export async function runCommand(
         code = await hotSyncCommand(app, preflight);
         break;
       case "cold-sync": {
+        // While the origin still serves: the full verification, so that the downtime only
+        // re-checks what changes from now on (skipped when a resumed run has one already).
+        if (!usableAhead(app.journal.records()) && !coldSyncStarted(app)) {
+          code = await verifyCommand(app, opts, "ahead");
+          if (code !== ExitCode.ok) return code;
+        }
         const ok = await app.confirm(
           "Next is the cold sync: BlueMind stops on the origin (downtime until the swap). Go on?",
         );
@@ -76,17 +101,18 @@ export async function runCommand(
           app.print("Stopped before the downtime. Run bm-migrate run again when ready.");
           return ExitCode.ok;
         }
-        code = await coldSyncCommand(app, preflight, { confirmed: true });
+        // The verification of what changed follows in the same session (no new connection).
+        code = await coldSyncCommand(app, preflight, {
+          confirmed: true,
+          then: (mc) => verifyIn(app, mc, opts, "changed"),
+        });
+        if (code !== ExitCode.ok && coldFinished(app)) return verificationFailed(app, code);
         break;
       }
       case "verify":
-        code = await verifyCommand(app, opts);
-        if (code !== ExitCode.ok) {
-          app.print(
-            "Verification found differences: nothing is swapped. See above, then run bm-migrate cold-sync --yes again, or bm-migrate rollback.",
-          );
-          return code;
-        }
+        // What could have changed since the verification ahead (all of it without one).
+        code = await verifyCommand(app, opts, "changed");
+        if (code !== ExitCode.ok) return verificationFailed(app, code);
         break;
       case "swap": {
         const ok = await app.confirm(

@@ -2,14 +2,94 @@
  * `bm-migrate status`: each phase's passes and steps with times and volumes, and what to run next.
  * Reads the journal, and this server's service state from the system: no connection, no lock.
  */
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
 import type { App } from "../cli/app.js";
 import { LocalHost } from "../adapters/host.js";
 import { describeServiceState, readServiceState } from "../bluemind/serviceState.js";
+import type { Event } from "../engine/events.js";
+import { HumanSink } from "../cli/output.js";
 import { ExitCode } from "../engine/errors.js";
 import { foldJournal, outageParts, PHASES, type PassState } from "../engine/status.js";
 import { formatBytes, formatCount, formatDuration } from "../format.js";
 
-export async function statusCommand(app: App): Promise<number> {
+export async function statusCommand(app: App, opts: Record<string, unknown> = {}): Promise<number> {
+  const code = await printStatus(app);
+  if (opts["follow"]) await follow(app);
+  return code;
+}
+
+/** How often --follow looks at the log and the lock. */
+const FOLLOW_POLL_MS = 200;
+/** --follow ends once no run has held the lock for this long (run releases it between phases). */
+const FOLLOW_IDLE_MS = 3000;
+
+/**
+ * `status --follow`: the log's events as they come (from another session: the run's own terminal
+ * may be gone), printed as a run prints them; ends when no run holds the lock any more, or Ctrl-C.
+ */
+async function follow(app: App): Promise<void> {
+  const path = join(app.settings.logDir, "bm-migrate.log");
+  let offset = existsSync(path) ? statSync(path).size : 0;
+  let rest = "";
+  const holder = (): string | undefined => {
+    const l = app.lock.read();
+    if (!l || l.pid === process.pid) return undefined;
+    try {
+      process.kill(l.pid, 0);
+      return `${l.command} (pid ${l.pid})`;
+    } catch {
+      return undefined;
+    }
+  };
+  const running = holder();
+  app.print(
+    running
+      ? `Following ${running}: its log ${path} (Ctrl-C to stop following; the run goes on)`
+      : `No run is going on now; following ${path} until none starts for ${FOLLOW_IDLE_MS / 1000} s`,
+  );
+  let idleSince = running ? undefined : Date.now();
+  while (!app.signal.aborted) {
+    const size = existsSync(path) ? statSync(path).size : 0;
+    if (size < offset) offset = 0; // rotated or replaced
+    if (size > offset) {
+      const fd = openSync(path, "r");
+      const buf = Buffer.alloc(size - offset);
+      readSync(fd, buf, 0, buf.length, offset);
+      closeSync(fd);
+      offset = size;
+      const lines = (rest + buf.toString("utf8")).split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) showLogLine(app, line);
+    }
+    if (holder()) idleSince = undefined;
+    else if (idleSince === undefined) idleSince = Date.now();
+    else if (Date.now() - idleSince >= FOLLOW_IDLE_MS) break;
+    await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+  }
+  await printStatus(app);
+}
+
+/** One log line (`TIME {event}`) shown as the run showed it. */
+function showLogLine(app: App, line: string): void {
+  const sp = line.indexOf(" ");
+  if (sp < 0) return;
+  try {
+    const e = JSON.parse(line.slice(sp + 1)) as Event;
+    if (e.type === "command") return;
+    if (app.flags.json) process.stdout.write(JSON.stringify({ ts: line.slice(0, sp), ...e }) + "\n");
+    else followSink(app).emit(e);
+  } catch {
+    /* a line being written, or not ours */
+  }
+}
+
+let sink: HumanSink | undefined;
+function followSink(app: App): HumanSink {
+  return (sink ??= new HumanSink({ json: false, quiet: Boolean(app.flags.quiet), tty: false, color: false }));
+}
+
+async function printStatus(app: App): Promise<number> {
   const st = foldJournal(app.journal.records());
   // This server's services, from the system (the origin is not asked: no connection).
   const here = await readServiceState(new LocalHost("target"), app.signal).catch(() => undefined);

@@ -136,7 +136,7 @@ export function originOffScript(f: SwapFacts): string {
 }
 
 /** Connect timeout of one probe of the origin's address: a host on the same link answers in well under it. */
-export const PROBE_TIMEOUT_S = 0.2;
+export const PROBE_TIMEOUT_S = 0.1;
 /** Consecutive silent probes before the address counts as free. */
 export const SILENT_PROBES = 2;
 
@@ -190,15 +190,17 @@ function stopOriginStep(f: SwapFacts, d: SwapDeps): Step {
       if (!(await addressAnswers(d.target, f.originIp, ctx.signal)))
         return { summary: `the origin no longer answers at ${f.originIp}: already done` };
       const origin = await d.origin();
-      for (const script of [stopBlueMindScript, disableAtBootScript]) {
-        ctx.logCommand(origin.label, script.split("\n").at(-1) ?? script);
-        const r = await origin.sh(script, { signal: ctx.signal, timeoutMs: 15 * 60_000 });
-        must(
-          origin,
-          r,
-          "stop BlueMind and postfix on the origin by hand and disable them at boot, then run: bm-migrate swap --apply",
-        );
-      }
+      // One round trip: the stop (set -e), then the boot configuration.
+      ctx.logCommand(origin.label, "bmctl stop; svc postfix stop; systemctl disable bluemind.target postfix");
+      const r = await origin.sh(`${stopBlueMindScript}\nset +e\n${disableAtBootScript}`, {
+        signal: ctx.signal,
+        timeoutMs: 15 * 60_000,
+      });
+      must(
+        origin,
+        r,
+        "stop BlueMind and postfix on the origin by hand and disable them at boot, then run: bm-migrate swap --apply",
+      );
       return { summary: "BlueMind and postfix stopped and disabled at boot on the origin" };
     },
   };

@@ -77,16 +77,25 @@ SELECT 'function', format('%I.%I(%s)', n.nspname, p.proname, pg_get_function_ide
  * The content hash: each row's text form hashed (md5), the first 60 bits summed; equal for the
  * same rows in any order. The row is `alias.*`: a column named like the alias is not the row.
  */
-export const DATA_SQL = `
+const TABLE_ROWS_SELECT = `
 SELECT format($q$SELECT 'rows', %L, json_build_object('rows', count(*), 'hash', coalesce(sum(('x' || substr(md5((bm_verify_row.*)::text), 1, 15))::bit(60)::bigint), 0)::text)::text FROM ONLY %I.%I bm_verify_row$q$,
               format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind = 'r' AND ${USER_SCHEMA} AND ${notExtensionMember("pg_class", "c.oid")}
-UNION ALL
-SELECT format($q$SELECT 'sequence value', %L, json_build_object('last_value', last_value, 'is_called', is_called)::text FROM %I.%I$q$,
+`;
+const SEQUENCE_VALUES_SELECT = `SELECT format($q$SELECT 'sequence value', %L, json_build_object('last_value', last_value, 'is_called', is_called)::text FROM %I.%I$q$,
               format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind = 'S' AND ${USER_SCHEMA} AND ${notExtensionMember("pg_class", "c.oid")}
+  WHERE c.relkind = 'S' AND ${USER_SCHEMA} AND ${notExtensionMember("pg_class", "c.oid")}`;
+
+/** Every table's rows (count and hash) and every sequence's value. */
+export const DATA_SQL = `${TABLE_ROWS_SELECT}UNION ALL
+${SEQUENCE_VALUES_SELECT}
+\\gexec
+`;
+
+/** Only the sequences' values (the downtime's verification of what changed: schema and sequences). */
+export const SEQUENCE_VALUES_SQL = `${SEQUENCE_VALUES_SELECT}
 \\gexec
 `;
 
@@ -131,6 +140,8 @@ export async function readDbManifest(
   access: PsqlAccess,
   database: string,
   signal?: AbortSignal,
+  /** What to read (default: the whole manifest, SCHEMA_SQL + DATA_SQL). */
+  sql?: string,
 ): Promise<DbManifestResult> {
   const [cmd, ...pre] = access.command;
   const r = await run(
@@ -152,7 +163,7 @@ export async function readDbManifest(
       database,
     ],
     {
-      input: SCHEMA_SQL + DATA_SQL,
+      input: sql ?? SCHEMA_SQL + DATA_SQL,
       env: { ...access.env, PGOPTIONS: PG_OPTIONS, PGCONNECT_TIMEOUT: "15" },
       maxStdout: 256 * 1024 * 1024,
       ...(signal ? { signal } : {}),

@@ -1,0 +1,445 @@
+/**
+ * Verification ahead of the downtime, and in the downtime only what could have changed since.
+ *
+ * Ahead (`run`, before the cold sync, while the origin serves): the full comparison, files and
+ * databases (the staging copies), whose differences are the changes since the last hot pass. Its
+ * journal record (`verify-ahead`) keeps those differing paths and row groups, when it began, the
+ * change journal it relies on and each database's watermark.
+ *
+ * In the downtime (`run`, after the cold sync): for each data directory whose final copy was a
+ * listed one (the change journal was trusted through the services' stop), only the paths that
+ * differed ahead, the paths the change journal saw change since the ahead began, and everything
+ * under the directories created since are compared, content included; every other directory is
+ * compared whole. The configuration files are compared whole. Each database: the schema and the
+ * sequences whole, and the row groups that differed ahead, that the origin wrote since, or whose
+ * counts differ (see dbGroups.ts). What the journal cannot vouch for is compared whole: see the
+ * README's trust model.
+ */
+import { PassThrough } from "node:stream";
+import type { Host } from "../adapters/host.js";
+import { failure, run, stderrTail, type ProcessResult } from "../adapters/process.js";
+import type { JournalRecord } from "../engine/journal.js";
+import { changesFor, parseChangeLog, relativeTo } from "../phases/changeJournal.js";
+import { TABLES_SQL } from "../phases/databaseDelta.js";
+import { readWatcherMeta } from "../adapters/watcher.js";
+import { readFileSync } from "node:fs";
+import { FileComparer, fileKey, mergeJoin, type DifferenceLog, type FileCounts } from "./compare.js";
+import { fileManifestScript, parseFileManifest, type FileEntry, type ListedEntry } from "./fileManifest.js";
+import { PG_OPTIONS, type PsqlAccess } from "./dbManifest.js";
+import {
+  differingGroups,
+  groupCountSql,
+  groupHashSql,
+  groupMap,
+  groupsToProve,
+  GROUP_PSQL_ARGS,
+  MAX_GROUPS_KEPT,
+  parseGroupLines,
+  type AheadTable,
+  type GroupMap,
+  type GroupTable,
+} from "./dbGroups.js";
+
+/** Beyond this many paths to re-check in one directory, it is compared whole. */
+export const MAX_LISTED = 50_000;
+/** Events are taken from a little before the ahead began (their times are the target's clock). */
+const EVENT_MARGIN_SEC = 5;
+
+/** The `verify-ahead` journal record. */
+export interface VerifyAheadRecord extends JournalRecord {
+  type: "verify-ahead";
+  startedAt: string;
+  durationMs: number;
+  /** The change journal's log the downtime reads (absent: no journal, every directory whole). */
+  changeLog?: { id: string; path: string };
+  /** Per data directory: the paths (relative, latin1) that differed, or why it must be compared whole. */
+  files: Record<string, { paths: string[] } | { whole: string }>;
+  /** Per database: the origin's watermark before the ahead read it, and the groups that differed. */
+  databases: Record<string, { watermark: number; tables: Record<string, AheadTable> } | { whole: string }>;
+}
+
+export function isVerifyAhead(r: JournalRecord): r is VerifyAheadRecord {
+  return r.type === "verify-ahead" && typeof r["startedAt"] === "string";
+}
+
+/**
+ * The ahead record the downtime may rely on: the last one, with what later copies did to it. A
+ * later pass (a cold sync's catch-up, the cold sync) that copied a data directory in full, or
+ * loaded a database in full, leaves that directory or database to be compared whole: the list of
+ * differences ahead no longer describes the target there. Listed copies and deltas only touch what
+ * changed on the origin since, which the downtime re-checks anyway.
+ */
+export function usableAhead(records: readonly JournalRecord[]): VerifyAheadRecord | undefined {
+  let ahead: VerifyAheadRecord | undefined;
+  for (const r of records) {
+    if (isVerifyAhead(r)) {
+      ahead = { ...r, files: { ...r.files }, databases: { ...r.databases } };
+      continue;
+    }
+    if (!ahead || r.type !== "step-done" || typeof r.step !== "string") continue;
+    const data = (r["data"] ?? {}) as Record<string, unknown>;
+    const m = /^(rsync|database-staging|database):(.*)$/.exec(r.step);
+    if (!m || data["mode"] !== "full") continue;
+    if (m[1] === "rsync") ahead.files[m[2]!] = { whole: `${r.phase ?? "a"} pass after it copied it in full` };
+    else ahead.databases[m[2]!] = { whole: `${r.phase ?? "a"} pass after it loaded it in full` };
+  }
+  return ahead;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+/** Stream one host's manifest; `done` settles when the script has exited. */
+export function streamManifest(host: Host, script: string, signal: AbortSignal, input?: Buffer) {
+  const stream = new PassThrough({ highWaterMark: 1 << 20 });
+  const done: Promise<ProcessResult> = host
+    .sh(script, { stdoutTo: stream, signal, ...(input ? { input } : {}) })
+    .then((r) => {
+      stream.end();
+      return r;
+    });
+  return { stream, done };
+}
+
+/** Entries passing by, observed (for the hard-link check) without holding the stream. */
+async function* observe(
+  entries: AsyncIterable<FileEntry>,
+  seen: (e: FileEntry) => void,
+): AsyncGenerator<FileEntry> {
+  for await (const e of entries) {
+    seen(e);
+    yield e;
+  }
+}
+
+export interface ManifestRun {
+  origin: Host;
+  target: Host;
+  script: string;
+  input?: Buffer;
+  dataDirs: readonly string[];
+  log: DifferenceLog;
+  signal: AbortSignal;
+  /** Called with the raw path of each entry that had a difference. */
+  onDifferent?: (path: string) => void;
+  /** Each entry of each side, as it passes. */
+  onEntry?: (side: "origin" | "target", e: FileEntry) => void;
+}
+
+/** Both manifests of one script, compared as they stream. */
+export async function compareManifestRun(m: ManifestRun): Promise<FileCounts> {
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort();
+  m.signal.addEventListener("abort", onAbort, { once: true });
+  const o = streamManifest(m.origin, m.script, stop.signal, m.input);
+  const t = streamManifest(m.target, m.script, stop.signal, m.input);
+  try {
+    const comparer = new FileComparer(m.dataDirs, m.log);
+    const side = (s: "origin" | "target", x: AsyncIterable<FileEntry>) =>
+      m.onEntry ? observe(x, (e) => m.onEntry!(s, e)) : x;
+    for await (const pair of mergeJoin(
+      side("origin", parseFileManifest(o.stream)),
+      side("target", parseFileManifest(t.stream)),
+      fileKey,
+    )) {
+      const before = m.log.total;
+      comparer.add(pair);
+      if (m.log.total !== before) m.onDifferent?.((pair.origin ?? pair.target)!.path);
+    }
+    const [ro, rt] = await Promise.all([o.done, t.done]);
+    for (const [host, r] of [
+      [m.origin, ro],
+      [m.target, rt],
+    ] as const)
+      if (r.exitCode !== 0)
+        throw failure(
+          host.label,
+          r,
+          "run bm-migrate verify again; if it fails again, check find, sort and sha256sum there",
+        );
+    return comparer.counts;
+  } catch (err) {
+    stop.abort();
+    o.stream.resume();
+    t.stream.resume();
+    await Promise.all([o.done, t.done]);
+    throw err;
+  } finally {
+    m.signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/** The data directory a path lies in, and the path relative to it. */
+function splitPath(dirs: readonly string[], path: string): { dir: string; rel: string } | undefined {
+  for (const dir of dirs) {
+    const rel = relativeTo(dir, path);
+    if (rel !== undefined) return { dir, rel };
+  }
+  return undefined;
+}
+
+/** Ahead: the differing paths per data directory, from the raw paths of the differences. */
+export function aheadFiles(
+  dataDirs: readonly string[],
+  differing: readonly string[],
+  noJournal?: string,
+): VerifyAheadRecord["files"] {
+  const files: VerifyAheadRecord["files"] = {};
+  for (const dir of dataDirs) files[dir] = noJournal ? { whole: noJournal } : { paths: [] };
+  if (noJournal) return files;
+  for (const p of differing) {
+    const s = splitPath(dataDirs, p);
+    if (!s) continue; // a configuration file: always compared whole
+    const f = files[s.dir];
+    if (f && "paths" in f) {
+      if (f.paths.length >= MAX_LISTED)
+        files[s.dir] = { whole: `more than ${MAX_LISTED} paths differed ahead` };
+      else f.paths.push(s.rel === "" ? "." : s.rel);
+    }
+  }
+  return files;
+}
+
+/** The change journal's log for the ahead record, when a watcher runs. */
+export function currentChangeLog(stateDir: string): { id: string; path: string } | undefined {
+  const meta = readWatcherMeta(stateDir);
+  return meta ? { id: meta.id, path: meta.log } : undefined;
+}
+
+export interface ListedPlan {
+  /** What the listed manifest reads (both sides). */
+  entries: ListedEntry[];
+  /** Data directories compared through the list. */
+  listedDirs: string[];
+  /** Data directories compared whole, and why. */
+  whole: Map<string, string>;
+  /** Paths listed per directory (for the summary). */
+  counts: Record<string, number>;
+}
+
+/**
+ * What the downtime compares of each data directory: the list (ahead's differences, the changes
+ * the journal saw since the ahead began, the trees of directories created since), or the whole.
+ */
+export function planListed(
+  dataDirs: readonly string[],
+  ahead: VerifyAheadRecord,
+  records: readonly JournalRecord[],
+  logText: string | undefined,
+): ListedPlan {
+  const plan: ListedPlan = { entries: [], listedDirs: [], whole: new Map(), counts: {} };
+  const log = logText === undefined ? undefined : parseChangeLog(logText);
+  const cold = lastColdPass(records);
+  const since = Date.parse(ahead.startedAt) / 1000 - EVENT_MARGIN_SEC;
+  for (const dir of dataDirs) {
+    const a = ahead.files[dir];
+    const copy = cold?.find((r) => r.type === "step-done" && r.step === `rsync:${dir}`);
+    const mode = (copy?.["data"] as Record<string, unknown> | undefined)?.["mode"];
+    const why = !a
+      ? "not compared ahead"
+      : "whole" in a
+        ? a.whole
+        : !log
+          ? "the change journal's log is gone"
+          : log.untrusted
+            ? `the change journal cannot be trusted: ${log.untrusted}`
+            : mode !== "journal"
+              ? `its final copy was a full pass (${reasonOf(copy)})`
+              : undefined;
+    if (why || !a || "whole" in a || !log) {
+      plan.whole.set(dir, why ?? "?");
+      continue;
+    }
+    const changes = changesFor(dir, log.events, since);
+    if (changes.full) {
+      plan.whole.set(dir, changes.full);
+      continue;
+    }
+    const paths = new Set([...a.paths, ...changes.paths]);
+    if (paths.size > MAX_LISTED) {
+      plan.whole.set(dir, `${paths.size} paths to re-check`);
+      continue;
+    }
+    const abs = (rel: string): string => (rel === "." || rel === "" ? dir : `${dir}/${rel}`);
+    // Every parent too: a directory's mtime and mode change with its entries.
+    const all = new Set<string>();
+    for (const p of paths) {
+      all.add(p);
+      const parts = p.split("/");
+      for (let i = 1; i < parts.length; i++) all.add(parts.slice(0, i).join("/"));
+      if (p !== ".") all.add(".");
+    }
+    for (const p of all) plan.entries.push({ path: abs(p), tree: false });
+    for (const d of changes.createdDirs) plan.entries.push({ path: abs(d), tree: true });
+    plan.listedDirs.push(dir);
+    plan.counts[dir] = all.size + changes.createdDirs.size;
+  }
+  return plan;
+}
+
+function reasonOf(copy: JournalRecord | undefined): string {
+  const why = (copy?.["data"] as Record<string, unknown> | undefined)?.["reason"];
+  return typeof why === "string" ? why : "no listed copy";
+}
+
+function lastColdPass(records: readonly JournalRecord[]): JournalRecord[] | undefined {
+  const pass = records.filter((r) => r.type === "pass-finished" && r.phase === "cold-sync").at(-1)?.pass;
+  return pass ? records.filter((r) => r.pass === pass) : undefined;
+}
+
+/**
+ * Names of multiply-linked files whose other names were not listed: the hard-link comparison
+ * needs every name of a group, so their directories are compared whole. Per side: inode -> names.
+ */
+export class LinkGroups {
+  private readonly groups = {
+    origin: new Map<string, { nlink: number; names: number }>(),
+    target: new Map<string, { nlink: number; names: number }>(),
+  };
+  add(side: "origin" | "target", e: FileEntry): void {
+    if (e.type === "d" || e.nlink < 2) return;
+    const g = this.groups[side].get(e.inode) ?? { nlink: e.nlink, names: 0 };
+    g.names++;
+    this.groups[side].set(e.inode, g);
+  }
+  /** Whether some group misses names on either side. */
+  incomplete(): boolean {
+    return [this.groups.origin, this.groups.target].some((m) =>
+      [...m.values()].some((g) => g.names < g.nlink),
+    );
+  }
+}
+
+/** The change log as bytes (a latin1 string): names in it are not always UTF-8. */
+export function readLogText(path: string): string | undefined {
+  try {
+    return readFileSync(path).toString("latin1");
+  } catch {
+    return undefined;
+  }
+}
+
+export function manifestScripts(
+  configFiles: Parameters<typeof fileManifestScript>[0]["configFiles"],
+  listedScope: boolean,
+  wholeDirs: readonly string[],
+): { listed?: string; whole?: string } {
+  return {
+    ...(listedScope ? { listed: fileManifestScript({ dataDirs: [], configFiles }, { listed: true }) } : {}),
+    ...(wholeDirs.length || !listedScope
+      ? { whole: fileManifestScript({ dataDirs: wholeDirs, configFiles: listedScope ? [] : configFiles }) }
+      : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Databases
+
+async function psqlBatch(
+  access: PsqlAccess,
+  db: string,
+  sql: string,
+  signal: AbortSignal,
+): Promise<ProcessResult> {
+  const [cmd, ...pre] = access.command;
+  return run(cmd!, [...pre, ...GROUP_PSQL_ARGS, ...access.connection, "-d", db], {
+    input: sql,
+    env: { ...access.env, PGOPTIONS: PG_OPTIONS, PGCONNECT_TIMEOUT: "15" },
+    maxStdout: 512 * 1024 * 1024,
+    signal,
+  });
+}
+
+async function must(
+  access: PsqlAccess,
+  db: string,
+  sql: string,
+  signal: AbortSignal,
+  what: string,
+): Promise<string> {
+  const r = await psqlBatch(access, db, sql, signal);
+  if (r.exitCode !== 0)
+    throw failure(
+      access.label,
+      r,
+      `check that PostgreSQL runs there and ${db} is readable (${what}), then run verify again`,
+    );
+  return r.stdout;
+}
+
+/** The tables of a database (as the delta sees them: every ordinary table outside extensions). */
+export async function readTables(access: PsqlAccess, db: string, signal: AbortSignal): Promise<GroupTable[]> {
+  const out = await must(access, db, TABLES_SQL, signal, "its tables");
+  return out
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [ident = "", pk = "", pkType = ""] = l.split("\x1f");
+      return { ident, pk: pk ? pk.split(",") : [], ...(pkType ? { pkType } : {}) };
+    });
+}
+
+/** The origin's watermark: its snapshot's xmin (32 bits), before anything is read. */
+export async function originWatermark(access: PsqlAccess, db: string, signal: AbortSignal): Promise<number> {
+  const out = await must(
+    access,
+    db,
+    "SELECT txid_snapshot_xmin(txid_current_snapshot()) % 4294967296;",
+    signal,
+    "its watermark",
+  );
+  return Number(out.trim());
+}
+
+export async function groupHashes(
+  access: PsqlAccess,
+  db: string,
+  tables: readonly { t: GroupTable; groups?: readonly number[] }[],
+  signal: AbortSignal,
+): Promise<GroupMap> {
+  if (tables.length === 0) return new Map();
+  const sql = tables.map(({ t, groups }) => groupHashSql(t, groups)).join("\n");
+  return groupMap(parseGroupLines(await must(access, db, sql, signal, "row groups")));
+}
+
+export async function groupCounts(
+  access: PsqlAccess,
+  db: string,
+  tables: readonly GroupTable[],
+  signal: AbortSignal,
+  w32?: number,
+): Promise<GroupMap> {
+  if (tables.length === 0) return new Map();
+  const sql = tables.map((t) => groupCountSql(t, w32)).join("\n");
+  return groupMap(parseGroupLines(await must(access, db, sql, signal, "row counts")));
+}
+
+/** Ahead: which groups of each table differ between the origin and its staging copy. */
+export function aheadTables(
+  tables: readonly GroupTable[],
+  origin: GroupMap,
+  staging: GroupMap,
+): Record<string, AheadTable> {
+  const out: Record<string, AheadTable> = {};
+  for (const [ident, groups] of differingGroups(tables, origin, staging))
+    out[ident] = groups.length > MAX_GROUPS_KEPT ? "all" : groups;
+  return out;
+}
+
+/** In the downtime: the groups each table must hash, from the ahead record and both sides' counts. */
+export function toProve(
+  tables: readonly GroupTable[],
+  ahead: Record<string, AheadTable>,
+  originCounts: GroupMap,
+  targetCounts: GroupMap,
+): { t: GroupTable; groups?: number[] }[] {
+  const out: { t: GroupTable; groups?: number[] }[] = [];
+  for (const t of tables) {
+    const g = groupsToProve(t, ahead[t.ident], originCounts.get(t.ident), targetCounts.get(t.ident));
+    if (g === "all") out.push({ t });
+    else if (g.length) out.push({ t, groups: g });
+  }
+  return out;
+}
+
+export { stderrTail };

@@ -1,0 +1,249 @@
+// Verification ahead of the downtime: the row groups, what the downtime must prove, which paths it
+// lists from the ahead record and the change journal, and when it must compare a directory whole.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, linkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { JournalRecord } from "../../src/engine/journal.js";
+import {
+  differingGroups,
+  groupExpr,
+  groupFilter,
+  groupMap,
+  groupsToProve,
+  parseGroupLines,
+  runs,
+  type GroupTable,
+} from "../../src/verify/dbGroups.js";
+import {
+  aheadFiles,
+  LinkGroups,
+  planListed,
+  usableAhead,
+  type VerifyAheadRecord,
+} from "../../src/verify/ahead.js";
+import { fileManifestScript, listedInput, parseFileManifest } from "../../src/verify/fileManifest.js";
+import { LocalHost } from "../../src/adapters/host.js";
+
+const intTable: GroupTable = { ident: "public.t_mailbox_record", pk: ["id"], pkType: "bigint" };
+const textTable: GroupTable = { ident: "public.t_domain", pk: ["name"], pkType: "text" };
+const noKey: GroupTable = { ident: "public.t_systemconf", pk: [] };
+
+void test("row groups depend on the key alone: ranges of an integer key, buckets of others, one group without", () => {
+  assert.equal(groupExpr(intTable), "(r.id::bigint >> 9)");
+  assert.match(groupExpr(textTable), /hashtext\(\(r\.name\)::text\)\) % 1024/);
+  assert.equal(groupExpr(noKey), "0");
+  // Adjacent groups of an integer key become one index range.
+  assert.deepEqual(runs([5, 3, 4, 9]), [
+    [3, 5],
+    [9, 9],
+  ]);
+  assert.equal(
+    groupFilter(intTable, [3, 4, 5, 9]),
+    "(r.id >= 1536 AND r.id < 3072) OR (r.id >= 4608 AND r.id < 5120)",
+  );
+  assert.equal(groupFilter(textTable, []), "false");
+});
+
+void test("groups that differ, and what the downtime proves: differing ahead, written since, counts differing", () => {
+  const lines = (text: string) => groupMap(parseGroupLines(text));
+  const o = lines("public.t_mailbox_record\x1f0\x1f512\x1fh0\npublic.t_mailbox_record\x1f1\x1f512\x1fh1\n");
+  const t = lines(
+    "public.t_mailbox_record\x1f0\x1f512\x1fh0\npublic.t_mailbox_record\x1f1\x1f511\x1fh1\npublic.t_mailbox_record\x1f2\x1f1\x1fx\n",
+  );
+  assert.deepEqual([...differingGroups([intTable], o, t)], [["public.t_mailbox_record", [1, 2]]]);
+  // Downtime counts: [rows, fresh] on the origin, [rows, 0] on the target.
+  const oc = new Map<number, [string, string]>([
+    [0, ["512", "0"]],
+    [1, ["512", "0"]],
+    [3, ["512", "2"]], // written since the ahead's watermark
+    [4, ["500", "0"]], // a deletion: counts differ
+  ]);
+  const tc = new Map<number, [string, string]>([
+    [0, ["512", "0"]],
+    [1, ["512", "0"]],
+    [3, ["510", "0"]],
+    [4, ["501", "0"]],
+    [7, ["1", "0"]], // on the target only
+  ]);
+  assert.deepEqual(groupsToProve(intTable, [1], oc, tc), [1, 3, 4, 7]);
+  assert.deepEqual(
+    groupsToProve(intTable, undefined, oc, oc),
+    [3],
+    "unchanged groups equal ahead need no proof",
+  );
+  assert.equal(groupsToProve(intTable, "all", oc, tc), "all");
+});
+
+const ahead = (over: Partial<VerifyAheadRecord> = {}): VerifyAheadRecord => ({
+  t: "2026-12-04T22:00:10.000Z",
+  type: "verify-ahead",
+  startedAt: "2026-12-04T22:00:00.000Z",
+  durationMs: 10_000,
+  changeLog: { id: "w", path: "/nonexistent" },
+  files: { "/var/spool/cyrus": { paths: ["data/a/1."] }, "/var/lib/cyrus": { paths: [] } },
+  databases: { bj: { watermark: 1234, tables: {} } },
+  ...over,
+});
+
+const coldPass = (modes: Record<string, string>): JournalRecord[] => [
+  { t: "2026-12-04T22:01:00.000Z", type: "pass-started", phase: "cold-sync", pass: "c" },
+  ...Object.entries(modes).map(([dir, mode]) => ({
+    t: "2026-12-04T22:01:01.000Z",
+    type: "step-done",
+    phase: "cold-sync",
+    pass: "c",
+    step: `rsync:${dir}`,
+    data: { mode, reason: "the watcher ended" },
+  })),
+  { t: "2026-12-04T22:01:02.000Z", type: "pass-finished", phase: "cold-sync", pass: "c" },
+];
+
+const t0 = Date.parse("2026-12-04T22:00:00.000Z") / 1000;
+const logText = [
+  `R ${t0 - 100}`,
+  // inotifywait --csv records (src/adapters/watcher.ts)
+  `E ${t0 - 60} /var/spool/cyrus/data/,MODIFY,old.`, // before the ahead (and its margin): its difference was recorded then
+  `E ${t0 + 3} /var/spool/cyrus/data/b/,CREATE,2.`,
+  `E ${t0 + 4} /var/spool/cyrus/data/,"CREATE,ISDIR",newbox`,
+  `X ${t0 + 20} stopped`,
+  "",
+].join("\n");
+
+void test("the downtime lists what differed ahead, what the journal saw since, parents and new trees", () => {
+  const dirs = ["/var/spool/cyrus", "/var/lib/cyrus"];
+  const plan = planListed(
+    dirs,
+    ahead(),
+    coldPass({ "/var/spool/cyrus": "journal", "/var/lib/cyrus": "journal" }),
+    logText,
+  );
+  assert.deepEqual(plan.listedDirs, dirs);
+  assert.equal(plan.whole.size, 0);
+  const one = plan.entries
+    .filter((e) => !e.tree)
+    .map((e) => e.path)
+    .sort();
+  assert.deepEqual(one, [
+    "/var/spool/cyrus",
+    "/var/spool/cyrus/data",
+    "/var/spool/cyrus/data/a",
+    "/var/spool/cyrus/data/a/1.",
+    "/var/spool/cyrus/data/b",
+    "/var/spool/cyrus/data/b/2.",
+    "/var/spool/cyrus/data/newbox",
+  ]);
+  assert.deepEqual(
+    plan.entries.filter((e) => e.tree).map((e) => e.path),
+    ["/var/spool/cyrus/data/newbox"],
+  );
+  assert.ok(!one.includes("/var/spool/cyrus/data/old."), "a change older than the ahead is not listed again");
+});
+
+void test("what the journal cannot vouch for is compared whole", () => {
+  const dirs = ["/var/spool/cyrus", "/var/lib/cyrus"];
+  const full = planListed(
+    dirs,
+    ahead(),
+    coldPass({ "/var/spool/cyrus": "full", "/var/lib/cyrus": "journal" }),
+    logText,
+  );
+  assert.match(full.whole.get("/var/spool/cyrus") ?? "", /full pass \(the watcher ended\)/);
+  assert.deepEqual(full.listedDirs, ["/var/lib/cyrus"]);
+  const overflow = planListed(
+    dirs,
+    ahead(),
+    coldPass({ "/var/spool/cyrus": "journal", "/var/lib/cyrus": "journal" }),
+    `${logText}E ${t0 + 5} Q_OVERFLOW,\n`,
+  );
+  assert.equal(overflow.whole.size, 2);
+  assert.match(overflow.whole.get("/var/lib/cyrus") ?? "", /overflowed/);
+  const renamed = planListed(
+    dirs,
+    ahead(),
+    coldPass({ "/var/spool/cyrus": "journal", "/var/lib/cyrus": "journal" }),
+    `${logText}E ${t0 + 6} /var/lib/cyrus/,"MOVED_FROM,ISDIR",db\n`,
+  );
+  assert.match(renamed.whole.get("/var/lib/cyrus") ?? "", /renamed/);
+  const gone = planListed(
+    dirs,
+    ahead(),
+    coldPass({ "/var/spool/cyrus": "journal", "/var/lib/cyrus": "journal" }),
+    undefined,
+  );
+  assert.equal(gone.whole.size, 2);
+  // No change journal ahead: every directory whole.
+  assert.deepEqual(aheadFiles(dirs, ["/var/spool/cyrus/x"], "no change journal runs"), {
+    "/var/spool/cyrus": { whole: "no change journal runs" },
+    "/var/lib/cyrus": { whole: "no change journal runs" },
+  });
+  assert.deepEqual(aheadFiles(dirs, ["/var/spool/cyrus/x", "/etc/bm/bm.ini", "/var/lib/cyrus"]), {
+    "/var/spool/cyrus": { paths: ["x"] },
+    "/var/lib/cyrus": { paths: ["."] },
+  });
+});
+
+void test("the ahead record counts until a later full copy: that directory or database is compared whole", () => {
+  const a = ahead();
+  const later: JournalRecord[] = [
+    a,
+    {
+      t: "x",
+      type: "step-done",
+      phase: "hot-sync",
+      pass: "h",
+      step: "rsync:/var/lib/cyrus",
+      data: { mode: "full" },
+    },
+    {
+      t: "x",
+      type: "step-done",
+      phase: "hot-sync",
+      pass: "h",
+      step: "rsync:/var/spool/cyrus",
+      data: { mode: "journal" },
+    },
+    { t: "x", type: "step-done", phase: "cold-sync", pass: "c", step: "database:bj", data: { mode: "full" } },
+  ];
+  const u = usableAhead(later);
+  assert.ok(u);
+  assert.ok("whole" in u.files["/var/lib/cyrus"]!);
+  assert.ok("paths" in u.files["/var/spool/cyrus"]!);
+  assert.ok("whole" in u.databases["bj"]!);
+  assert.equal(usableAhead([]), undefined);
+  assert.ok("paths" in (a.files["/var/lib/cyrus"] as object), "the journaled record itself is not changed");
+});
+
+void test("listed manifest: only the listed entries (and whole trees), a gone one silently absent; hard-link groups checked", async () => {
+  const root = mkdtempSync(join(tmpdir(), "bm-listed-"));
+  try {
+    mkdirSync(join(root, "a/b"), { recursive: true });
+    writeFileSync(join(root, "a/one"), "1");
+    writeFileSync(join(root, "a/b/two"), "2");
+    writeFileSync(join(root, "other"), "o");
+    linkSync(join(root, "other"), join(root, "a/link"));
+    const script = fileManifestScript({ dataDirs: [], configFiles: [] }, { listed: true });
+    const input = listedInput([
+      { path: join(root, "a/one"), tree: false },
+      { path: join(root, "a/b"), tree: true },
+      { path: join(root, "a/link"), tree: false },
+      { path: join(root, "gone"), tree: false },
+    ]);
+    const r = await new LocalHost("target").sh(script, { input });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const paths: string[] = [];
+    const links = new LinkGroups();
+    const { Readable } = await import("node:stream");
+    for await (const e of parseFileManifest(Readable.from([Buffer.from(r.stdout, "latin1")]))) {
+      paths.push(e.path.slice(root.length));
+      links.add("origin", e);
+      if (e.path.endsWith("/one"))
+        assert.equal(e.sha256, "6b86b273ff34fce19d6b804eff5a3f5747ada4eaa22f1d49c01e52ddb7875b4b");
+    }
+    assert.deepEqual(paths, ["/a/b", "/a/b/two", "/a/link", "/a/one"]);
+    assert.equal(links.incomplete(), true, "a/link's other name (other) was not listed");
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
