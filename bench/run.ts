@@ -407,6 +407,14 @@ async function benchScale(opts: Options, scale: number, repetition: number): Pro
       log(
         `  outage ${secs(run.outage?.ms)} s (cold phase ${secs(run.cold?.downtimeMs)} s), wall ${secs(run.cold?.wallMs)} s${run.error ? `; ${run.error}` : ""}`,
       );
+      if (run.outage)
+        log(
+          `  made of ${Object.entries(run.outage.parts)
+            .map(([k, ms]) => `${k} ${ms} ms`)
+            .join(", ")}; load ${loadavg()
+            .map((x) => x.toFixed(1))
+            .join(" ")}`,
+        );
     }
 
     // 4. The comparison tool on both pairs, with BlueMind and postfix stopped on all four hosts.
@@ -458,7 +466,12 @@ async function main(): Promise<number> {
   };
   if (process.getuid?.() !== 0) throw new Error("the benchmark needs root (it builds labs): run it as root");
   for (const scale of opts.scales)
-    for (let rep = 0; rep < opts.repeat; rep++) result.scales.push(await benchScale(opts, scale, rep));
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      result.scales.push(await benchScale(opts, scale, rep));
+      // After each scale: an interrupted benchmark keeps what it measured.
+      result.host.loadAverageAtEnd = loadavg();
+      writeResults(result, markdown(result));
+    }
   result.finishedAt = new Date().toISOString();
   result.host.loadAverageAtEnd = loadavg();
   const md = markdown(result);

@@ -122,11 +122,6 @@ install -m 0755 "$LAB_DIR/standin/writer.sh" /usr/share/bm-lab-writer.sh
 install -m 0755 "$LAB_DIR/standin/postfix.init" /etc/init.d/postfix
 mkdir -p /var/spool/cyrus /var/lib/cyrus /var/spool/bm-hsm /var/spool/sieve /var/spool/bm-elasticsearch /var/spool/bm-docs /var/spool/bm-filehosting
 chown cyrus:mail /var/spool/cyrus /var/lib/cyrus /var/spool/bm-hsm /var/spool/sieve
-# What the profiles now carry beyond the seven (issue 17): the hollow directory, postfix's queue
-# directories, and on 5.x Keycloak's database. Empty here; the generator may fill them.
-mkdir -p /var/spool/bm-hollowed /var/spool/postfix/{maildrop,incoming,active,deferred,hold}
-case "$version" in 5.*|[6-9].*) runuser -u postgres -- psql -XAtc "select 1 from pg_database where datname = 'keycloak'" | grep -q 1 \
-  || runuser -u postgres -- createdb $dbopts -O bj keycloak ;; esac
 # --- an origin without inotify-tools (lab.sh up --origin-without-inotify): no change journal there
 if [ "$role" = origin ] && [ "${LAB_ORIGIN_INOTIFY:-1}" = 0 ]; then
   dpkg --remove inotify-tools >/dev/null 2>&1 || rm -f /usr/bin/inotifywait

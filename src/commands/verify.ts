@@ -116,7 +116,7 @@ export async function verifyIn(
     for (const r of running)
       app.events.emit({
         type: "warning",
-        message: `${r.service} runs on the ${r.role}: differences are expected (verify after the cold sync, with BlueMind and postfix stopped on both)`,
+        message: `${r.service} runs on the ${r.role}: differences are expected (verify after the cold sync, with BlueMind and postfix stopped on both)${r.evidence ? `; seen from ${r.evidence}` : ""}`,
       });
     if (!("port" in t))
       throw new StepFailed(
@@ -142,7 +142,7 @@ export async function verifyIn(
         ]);
     const durationMs = Date.now() - started;
     const ok = log.total === 0;
-    const normalised = dbs.normalised;
+    const normalised: string[] = "normalised" in dbs ? dbs.normalised : [];
     const counts = {
       files: files.files,
       dirs: files.dirs,
@@ -228,7 +228,7 @@ async function verifyNoLeftovers(mc: MigrationContext, log: DifferenceLog): Prom
 /** Services that change the data while they run. */
 async function runningServices(
   mc: MigrationContext,
-): Promise<{ role: "origin" | "target"; service: string }[]> {
+): Promise<{ role: "origin" | "target"; service: string; evidence?: string }[]> {
   const sides = [
     ["origin", mc.origin],
     ["target", mc.target],
@@ -237,7 +237,7 @@ async function runningServices(
   return sides.flatMap(([role], i) => {
     const st = states[i]!;
     return [
-      ...(st.bluemind === "running" ? [{ role, service: `BlueMind (${st.bluemindEvidence})` }] : []),
+      ...(st.bluemind === "running" ? [{ role, service: "BlueMind", evidence: st.bluemindEvidence }] : []),
       ...(st.postfix === "running" ? [{ role, service: "postfix" }] : []),
     ];
   });

@@ -310,9 +310,10 @@ export class LinkGroups {
   }
 }
 
+/** The change log as bytes (a latin1 string): names in it are not always UTF-8. */
 export function readLogText(path: string): string | undefined {
   try {
-    return readFileSync(path, "utf8");
+    return readFileSync(path).toString("latin1");
   } catch {
     return undefined;
   }

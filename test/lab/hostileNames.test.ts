@@ -72,6 +72,12 @@ test("hostile names made during the hot phase end identical on the target, nothi
   // Nothing from outside the data directories reached the target's data directories.
   const leaked = lab.sh("target", `grep -rlF '${SECRET}' /var/spool /var/lib/cyrus 2>/dev/null`);
   assert.equal(leaked.stdout.trim(), "", `the origin's /root/outside-secret was copied: ${leaked.stdout}`);
+  // Nor anywhere else on the target through its own copy of the symlink (the target's /root).
+  assert.equal(
+    lab.sh("target", "test -e /root/outside-secret").code,
+    1,
+    "nothing written through lnk on the target",
+  );
   // The symlinks came as symlinks.
   assert.equal(lab.must("target", `readlink ${D}/lnk`).trim(), "/root");
   // Names byte for byte, content of the latest version.

@@ -1,0 +1,94 @@
+// The administrator's SSH session drops during the downtime: the terminal of a running cold-sync,
+// then of a running `run`, hangs up (SIGHUP). The run must go on to its end with its output in the
+// log, and `status --follow` from a new session shows it live.
+//
+// The terminal is a pty of `script` (util-linux): killing `script` closes the pty's master side,
+// and the kernel sends SIGHUP to the session on it, as sshd does when a connection drops.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { Lab, REPO } from "../../lab/lab.js";
+import { journal, waitForJournal } from "./support.js";
+
+const ORIGIN = "--origin root@bm-origin";
+let lab: Lab;
+
+before(() => {
+  lab = Lab.up("t-hup", { scale: 2 });
+  for (let i = 0; i < 2; i++) {
+    const r = lab.bm(["hot-sync", "--origin", "root@bm-origin", "-q"]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+  }
+});
+after(() => lab?.down());
+
+/** Start bm-migrate ARGS on a pty of its own inside the target; returns the `script` process. */
+function onTerminal(args: string) {
+  const command = `${join(REPO, "bin", "bm-migrate")} ${args}`;
+  const enter = ["-t", lab.pid("target"), "-m", "-n", "-u", "--", "env", "-C", "/root", "HOME=/root"];
+  const child = spawn("nsenter", [...enter, "script", "-qfec", command, "/dev/null"], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+  return { child, output: () => out };
+}
+
+async function hangUpWhen(args: string, when: (r: Record<string, unknown>) => boolean) {
+  const t = onTerminal(args);
+  const exited = new Promise<void>((res) => t.child.on("exit", () => res()));
+  await waitForJournal(lab, when);
+  t.child.kill("SIGKILL"); // the terminal goes away: its session gets SIGHUP
+  await exited;
+  // From a new session: follow it until it ends.
+  const follow = lab.bm(["status", "--follow"], { timeoutMs: 600_000 });
+  return { before: t.output(), follow };
+}
+
+test("cold-sync: the terminal hangs up once the downtime began; the cold sync finishes, status --follow shows it", async () => {
+  const { follow } = await hangUpWhen(
+    `cold-sync ${ORIGIN} --yes --catch-up-after never`,
+    (r) => r["type"] === "step-started" && r["step"] === "stop-services:origin",
+  );
+  assert.equal(follow.code, 0, follow.stderr);
+  assert.match(follow.stdout, /Following bm-migrate cold-sync|No run is going on now/);
+  assert.match(follow.stdout, /== cold-sync finished in/, "the rest of the run, live from the log");
+  assert.match(follow.stdout, /cold-sync: 1 pass; last \S+ finished/);
+  const log = lab.must("target", "cat /var/log/bm-migrate/bm-migrate.log");
+  assert.match(log, /SIGHUP: the terminal hung up; the run goes on/);
+  assert.match(
+    log,
+    /Cold sync done: BlueMind is stopped on both servers/,
+    "what it printed is in the log too",
+  );
+  assert.ok(journal(lab).some((r) => r["type"] === "pass-finished" && r["phase"] === "cold-sync"));
+});
+
+test("run: the terminal hangs up during the cold sync; verification and swap follow, the outage is measured", async () => {
+  // A new cold sync is needed: roll back, then run from the hot phase's end.
+  const rb = lab.bm(["rollback", "--origin", "root@bm-origin", "--yes"]);
+  assert.equal(rb.code, 0, rb.stderr + rb.stdout);
+  const hot = lab.bm(["hot-sync", "--origin", "root@bm-origin", "-q"]);
+  assert.equal(hot.code, 0, hot.stderr + hot.stdout);
+  const passes = journal(lab).filter(
+    (r) => r["type"] === "pass-started" && r["phase"] === "cold-sync",
+  ).length;
+  const { follow } = await hangUpWhen(
+    `run ${ORIGIN} --yes --catch-up-after never --stop-after swap`,
+    (r) =>
+      r["type"] === "pass-started" &&
+      r["phase"] === "cold-sync" &&
+      journal(lab).filter((x) => x["type"] === "pass-started" && x["phase"] === "cold-sync").length > passes,
+  );
+  assert.equal(follow.code, 0, follow.stderr);
+  assert.match(follow.stdout, /== swap finished in/);
+  assert.match(follow.stdout, /Outage: [\d.]+ (ms|s) from the origin's stop/);
+  assert.match(
+    follow.stdout,
+    /outage: [\d.]+ (ms|s) from the origin's stop .* stop .*, copy .*, verification .*, swap .*, start /,
+  );
+  const j = journal(lab);
+  assert.ok(j.some((r) => r["type"] === "pass-finished" && r["phase"] === "swap"));
+  assert.ok(j.some((r) => r["type"] === "verify-result" && r["ok"] === true));
+});
