@@ -18,7 +18,6 @@ import { finishMigration, originDatabase, prepareMigration } from "../phases/pre
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
 import type { JournalRecord } from "../engine/journal.js";
-import type { MigrationContext } from "../phases/context.js";
 import { flushQueue } from "../phases/queueSteps.js";
 import { describeQueue } from "../bluemind/postfixQueue.js";
 
