@@ -101,7 +101,9 @@ chmod 0640 /etc/bm/bm.ini
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > /etc/bm/mcast.id
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > /etc/bm/bm-core.tok; chmod 0600 /etc/bm/bm-core.tok
 if [ "${LAB_SUBSCRIPTION:-1}" = 1 ]; then printf 'BMZ lab subscription for %s\n' "bm-$role" > /etc/bm/subscription.bmz; fi
-for pkg in bm-core bm-conf bm-installation-wizard bm-full; do
+# BlueMind's packages, with two plugins: the documentation requires the same ones on both servers
+# (the preflight compares them).
+for pkg in bm-core bm-conf bm-installation-wizard bm-full bm-plugin-core-ldap-import bm-plugin-admin-console-ldap-import; do
   cat >> /var/lib/dpkg/status <<DPKG
 
 Package: $pkg
@@ -128,29 +130,14 @@ if [ "$role" = origin ] && [ "${LAB_ORIGIN_INOTIFY:-1}" = 0 ]; then
   ! command -v inotifywait >/dev/null || { echo "inotifywait is still there" >&2; exit 1; }
 fi
 
-# --- Debian's real postfix, BlueMind's plugin packages, 5.x Keycloak's database
-# postfix: the package is installed on the machine (.ci/run), so every host sees it through its
+# --- Debian's real postfix
+# postfix: the package is installed on the machine (lab/packages.sh), so every host sees it through its
 # overlays; each host runs its own master with its own queue (/var/spool/postfix in its /var) and the
 # configuration the generator writes to its /etc/postfix. The init script above drives it.
-command -v postfix >/dev/null || { echo "postfix is not installed on this machine: apt-get install postfix (or run .ci/run)" >&2; exit 1; }
+command -v postfix >/dev/null || { echo "postfix is not installed on this machine: apt-get install postfix (or run: npm run lab -- install)" >&2; exit 1; }
 rm -f /var/spool/postfix/pid/master.pid /var/lib/postfix/master.lock
 # The log (maillog_file; no syslog in a lab host): postsuper writes it too, as postfix, when it
 # renames queue files at the start (a queue carried from another server).
 install -o postfix -g adm -m 0640 /dev/null /var/log/postfix.log
-# Plugins: the documentation requires the same ones on both servers (the preflight compares them).
-for pkg in bm-plugin-core-ldap-import bm-plugin-admin-console-ldap-import; do
-  cat >> /var/lib/dpkg/status <<DPKG
-
-Package: $pkg
-Status: install ok installed
-Priority: optional
-Section: mail
-Installed-Size: 512
-Maintainer: BlueMind lab stand-in <lab@bluemind.lab.test>
-Architecture: all
-Version: $version
-Description: BlueMind lab stand-in ($pkg)
-DPKG
-done
 # 5.x: Keycloak's database is created above (once); the generator fills it.
 echo "setup done: $role ($my_ip), BlueMind $version, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $(basename "$(dirname "$pgbin")"), postfix $(postconf -h mail_version 2>/dev/null)"
