@@ -152,6 +152,5 @@ Version: $version
 Description: BlueMind lab stand-in ($pkg)
 DPKG
 done
-# 5.x: Keycloak keeps its realms in a database of its own (the generator fills it).
-case "$version" in 5.*|[6-9].*) runuser -u postgres -- createdb -O bj keycloak ;; esac
+# 5.x: Keycloak's database is created above (once); the generator fills it.
 echo "setup done: $role ($my_ip), BlueMind $version, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $(basename "$(dirname "$pgbin")"), postfix $(postconf -h mail_version 2>/dev/null)"

@@ -257,7 +257,7 @@ main() {
   set -- ${REST[@]+"${REST[@]}"}
   case "$cmd" in
     up) cmd_up ;;
-    install) [ "$(id -u)" = 0 ] || die "installing packages needs root"; bash "$LAB_DIR/packages.sh" ensure --releases ${REST[@]+"${REST[@]}"} ;;
+    install) bash "$LAB_DIR/packages.sh" ensure --releases ${REST[@]+"${REST[@]}"} ;;
     down) cmd_down ;;
     down-all) for d in "$LAB_ROOT"/*/; do [ -d "$d" ] && { NAME="$(basename "$d")"; STATE="$LAB_ROOT/$NAME"; cmd_down; }; done ;;
     status) cmd_status ;;

@@ -22,9 +22,12 @@ for a in "$@"; do
   esac
 done
 
+# One dpkg-query for all (the default lab's start pays for this check every time).
+installed=" $(dpkg-query -W -f='${Package}\t${Status}\n' "${packages[@]}" 2>/dev/null \
+  | awk -F'\t' '$2 ~ /install ok installed/ { printf "%s ", $1 }')"
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  [[ "$installed" == *" $p "* ]] || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

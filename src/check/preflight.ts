@@ -4,6 +4,7 @@
  * it alone; hot-sync, cold-sync and run call it first and refuse to start while a blocker stands.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
+import { privateDir } from "../engine/stateDir.js";
 import { join } from "node:path";
 import type { App } from "../cli/app.js";
 import { ConfigError, PreflightFailed } from "../engine/errors.js";
@@ -163,7 +164,8 @@ function keepReport(
   durationMs: number,
 ): string | undefined {
   try {
-    const dir = join(stateDir, "reports");
+    // Into the state directory only once it is checked: root's alone (privateDir throws otherwise).
+    const dir = join(privateDir(stateDir), "reports");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const base = join(dir, `check-${at.toISOString().replace(/[:.]/g, "").slice(0, 17)}`);
     writeFileSync(`${base}.txt`, text, { mode: 0o600 });

@@ -4,6 +4,7 @@
  * while a phase is running, to show how far it got.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { privateDir } from "../engine/stateDir.js";
 import { dirname, join, resolve } from "node:path";
 import type { App } from "../cli/app.js";
 import { ConfigError } from "../engine/errors.js";
@@ -40,6 +41,8 @@ export function report(app: App, opts: Record<string, unknown>): Promise<number>
     logCommands: readLogCommands(app.settings.logDir),
   });
   const html = renderReport(model);
+  // The default place is in the state directory: used only once checked (root's alone).
+  if (out.startsWith(`${app.settings.stateDir}/`)) privateDir(app.settings.stateDir);
   try {
     mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
     // Written beside and renamed, so a browser never opens half a report.

@@ -123,8 +123,12 @@ function describeTarget(app: App, st: ReturnType<typeof foldJournal>): string {
   const before = join(app.settings.stateDir, "config-before");
   if (existsSync(before) && readdirSync(before).length)
     lines.push(`  - its own configuration files that were replaced, kept in ${before}/<pass>/`);
+  if (cold?.steps.some((s) => s.id === "postfix-queue:origin" && s.state === "done"))
+    lines.push(
+      "  - a copy of the mail queued on the origin at the cold sync (in /var/spool/postfix): the origin delivers it now; do not start postfix on the target before the next cold sync replaces that copy",
+    );
   lines.push(
-    "Its BlueMind stays stopped. Run bm-migrate hot-sync to go on later; the next cold sync starts afresh.",
+    "Its BlueMind and postfix stay stopped. Run bm-migrate hot-sync to go on later; the next cold sync starts afresh.",
   );
   return lines.join("\n");
 }

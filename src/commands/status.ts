@@ -5,10 +5,10 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { App } from "../cli/app.js";
-import type { Event } from "../engine/events.js";
-import { HumanSink } from "../cli/output.js";
 import { LocalHost } from "../adapters/host.js";
 import { describeServiceState, readServiceState } from "../bluemind/serviceState.js";
+import type { Event } from "../engine/events.js";
+import { HumanSink } from "../cli/output.js";
 import { ExitCode } from "../engine/errors.js";
 import { foldJournal, outageParts, PHASES, type PassState } from "../engine/status.js";
 import { formatBytes, formatCount, formatDuration } from "../format.js";

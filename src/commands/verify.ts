@@ -116,7 +116,7 @@ export async function verifyIn(
     for (const r of running)
       app.events.emit({
         type: "warning",
-        message: `${r.service} runs on the ${r.role}: differences are expected (verify after the cold sync, with BlueMind and postfix stopped on both)`,
+        message: `${r.service} runs on the ${r.role}: differences are expected (verify after the cold sync, with BlueMind and postfix stopped on both)${r.evidence ? `; seen from ${r.evidence}` : ""}`,
       });
     if (!("port" in t))
       throw new StepFailed(
@@ -228,7 +228,7 @@ async function verifyNoLeftovers(mc: MigrationContext, log: DifferenceLog): Prom
 /** Services that change the data while they run. */
 async function runningServices(
   mc: MigrationContext,
-): Promise<{ role: "origin" | "target"; service: string }[]> {
+): Promise<{ role: "origin" | "target"; service: string; evidence?: string }[]> {
   const sides = [
     ["origin", mc.origin],
     ["target", mc.target],
@@ -237,7 +237,7 @@ async function runningServices(
   return sides.flatMap(([role], i) => {
     const st = states[i]!;
     return [
-      ...(st.bluemind === "running" ? [{ role, service: `BlueMind (${st.bluemindEvidence})` }] : []),
+      ...(st.bluemind === "running" ? [{ role, service: "BlueMind", evidence: st.bluemindEvidence }] : []),
       ...(st.postfix === "running" ? [{ role, service: "postfix" }] : []),
     ];
   });
@@ -603,7 +603,7 @@ async function verifyChangedDatabases(
   ahead: VerifyAheadRecord,
 ): Promise<DbCounts & { normalised: string[] }> {
   const { origin, target } = dbAccess(mc, port);
-  const total: DbCounts = { tables: 0, rows: 0 };
+  const total: DbCounts & { normalised: string[] } = { tables: 0, rows: 0, normalised: [] };
   const whole: string[] = [];
   for (const db of mc.profile.databases) {
     const a = ahead.databases[db];
@@ -643,6 +643,7 @@ async function verifyChangedDatabases(
         if (os.kind !== "ok" || ts.kind !== "ok") throw new Error("unreachable");
         const schema = compareDbManifests(db, os.manifest, ts.manifest);
         for (const d of schema.differences) log.add(d);
+        total.normalised.push(...schema.normalised);
         const prove = toProve(tables, a.tables, oc, tc);
         const [oh, th] = await Promise.all([
           groupHashes(origin, db, prove, app.signal),
@@ -679,7 +680,7 @@ async function verifyChangedDatabases(
     );
     total.tables += rest.tables;
     total.rows += rest.rows;
-    return { ...total, normalised: rest.normalised };
+    total.normalised.push(...rest.normalised);
   }
-  return { ...total, normalised: [] };
+  return total;
 }

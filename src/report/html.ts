@@ -333,6 +333,9 @@ function verification(m: ReportModel): string {
   const diffs = v.differences.length
     ? `<ul class="differences">${v.differences.map((d) => `<li>${esc(d)}</li>`).join("")}</ul>`
     : "";
+  const normalised = v.normalised.length
+    ? `<p>Accepted as what the change of PostgreSQL major version implies:</p><ul class="normalised">${v.normalised.map((d) => `<li>${esc(d)}</li>`).join("")}</ul>`
+    : "";
   const counts = v.counts.length
     ? table(
         ["Compared", ...v.countColumns],
@@ -343,7 +346,7 @@ function verification(m: ReportModel): string {
         "numeric",
       )
     : "";
-  return verdict + sample + diffs + counts;
+  return verdict + sample + diffs + normalised + counts;
 }
 
 function carried(m: ReportModel): string {

@@ -104,6 +104,8 @@ export interface VerifyView {
   differenceCount: number;
   /** Percentage of data files whose content was compared, when not all. */
   sample?: number;
+  /** What a change of PostgreSQL major version implies and verify accepted, in words. */
+  normalised: string[];
   counts: VerifyCountRow[];
   /** Union of the column names of `counts`, in first-seen order. */
   countColumns: string[];
@@ -580,6 +582,7 @@ export function lastVerify(records: JournalRecord[]): VerifyView | undefined {
     differences,
     differenceCount: Math.max(num(r.differenceCount) ?? 0, differences.length),
     ...(sample !== undefined ? { sample } : {}),
+    normalised: Array.isArray(r.normalised) ? (r.normalised as unknown[]).map(String) : [],
     counts,
     countColumns: columns,
   };

@@ -13,6 +13,7 @@
  * ends the path. Sorting whole records bytewise (LC_ALL=C) orders them by the key `PATH//`, the
  * same order on both hosts; the comparison walks both streams in step (see compare.ts).
  */
+import { displayBytes } from "../engine/text.js";
 import type { ConfigPattern } from "../bluemind/profiles.js";
 import { shellQuote } from "../adapters/process.js";
 
@@ -174,7 +175,9 @@ export function pathKey(path: string): string {
  * come just before their path's metadata record (`#` sorts first); a content record without
  * metadata (a file that appeared between the two listings) is dropped.
  */
-export async function* parseFileManifest(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<FileEntry> {
+export async function* parseFileManifest(
+  chunks: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+): AsyncGenerator<FileEntry> {
   let rest: Buffer = Buffer.alloc(0);
   let pendingHash: { path: string; sha256: string } | undefined;
   let last: FileEntry | undefined;
@@ -247,28 +250,10 @@ function parseMetadata(path: string, body: string): FileEntry {
 
 /**
  * A latin1 path (raw bytes) for people: UTF-8 when it is UTF-8, other bytes as \xHH, and control
- * characters escaped so that a name with a newline stays on one line.
+ * characters escaped so that a name with a newline stays on one line (the tool's one escaping, in
+ * engine/text.ts).
  */
-export function displayPath(latin1: string): string {
-  const bytes = Buffer.from(latin1, "latin1");
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    text = [...bytes]
-      .map((b) => (b >= 0x80 ? `\\x${b.toString(16).padStart(2, "0")}` : String.fromCharCode(b)))
-      .join("");
-  }
-  let out = "";
-  for (const c of text) {
-    const code = c.charCodeAt(0);
-    if (c === "\n") out += "\\n";
-    else if (c === "\t") out += "\\t";
-    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, "0")}`;
-    else out += c;
-  }
-  return out;
-}
+export const displayPath = (latin1: string): string => displayBytes(latin1);
 
 /** Whether `path` (latin1) lies in one of the directories. */
 export function isUnder(path: string, dirs: readonly string[]): boolean {

@@ -1,6 +1,6 @@
 // Faults the migration must survive, in the lab, driven only through bin/bm-migrate: the network
-// between the hosts cut during an rsync and during the dump, the target's filesystem full, the
-// origin's PostgreSQL stopped or refusing bj's password, and kill -9 of the tool during the cold
+// between the hosts cut during an rsync and during the dump, the origin's PostgreSQL shut down during
+// the dump, the target's filesystem full, the origin's PostgreSQL stopped or refusing bj's password, and kill -9 of the tool during the cold
 // sync's service stop, database delta and configuration copy, and during verify. Each fault ends
 // with a clear message naming the origin and the step; the re-run completes, and the target ends
 // identical to the origin.
@@ -146,6 +146,39 @@ test("the network cut during the dump: the run fails in bounded time naming the 
     String(failed?.["error"]),
     /connection to the origin root@bm-origin was lost while (dumping|reading) database bj-data/,
   );
+  const again = lab.bm(["hot-sync", ...ORIGIN]);
+  assert.equal(again.code, 0, again.stderr + again.stdout);
+});
+
+test("the origin's PostgreSQL shut down during the dump: said as such, not as a network fault; the re-run completes", async () => {
+  // A new table changes the schema: the next pass dumps bj-data in full.
+  lab.must(
+    "origin",
+    `${BJ_DATA} -c "CREATE TABLE t_bulk3 AS SELECT i, repeat(md5(i::text), 6) AS h FROM generate_series(1, 400000) i"`,
+  );
+  const run = start(["hot-sync", ...ORIGIN]);
+  try {
+    assert.ok(
+      pollSql("origin", `select count(*) from pg_stat_activity where query ilike 'COPY %t_bulk3%'`),
+      "the dump of t_bulk3 was seen",
+    );
+    // A fast shutdown: PostgreSQL ends every session with "terminating connection due to
+    // administrator command" (src/backend/tcop/postgres.c).
+    lab.must("origin", "service postgresql stop");
+    const r = await run.done;
+    assert.equal(r.code, 1, r.stderr);
+    const failed = journal(lab).find(
+      (x) => x["type"] === "step-failed" && x["step"] === "database-staging:bj-data",
+    );
+    assert.match(
+      String(failed?.["error"]),
+      /PostgreSQL on the origin root@bm-origin was shut down while dumping database bj-data/,
+    );
+    assert.doesNotMatch(r.stderr, /check the network/);
+    assert.match(r.stderr, /service postgresql start/);
+  } finally {
+    lab.must("origin", "service postgresql start");
+  }
   const again = lab.bm(["hot-sync", ...ORIGIN]);
   assert.equal(again.code, 0, again.stderr + again.stdout);
 });

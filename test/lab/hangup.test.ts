@@ -73,7 +73,10 @@ test("cold-sync: the terminal hangs up once the downtime began; the cold sync fi
 test(
   "run: the terminal hangs up during the cold sync; verification and swap follow, the outage is measured",
   {
-    todo: "in this session's two runs, run under script did not reach its cold sync within 300 s after the rollback; cause not found yet (its terminal output is now in the error)",
+    // After a rollback the cold sync catches up first (it refuses --catch-up-after never without a
+    // complete staging copy since issue 16's change): the run passed that flag in this session's two
+    // runs and never reached its cold sync. Fixed, not run again before the deadline.
+    todo: "not run since the fix above",
   },
   async () => {
     // A new cold sync is needed: roll back, then run from the hot phase's end.
@@ -88,7 +91,7 @@ test(
         .map((r) => r["pass"]),
     );
     const { follow } = await hangUpWhen(
-      `run ${ORIGIN} --yes --catch-up-after never --stop-after swap`,
+      `run ${ORIGIN} --yes --stop-after swap`,
       (r) => r["type"] === "pass-started" && r["phase"] === "cold-sync" && !earlier.has(r["pass"]),
     );
     assert.equal(follow.code, 0, follow.stderr);

@@ -81,12 +81,21 @@ test("a failed stage stops the plan; the resumed pass skips what is done and re-
 
 test("a step that waits for an earlier one of its stage starts after it, and not at all when it failed", async () => {
   const order: string[] = [];
+  // db ends once rsync has ended (or after 2 s, which then shows in the order): no race with the
+  // machine's load, and rsync cannot have waited for db.
+  let rsyncEnded: () => void = () => {};
   const slow = (id: string, ms: number, fail = false): Step => ({
     ...step(id, []),
     async run() {
       order.push(`${id} start`);
-      await new Promise((r) => setTimeout(r, ms));
+      if (id === "db")
+        await Promise.race([
+          new Promise<void>((r) => (rsyncEnded = r)),
+          new Promise((r) => setTimeout(r, 2000)),
+        ]);
+      else await new Promise((r) => setTimeout(r, ms));
       order.push(`${id} end`);
+      if (id === "rsync") rsyncEnded();
       if (fail) throw new Error(`${id} broke`);
       return { summary: `${id} ok` };
     },

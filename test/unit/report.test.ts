@@ -455,6 +455,22 @@ test("a failed verification lists its differences", () => {
   has(html, /<li>bj: table t_mailbox 10 rows vs 9<\/li>/);
 });
 
+test("a verification across PostgreSQL versions says what it accepted", () => {
+  const recs: JournalRecord[] = [
+    {
+      t: at("09:00:00"),
+      type: "verify-result",
+      ok: true,
+      differences: [],
+      normalised: ["bj: schema public: owner postgres … on PostgreSQL 13, pg_database_owner … on 15"],
+      counts: {},
+    },
+  ];
+  const html = renderReport(buildReportModel(recs, { now: NOW }));
+  has(html, /Accepted as what the change of PostgreSQL major version implies/);
+  has(html, /<li>bj: schema public: owner postgres … on PostgreSQL 13, pg_database_owner … on 15<\/li>/);
+});
+
 // ---- the command ----
 
 test("the default report path is under the state dir, named by time", () => {
