@@ -2,7 +2,7 @@
  * `bm-migrate status`: each phase's passes and steps with times and volumes, and what to run next.
  * Reads the journal, and this server's service state from the system: no connection, no lock.
  */
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { App } from "../cli/app.js";
 import { LocalHost } from "../adapters/host.js";
@@ -32,17 +32,27 @@ async function follow(app: App): Promise<void> {
   const path = join(app.settings.logDir, "bm-migrate.log");
   let offset = existsSync(path) ? statSync(path).size : 0;
   let rest = "";
-  const holder = (): string | undefined => {
+  /** The run going on: the lock's holder, else a pass the journal shows unfinished. */
+  const holder = (): { what: string; since?: string } | undefined => {
     const l = app.lock.read();
-    if (!l || l.pid === process.pid) return undefined;
-    try {
-      process.kill(l.pid, 0);
-      return `${l.command} (pid ${l.pid})`;
-    } catch {
-      return undefined;
+    if (l && l.pid !== process.pid) {
+      try {
+        process.kill(l.pid, 0);
+        return { what: `${l.command} (pid ${l.pid})`, since: l.started };
+      } catch {
+        /* gone: stale */
+      }
     }
+    const open = foldJournal(app.journal.records())
+      .passes.filter((p) => p.state === "unfinished")
+      .at(-1);
+    return open ? { what: `bm-migrate ${open.phase} (pass ${open.pass})`, since: open.startedAt } : undefined;
   };
-  const running = holder();
+  const current = holder();
+  const running = current?.what;
+  // A run going on: its output from its start (what a dropped session missed), then live.
+  const since = current?.since;
+  if (since) offset = offsetOfFirstLineSince(path, since);
   app.print(
     running
       ? `Following ${running}: its log ${path} (Ctrl-C to stop following; the run goes on)`
@@ -68,6 +78,20 @@ async function follow(app: App): Promise<void> {
     await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
   }
   await printStatus(app);
+}
+
+/** The byte offset of the log's first line stamped at or after `since` (ISO times sort as text). */
+function offsetOfFirstLineSince(path: string, since: string): number {
+  if (!existsSync(path)) return 0;
+  const text = readFileSync(path);
+  let at = 0;
+  while (at < text.length) {
+    const nl = text.indexOf(0x0a, at);
+    const end = nl < 0 ? text.length : nl + 1;
+    if (text.toString("utf8", at, Math.min(at + 24, end)) >= since) return at;
+    at = end;
+  }
+  return text.length;
 }
 
 /** One log line (`TIME {event}`) shown as the run showed it. */

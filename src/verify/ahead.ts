@@ -228,7 +228,7 @@ export function planListed(
   logText: string | undefined,
 ): ListedPlan {
   const plan: ListedPlan = { entries: [], listedDirs: [], whole: new Map(), counts: {} };
-  const log = logText === undefined ? undefined : parseChangeLog(logText);
+  const log = logText === undefined ? undefined : parseChangeLog(logText, dataDirs);
   const cold = lastColdPass(records);
   const since = Date.parse(ahead.startedAt) / 1000 - EVENT_MARGIN_SEC;
   for (const dir of dataDirs) {
@@ -310,10 +310,9 @@ export class LinkGroups {
   }
 }
 
-/** The change log as bytes (a latin1 string): names in it are not always UTF-8. */
 export function readLogText(path: string): string | undefined {
   try {
-    return readFileSync(path).toString("latin1");
+    return readFileSync(path).toString("latin1"); // names are bytes, as the manifests read them
   } catch {
     return undefined;
   }

@@ -103,7 +103,6 @@ const coldPass = (modes: Record<string, string>): JournalRecord[] => [
 const t0 = Date.parse("2026-12-04T22:00:00.000Z") / 1000;
 const logText = [
   `R ${t0 - 100}`,
-  // inotifywait --csv records (src/adapters/watcher.ts)
   `E ${t0 - 60} /var/spool/cyrus/data/,MODIFY,old.`, // before the ahead (and its margin): its difference was recorded then
   `E ${t0 + 3} /var/spool/cyrus/data/b/,CREATE,2.`,
   `E ${t0 + 4} /var/spool/cyrus/data/,"CREATE,ISDIR",newbox`,
@@ -155,7 +154,7 @@ void test("what the journal cannot vouch for is compared whole", () => {
     dirs,
     ahead(),
     coldPass({ "/var/spool/cyrus": "journal", "/var/lib/cyrus": "journal" }),
-    `${logText}E ${t0 + 5} Q_OVERFLOW,\n`,
+    `${logText}E ${t0 + 5} ,Q_OVERFLOW,\n`,
   );
   assert.equal(overflow.whole.size, 2);
   assert.match(overflow.whole.get("/var/lib/cyrus") ?? "", /overflowed/);
