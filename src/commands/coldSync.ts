@@ -5,6 +5,7 @@
  * servers' BlueMind stopped, ready for verify and swap, and says how long the downtime was.
  */
 import type { App } from "../cli/app.js";
+import type { MigrationContext } from "../phases/context.js";
 import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { formatDuration } from "../format.js";

@@ -20,7 +20,7 @@ import type { Host } from "../adapters/host.js";
 import { failure, run, stderrTail, type ProcessResult } from "../adapters/process.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { changesFor, parseChangeLog, relativeTo } from "../phases/changeJournal.js";
-import { TABLES_SQL } from "../phases/databaseDelta.js";
+import { parsePk, TABLES_SQL } from "../phases/databaseDelta.js";
 import { readWatcherMeta } from "../adapters/watcher.js";
 import { readFileSync } from "node:fs";
 import { FileComparer, fileKey, mergeJoin, type DifferenceLog, type FileCounts } from "./compare.js";
@@ -374,7 +374,7 @@ export async function readTables(access: PsqlAccess, db: string, signal: AbortSi
     .filter((l) => l.trim())
     .map((l) => {
       const [ident = "", pk = "", pkType = ""] = l.split("\x1f");
-      return { ident, pk: pk ? pk.split(",") : [], ...(pkType ? { pkType } : {}) };
+      return { ident, pk: parsePk(pk), ...(pkType ? { pkType } : {}) };
     });
 }
 
