@@ -85,6 +85,8 @@ case "$version" in 5.[2-9]*|[6-9].*) bjpass="$(head -c 12 /dev/urandom | od -An 
 runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -c "CREATE ROLE bj LOGIN PASSWORD '$bjpass'" >/dev/null
 runuser -u postgres -- createdb $dbopts -O bj bj
 case "$version" in 3.*) ;; *) runuser -u postgres -- createdb $dbopts -O bj bj-data ;; esac
+# 5.x: Keycloak keeps its realms in a database of its own (the generator fills it).
+case "$version" in 5.*|[6-9].*) runuser -u postgres -- createdb $dbopts -O bj keycloak ;; esac
 
 # --- the BlueMind stand-in
 mkdir -p /etc/bm
@@ -139,5 +141,4 @@ rm -f /var/spool/postfix/pid/master.pid /var/lib/postfix/master.lock
 # The log (maillog_file; no syslog in a lab host): postsuper writes it too, as postfix, when it
 # renames queue files at the start (a queue carried from another server).
 install -o postfix -g adm -m 0640 /dev/null /var/log/postfix.log
-# 5.x: Keycloak's database is created above (once); the generator fills it.
 echo "setup done: $role ($my_ip), BlueMind $version, $(. /etc/os-release; echo "$PRETTY_NAME"), PostgreSQL $(basename "$(dirname "$pgbin")"), postfix $(postconf -h mail_version 2>/dev/null)"
