@@ -86,7 +86,7 @@ runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -c "CREATE ROLE bj LOGIN PASSW
 runuser -u postgres -- createdb $dbopts -O bj bj
 case "$version" in 3.*) ;; *) runuser -u postgres -- createdb $dbopts -O bj bj-data ;; esac
 # 5.x: Keycloak keeps its realms in a database of its own (the generator fills it).
-case "$version" in 5.*|[6-9].*) runuser -u postgres -- createdb $dbopts -O bj keycloak ;; esac
+case "$version" in 5.*|[6-9].*) runuser -u postgres -- createdb -O bj keycloak ;; esac
 
 # --- the BlueMind stand-in
 mkdir -p /etc/bm
