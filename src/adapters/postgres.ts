@@ -137,7 +137,36 @@ export async function classifyOriginDbFailure(
   // A stopped server refuses at once; only a network that stopped answering runs into the timeout.
   if (/timeout expired/i.test(stderr)) return "connection-lost";
   if (/connection to server at .* failed/i.test(stderr)) return "not-running";
+  // The session broke while the SSH connection lives on: when the origin's end of the tunnel now
+  // refuses (nothing listens on the origin's port 5432), PostgreSQL itself went away. Its own
+  // "terminating connection" message can be lost in the race with a stream being copied.
+  if (await tunnelEndRefuses(db)) return "shut-down";
   return "connection-lost";
+}
+
+/**
+ * Whether a connection through the tunnel is closed at once by SSH: the origin refused the
+ * forwarded connection (its PostgreSQL does not listen). A network that stopped answering leaves
+ * the connection open, silent; a running PostgreSQL waits for the startup packet.
+ */
+async function tunnelEndRefuses(db: Pick<OriginDb, "host" | "port">): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = tcpConnect({ host: db.host, port: db.port });
+    let timer: NodeJS.Timeout | undefined;
+    const done = (refused: boolean): void => {
+      if (timer) clearTimeout(timer);
+      sock.removeAllListeners();
+      sock.on("error", () => {});
+      sock.destroy();
+      resolve(refused);
+    };
+    sock.once("connect", () => {
+      timer = setTimeout(() => done(false), 2000);
+    });
+    sock.once("close", () => done(true));
+    sock.once("end", () => done(true));
+    sock.once("error", () => done(false));
+  });
 }
 
 /**
