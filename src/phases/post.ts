@@ -343,6 +343,10 @@ async function repairMail(
   const deadline = Date.now() + s.mapsTimeoutMs;
   let flat: string[] = [];
   let stale: string[] = [];
+  // BlueMind writes the maps one after another, and creates those that were missing: a look in
+  // the middle of a rebuild can find every map there is fresh while one is still to come. Rebuilt
+  // means fresh twice in a row, with the same maps.
+  let freshBefore: string | undefined;
   for (;;) {
     const out = await deps.target.sh(mapTimesScript(s.postfixDir), { signal: ctx.signal, timeoutMs: 30_000 });
     ({ flat, stale } = staleMaps(parseMapTimes(out.stdout), requestedAt));
@@ -354,8 +358,10 @@ async function repairMail(
           hint: `see /var/log/bm/core.log ("Fail to update postfix maps"); run ${CLI_EQUIVALENTS.repair}, then: bm-migrate post`,
         },
       );
-    if (stale.length === 0) break;
-    if (Date.now() >= deadline)
+    const fresh = stale.length === 0 ? flat.join("\n") : undefined;
+    if (fresh !== undefined && fresh === freshBefore) break;
+    freshBefore = fresh;
+    if (fresh === undefined && Date.now() >= deadline)
       throw new StepFailed(
         "mail-repair",
         `the mail maintenance task ${status.id} ended ${status.state}, but ${Math.round(s.mapsTimeoutMs / 1000)} s later ${stale.join(", ")} ${stale.length > 1 ? "are" : "is"} still older than the request: the maps were not rebuilt`,
