@@ -137,36 +137,27 @@ export async function classifyOriginDbFailure(
   // A stopped server refuses at once; only a network that stopped answering runs into the timeout.
   if (/timeout expired/i.test(stderr)) return "connection-lost";
   if (/connection to server at .* failed/i.test(stderr)) return "not-running";
-  // The session broke while the SSH connection lives on: when the origin's end of the tunnel now
-  // refuses (nothing listens on the origin's port 5432), PostgreSQL itself went away. Its own
-  // "terminating connection" message can be lost in the race with a stream being copied.
-  if (await tunnelEndRefuses(db)) return "shut-down";
+  // The session broke while the SSH connection lives on: when PostgreSQL on the origin now says it
+  // is shutting down, or the origin's end of the tunnel refuses at once (nothing listens on its
+  // port 5432), PostgreSQL itself went away. Its own "terminating connection" line can be lost in
+  // the race with a stream being copied.
+  if (await originServerGone(db)) return "shut-down";
   return "connection-lost";
 }
 
 /**
- * Whether a connection through the tunnel is closed at once by SSH: the origin refused the
- * forwarded connection (its PostgreSQL does not listen). A network that stopped answering leaves
- * the connection open, silent; a running PostgreSQL waits for the startup packet.
+ * Ask the origin's PostgreSQL through the tunnel with pg_isready (a startup packet, no password):
+ * exit 1 is a server that rejects connections (shutting down, starting up); exit 2 within a second
+ * is a connection closed at once (SSH could not reach the origin's port). A network that stopped
+ * answering makes pg_isready wait for its timeout instead.
  */
-async function tunnelEndRefuses(db: Pick<OriginDb, "host" | "port">): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = tcpConnect({ host: db.host, port: db.port });
-    let timer: NodeJS.Timeout | undefined;
-    const done = (refused: boolean): void => {
-      if (timer) clearTimeout(timer);
-      sock.removeAllListeners();
-      sock.on("error", () => {});
-      sock.destroy();
-      resolve(refused);
-    };
-    sock.once("connect", () => {
-      timer = setTimeout(() => done(false), 2000);
-    });
-    sock.once("close", () => done(true));
-    sock.once("end", () => done(true));
-    sock.once("error", () => done(false));
+async function originServerGone(db: Pick<OriginDb, "host" | "port">): Promise<boolean> {
+  const t0 = Date.now();
+  const r = await run("pg_isready", ["-q", "-h", db.host, "-p", String(db.port), "-t", "4"], {
+    timeoutMs: 10_000,
   });
+  if (r.exitCode === 1) return true;
+  return r.exitCode === 2 && Date.now() - t0 < 1500;
 }
 
 /**
