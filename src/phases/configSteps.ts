@@ -5,6 +5,7 @@
  * `verify` fail; single files (certificates, elasticsearch.yml, Cyrus's files) are copied with
  * their owner, mode and mtime, a replaced target file kept. Globs are expanded on the origin.
  */
+import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Host } from "../adapters/host.js";
 import { failure, shellQuote } from "../adapters/process.js";
@@ -165,6 +166,9 @@ export function configStep(o: ConfigStepOptions): Step {
       const counts = { files: 0, transferred: 0 };
       const mirrorOne = async (dir: string): Promise<void> => {
         const pull = mirrorPull(dir);
+        // Its backup directory made first: the mirrors run at once, and rsync creating their
+        // common parents itself failed once (rsync 3.5.0: "error in file IO (code 11)").
+        mkdirSync(join(backupDir, dir), { recursive: true, mode: 0o700 });
         ctx.logCommand(target.label, `rsync ${rsyncArgs(pull).join(" ")}`);
         const r = await rsyncPull({ ...pull, signal: ctx.signal });
         if (r.result.exitCode !== 0)
