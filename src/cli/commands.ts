@@ -121,6 +121,10 @@ export const COMMANDS: CommandSpec[] = [
         "--stop-after <phase>",
         "end the run once this phase is done (the next run resumes)",
       ).choices(["hot-sync", "cold-sync", "verify", "swap"]),
+      new Option(
+        "--refresh-ahead-after <seconds>",
+        "before the downtime, a verification ahead older than this is refreshed (a last hot pass, then what changed since); default 15",
+      ).hideHelp(),
       // swap's and post's own options, except --apply (run applies) and --force (run never forces)
       ...swapOptions().filter((o) => o.long !== "--apply" && o.long !== "--force"),
       ...postOptions(),

@@ -15,10 +15,18 @@ import { coldSyncCommand } from "./coldSync.js";
 import { verifyCommand, verifyIn } from "./verify.js";
 import { swapCommand } from "./swap.js";
 import { postCommand } from "./post.js";
+import { formatDuration } from "../format.js";
 
 /** A hot pass shorter than this means the origin's data is close enough: time for the downtime. */
 const SHORT_PASS_MS = 5 * 60_000;
 const MAX_HOT_PASSES = 3;
+/**
+ * A verification ahead that began longer ago than this when the downtime is about to start is
+ * refreshed first: a last hot pass, then a comparison of only what changed since the ahead. The
+ * full ahead takes as long as the store is big, and the origin keeps changing meanwhile; without
+ * the refresh, the downtime would copy and re-check all of that change.
+ */
+const REFRESH_AHEAD_AFTER_MS = 15_000;
 
 type Phase = "hot-sync" | "cold-sync" | "verify" | "swap" | "post" | "done";
 
@@ -64,11 +72,46 @@ function coldSyncStarted(app: App): boolean {
   return cold?.state === "unfinished" || cold?.state === "failed";
 }
 
+/** --refresh-ahead-after in ms (a whole number of seconds; 15 s when absent). */
+export function refreshAfterMs(value: unknown): number {
+  if (value === undefined) return REFRESH_AHEAD_AFTER_MS;
+  if (typeof value !== "string" || !/^\d+$/.test(value))
+    throw new ConfigError(
+      `--refresh-ahead-after takes a whole number of seconds, not '${JSON.stringify(value)}'`,
+      {
+        hint: "see bm-migrate run --help",
+      },
+    );
+  return Number(value) * 1000;
+}
+
+/**
+ * Before the downtime: when the verification ahead is old, catch up with a hot pass and compare
+ * what changed since it, so that the downtime only copies and re-checks the last seconds' changes.
+ */
+async function refreshAhead(
+  app: App,
+  opts: Record<string, unknown>,
+  preflight: PreflightOptions,
+): Promise<number> {
+  const ahead = usableAhead(app.journal.records());
+  if (!ahead) return ExitCode.ok;
+  const age = Date.now() - Date.parse(ahead.startedAt);
+  if (!(age > refreshAfterMs(opts["refreshAheadAfter"]))) return ExitCode.ok;
+  app.print(
+    `The verification ahead began ${formatDuration(age)} ago: a last hot pass, then a comparison of what changed since, so that the downtime covers only the last seconds' changes.`,
+  );
+  const code = await hotSyncCommand(app, preflight);
+  if (code !== ExitCode.ok) return code;
+  return verifyCommand(app, opts, "refresh");
+}
+
 export async function runCommand(
   app: App,
   opts: Record<string, unknown>,
   preflight: PreflightOptions,
 ): Promise<number> {
+  refreshAfterMs(opts["refreshAheadAfter"]); // a usage error before anything runs
   if (!app.flags.yes && !app.interactive) {
     throw new ConfigError("run asks before the downtime and before the swap, and no one can answer here", {
       hint: "run it on a terminal, or add --yes to answer yes to both",
@@ -101,6 +144,10 @@ export async function runCommand(
           app.print("Stopped before the downtime. Run bm-migrate run again when ready.");
           return ExitCode.ok;
         }
+        if (!coldSyncStarted(app)) {
+          code = await refreshAhead(app, opts, preflight);
+          if (code !== ExitCode.ok) return code;
+        }
         // The verification of what changed follows in the same session (no new connection).
         code = await coldSyncCommand(app, preflight, {
           confirmed: true,
@@ -130,8 +177,13 @@ export async function runCommand(
         break;
     }
     if (code !== ExitCode.ok) return code;
-    if (opts["stopAfter"] === phase && nextPhase(app) !== phase) {
-      app.print(`Stopped after ${phase}, as asked (--stop-after). Run bm-migrate run again to go on.`);
+    // The verification after the cold sync runs in the cold sync's session: --stop-after verify
+    // ends there too.
+    const stopAt = opts["stopAfter"] === "verify" && phase === "cold-sync" ? "cold-sync" : opts["stopAfter"];
+    if (stopAt === phase && nextPhase(app) !== phase) {
+      app.print(
+        `Stopped after ${String(opts["stopAfter"])}, as asked (--stop-after). Run bm-migrate run again to go on.`,
+      );
       return ExitCode.ok;
     }
   }

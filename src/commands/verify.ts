@@ -11,41 +11,19 @@ import { readServiceState } from "../bluemind/serviceState.js";
 import { configScope } from "../bluemind/profiles.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import { formatBytes, formatCount } from "../format.js";
-import { finishMigration, originDbCredentials, prepareMigration } from "../phases/prepare.js";
+import { finishMigration, prepareMigration } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";
 import { compareFileManifests, DifferenceLog, formatDifference, type FileCounts } from "../verify/compare.js";
 import { fileManifestScript, parseFileManifest } from "../verify/fileManifest.js";
+import { compareDbManifests, readDbManifest, type DbCounts } from "../verify/dbManifest.js";
+import { streamManifest, usableAhead } from "../verify/ahead.js";
 import {
-  compareDbManifests,
-  readDbManifest,
-  SCHEMA_SQL,
-  SEQUENCE_VALUES_SQL,
-  type DbCounts,
-  type PsqlAccess,
-} from "../verify/dbManifest.js";
-import {
-  aheadFiles,
-  aheadTables,
-  compareManifestRun,
-  currentChangeLog,
-  streamManifest,
-  groupCounts,
-  groupHashes,
-  LinkGroups,
-  manifestScripts,
-  originWatermark,
-  planListed,
-  readLogText,
-  readTables,
-  toProve,
-  usableAhead,
-  type VerifyAheadRecord,
-} from "../verify/ahead.js";
-import { differingGroups, type GroupMap } from "../verify/dbGroups.js";
-import { isUnder } from "../verify/fileManifest.js";
-import { listedInput } from "../verify/fileManifest.js";
-import { stagingName } from "../phases/databaseSteps.js";
-import type { JournalRecord } from "../engine/journal.js";
+  verifyAhead,
+  verifyChangedDatabases,
+  verifyChangedFiles,
+  verifyRefresh,
+} from "../verify/sinceAhead.js";
+import { dbAccess } from "../verify/verifyAccess.js";
 
 /** Differences journaled (and printed); all are counted. */
 const JOURNAL_DIFFERENCES = 200;
@@ -64,10 +42,11 @@ export function parseSample(value: unknown): number | undefined {
 /**
  * How much `verify` compares: `full` (what `verify` does when asked directly), `ahead` (`run`,
  * before the cold sync, while the origin serves: full, its differences kept for the downtime), or
- * `changed` (`run`, after the cold sync: what could have changed since the ahead; full when there
- * is no usable ahead record).
+ * `refresh` (`run`, after a long ahead and a last hot pass, the origin still serving: what could have
+ * changed since the ahead, kept as a newer ahead record), or `changed` (`run`, after the cold sync:
+ * what could have changed since the ahead; full when there is no usable ahead record).
  */
-export type VerifyScope = "full" | "ahead" | "changed";
+export type VerifyScope = "full" | "ahead" | "refresh" | "changed";
 
 export async function verifyCommand(
   app: App,
@@ -104,12 +83,12 @@ export async function verifyIn(
 ): Promise<number> {
   const samplePercent = parseSample(opts["sample"]);
   const records = app.journal.records();
-  const ahead = scope === "changed" ? usableAhead(records) : undefined;
+  const ahead = scope === "changed" || scope === "refresh" ? usableAhead(records) : undefined;
   let tunnel: Tunnel | undefined;
   try {
     app.events.emit({ type: "phase-started", phase: "verify" });
     const [running, t] = await Promise.all([
-      scope === "ahead" ? Promise.resolve([]) : runningServices(mc),
+      scope === "ahead" || scope === "refresh" ? Promise.resolve([]) : runningServices(mc),
       openTunnel(mc.ssh),
     ]);
     if ("port" in t) tunnel = t;
@@ -127,12 +106,16 @@ export async function verifyIn(
         },
       );
     tunnel = t;
-    if (scope === "ahead") return await verifyAhead(app, mc, tunnel.port, started);
+    if (scope === "ahead" || (scope === "refresh" && !ahead))
+      return await verifyAhead(app, mc, tunnel.port, started);
+    if (scope === "refresh") return await verifyRefresh(app, mc, tunnel.port, started, ahead!, records);
     const log = new DifferenceLog(1000);
     const [files, dbs] = ahead
       ? await Promise.all([
           verifyChangedFiles(app, mc, log, ahead, records),
-          verifyChangedDatabases(app, mc, tunnel.port, log, ahead),
+          verifyChangedDatabases(app, mc, tunnel.port, log, ahead, (dbs) =>
+            verifyDatabases(app, { ...mc, profile: { ...mc.profile, databases: dbs } }, tunnel!.port, log),
+          ),
           verifyNoLeftovers(mc, log),
         ])
       : await Promise.all([
@@ -362,325 +345,6 @@ async function verifyDatabases(
       durationMs: Date.now() - started,
       summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}${normalised.length ? ` (${normalised.length} accepted as the change of PostgreSQL version implies)` : ""}`,
     });
-  }
-  return total;
-}
-
-/** psql to each side: the origin through the tunnel (password in the child's environment only). */
-function dbAccess(mc: MigrationContext, port: number) {
-  const creds = originDbCredentials(mc.originFacts);
-  const origin: PsqlAccess = {
-    label: mc.origin.label,
-    command: ["psql"],
-    connection: ["-h", "127.0.0.1", "-p", String(port), "-U", creds.user],
-    env: { PGPASSWORD: creds.password },
-  };
-  const target: PsqlAccess = {
-    label: mc.target.label,
-    command: ["runuser", "-u", "postgres", "--", "psql"],
-    connection: [],
-  };
-  return { origin, target, creds };
-}
-
-/** A step's events around `work`. */
-async function stepEvents<T>(
-  app: App,
-  step: string,
-  title: string,
-  work: () => Promise<{ value: T; summary: string }>,
-): Promise<T> {
-  const t0 = Date.now();
-  app.events.emit({ type: "step-started", step, title, host: "both" });
-  const { value, summary } = await work();
-  app.events.emit({ type: "step-finished", step, title, durationMs: Date.now() - t0, summary });
-  return value;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ahead: the full comparison while the origin serves; its differences are kept for the downtime.
-
-async function verifyAhead(app: App, mc: MigrationContext, port: number, started: number): Promise<number> {
-  const startedAt = new Date(started).toISOString();
-  const changeLog = currentChangeLog(app.settings.stateDir);
-  const dataDirs = mc.profile.dataDirs;
-  const { origin, target } = dbAccess(mc, port);
-  // The watermarks first: nothing the origin writes from now on can look older.
-  const marks = new Map<string, number>();
-  for (const db of mc.profile.databases) marks.set(db, await originWatermark(origin, db, app.signal));
-  const differing: string[] = [];
-  const log = new DifferenceLog(0);
-  const filesTask = stepEvents(
-    app,
-    "verify-ahead-files",
-    "Compare files ahead (the origin serves)",
-    async () => {
-      app.logCommand(mc.origin.label, "bash -c <file manifest: find | sort, sha256sum> (verify ahead)");
-      app.logCommand(mc.target.label, "bash -c <file manifest: find | sort, sha256sum> (verify ahead)");
-      const counts = await compareManifestRun({
-        origin: mc.origin,
-        target: mc.target,
-        script: fileManifestScript({ dataDirs, configFiles: mc.profile.configFiles }),
-        dataDirs,
-        log,
-        signal: app.signal,
-        onDifferent: (p) => differing.push(p),
-      });
-      return {
-        value: counts,
-        summary: `${formatCount(counts.files)} files; ${formatCount(log.total)} differences (changes since the last hot pass), re-checked in the downtime`,
-      };
-    },
-  );
-  const dbTask = (async () => {
-    const out: VerifyAheadRecord["databases"] = {};
-    for (const db of mc.profile.databases) {
-      out[db] = await stepEvents<VerifyAheadRecord["databases"][string]>(
-        app,
-        `verify-ahead-db:${db}`,
-        `Compare database ${db} ahead (with its staging copy)`,
-        async () => {
-          app.logCommand(origin.label, `psql -d ${db} <row groups: counts and hashes> (via tunnel)`);
-          app.logCommand(
-            target.label,
-            `runuser -u postgres -- psql -d ${stagingName(db)} <row groups: counts and hashes>`,
-          );
-          const tables = await readTables(origin, db, app.signal);
-          const [o, t] = await Promise.all([
-            groupHashes(
-              origin,
-              db,
-              tables.map((x) => ({ t: x })),
-              app.signal,
-            ),
-            groupHashes(
-              target,
-              stagingName(db),
-              tables.map((x) => ({ t: x })),
-              app.signal,
-            ).catch((err: unknown) => err),
-          ]);
-          if (t instanceof Error || !(t instanceof Map))
-            return {
-              value: { whole: `no staging copy to compare ahead (${String(t).slice(0, 200)})` },
-              summary: "no staging copy: compared whole in the downtime",
-            };
-          const diff = aheadTables(tables, o, t as GroupMap);
-          const n = Object.values(diff).reduce((a, g) => a + (g === "all" ? 1 : g.length), 0);
-          return {
-            value: { watermark: marks.get(db)!, tables: diff },
-            summary: `${tables.length} tables; ${n} row groups differ (changes since the last hot pass), re-checked in the downtime`,
-          };
-        },
-      );
-    }
-    return out;
-  })();
-  const [, databases] = await Promise.all([filesTask, dbTask]);
-  const durationMs = Date.now() - started;
-  const record: VerifyAheadRecord = {
-    t: new Date().toISOString(),
-    type: "verify-ahead",
-    run: app.runId,
-    phase: "verify",
-    startedAt,
-    durationMs,
-    ...(changeLog ? { changeLog } : {}),
-    files: aheadFiles(dataDirs, differing, changeLog ? undefined : "no change journal runs"),
-    databases,
-  };
-  const { t: _t, ...rest } = record;
-  app.journal.append(rest);
-  app.events.emit({
-    type: "phase-finished",
-    phase: "verify",
-    durationMs,
-    summary: `ahead, while the origin serves: ${formatCount(differing.length)} paths and the row groups that changed since the last hot pass are left for the downtime`,
-  });
-  return ExitCode.ok;
-}
-
-// ---------------------------------------------------------------------------------------------
-// In the downtime: what could have changed since the verification ahead.
-
-async function verifyChangedFiles(
-  app: App,
-  mc: MigrationContext,
-  log: DifferenceLog,
-  ahead: VerifyAheadRecord,
-  records: readonly JournalRecord[],
-): Promise<FileCounts> {
-  const dataDirs = mc.profile.dataDirs;
-  return stepEvents(
-    app,
-    "verify-files",
-    "Compare the files that could have changed since the verification ahead",
-    async () => {
-      const plan = planListed(
-        dataDirs,
-        ahead,
-        records,
-        ahead.changeLog ? readLogText(ahead.changeLog.path) : undefined,
-      );
-      for (const [dir, why] of plan.whole)
-        app.events.emit({ type: "info", message: `verify: ${dir} compared whole (${why})` });
-      const links = new LinkGroups();
-      const scripts = manifestScripts(mc.profile.configFiles, true, [...plan.whole.keys()]);
-      app.logCommand(
-        mc.origin.label,
-        `bash -c <file manifest of ${plan.entries.length} listed paths and the configuration> (verify)`,
-      );
-      const runs: Promise<FileCounts>[] = [
-        compareManifestRun({
-          origin: mc.origin,
-          target: mc.target,
-          script: scripts.listed!,
-          input: listedInput(plan.entries),
-          dataDirs,
-          log,
-          signal: app.signal,
-          onEntry: (side, e) => {
-            if (isUnder(e.path, plan.listedDirs)) links.add(side, e);
-          },
-        }),
-      ];
-      if (scripts.whole)
-        runs.push(
-          compareManifestRun({
-            origin: mc.origin,
-            target: mc.target,
-            script: scripts.whole,
-            dataDirs,
-            log,
-            signal: app.signal,
-          }),
-        );
-      let all = await Promise.all(runs);
-      let note = "";
-      if (links.incomplete()) {
-        // A listed file with other names that were not listed: its hard links are compared whole.
-        app.events.emit({
-          type: "info",
-          message:
-            "verify: hard-linked files whose other names did not change: their directories compared whole",
-        });
-        const whole = fileManifestScript({ dataDirs: plan.listedDirs, configFiles: [] });
-        all = [
-          ...all,
-          await compareManifestRun({
-            origin: mc.origin,
-            target: mc.target,
-            script: whole,
-            dataDirs,
-            log,
-            signal: app.signal,
-          }),
-        ];
-        note = "; hard links: listed directories compared whole";
-      }
-      const counts = all.reduce((a, c) => ({
-        files: a.files + c.files,
-        dirs: a.dirs + c.dirs,
-        symlinks: a.symlinks + c.symlinks,
-        other: a.other + c.other,
-        bytes: a.bytes + c.bytes,
-        contentCompared: a.contentCompared + c.contentCompared,
-      }));
-      const listed = Object.values(plan.counts).reduce((a, n) => a + n, 0);
-      return {
-        value: counts,
-        summary: `${formatCount(listed)} listed paths in ${plan.listedDirs.length} directories${plan.whole.size ? `, ${plan.whole.size} directories whole` : ""}, the configuration whole: ${formatCount(counts.files)} files compared${note}`,
-      };
-    },
-  );
-}
-
-async function verifyChangedDatabases(
-  app: App,
-  mc: MigrationContext,
-  port: number,
-  log: DifferenceLog,
-  ahead: VerifyAheadRecord,
-): Promise<DbCounts & { normalised: string[] }> {
-  const { origin, target } = dbAccess(mc, port);
-  const total: DbCounts & { normalised: string[] } = { tables: 0, rows: 0, normalised: [] };
-  const whole: string[] = [];
-  for (const db of mc.profile.databases) {
-    const a = ahead.databases[db];
-    if (!a || "whole" in a) {
-      whole.push(db);
-      continue;
-    }
-    const counted = await stepEvents(
-      app,
-      `verify-db:${db}`,
-      `Compare database ${db}: schema, sequences, the row groups that could have changed`,
-      async () => {
-        app.logCommand(origin.label, `psql -d ${db} <schema, sequences, row group counts> (via tunnel)`);
-        app.logCommand(
-          target.label,
-          `runuser -u postgres -- psql -d ${db} <schema, sequences, row group counts>`,
-        );
-        const tables = await readTables(origin, db, app.signal);
-        const [os, ts, oc, tc] = await Promise.all([
-          readDbManifest(origin, db, app.signal, SCHEMA_SQL + SEQUENCE_VALUES_SQL),
-          readDbManifest(target, db, app.signal, SCHEMA_SQL + SEQUENCE_VALUES_SQL),
-          groupCounts(origin, db, tables, app.signal, a.watermark),
-          groupCounts(target, db, tables, app.signal),
-        ]);
-        for (const [access, r] of [
-          [origin, os],
-          [target, ts],
-        ] as const)
-          if (r.kind !== "ok")
-            throw new StepFailed(
-              `verify-db:${db}`,
-              `cannot read database ${db} on ${access.label}${r.kind === "failed" ? `: ${stderrTail(r.result.stderr)}` : " (absent)"}`,
-              {
-                hint: "check that PostgreSQL runs there, then run bm-migrate verify",
-              },
-            );
-        if (os.kind !== "ok" || ts.kind !== "ok") throw new Error("unreachable");
-        const schema = compareDbManifests(db, os.manifest, ts.manifest);
-        for (const d of schema.differences) log.add(d);
-        total.normalised.push(...schema.normalised);
-        const prove = toProve(tables, a.tables, oc, tc);
-        const [oh, th] = await Promise.all([
-          groupHashes(origin, db, prove, app.signal),
-          groupHashes(target, db, prove, app.signal),
-        ]);
-        const diff = differingGroups(
-          prove.map((p) => p.t),
-          oh,
-          th,
-        );
-        for (const [ident, groups] of diff)
-          log.add({
-            where: `${db}: table ${ident}`,
-            what: `content differs in ${groups.length} group(s) of rows (${groups.slice(0, 5).join(", ")}${groups.length > 5 ? ", …" : ""})`,
-          });
-        let rows = 0;
-        for (const m of oc.values()) for (const [n] of m.values()) rows += Number(n);
-        const groups = prove.reduce((n, p) => n + (p.groups?.length ?? 1), 0);
-        return {
-          value: { tables: tables.length, rows },
-          summary: `${formatCount(tables.length)} tables, ${formatCount(rows)} rows counted by group; ${formatCount(groups)} groups hashed on both sides${diff.size || schema.differences.length ? `, ${diff.size + schema.differences.length} differences` : ", identical"}`,
-        };
-      },
-    );
-    total.tables += counted.tables;
-    total.rows += counted.rows;
-  }
-  if (whole.length) {
-    const rest = await verifyDatabases(
-      app,
-      { ...mc, profile: { ...mc.profile, databases: whole } },
-      port,
-      log,
-    );
-    total.tables += rest.tables;
-    total.rows += rest.rows;
-    total.normalised.push(...rest.normalised);
   }
   return total;
 }

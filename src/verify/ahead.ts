@@ -50,6 +50,8 @@ export interface VerifyAheadRecord extends JournalRecord {
   type: "verify-ahead";
   startedAt: string;
   durationMs: number;
+  /** A refreshed record: the ahead record it was made from (its start). */
+  refreshOf?: string;
   /** The change journal's log the downtime reads (absent: no journal, every directory whole). */
   changeLog?: { id: string; path: string };
   /** Per data directory: the paths (relative, latin1) that differed, or why it must be compared whole. */
@@ -220,12 +222,16 @@ export interface ListedPlan {
 /**
  * What the downtime compares of each data directory: the list (ahead's differences, the changes
  * the journal saw since the ahead began, the trees of directories created since), or the whole.
+ * In the downtime (`finalCopy: "cold"`) a directory is listed only when the cold sync's final copy
+ * of it was a listed one; a refresh while the origin serves (`"none"`) has no final copy yet (a
+ * full copy by a hot pass since the ahead already made usableAhead mark the directory whole).
  */
 export function planListed(
   dataDirs: readonly string[],
   ahead: VerifyAheadRecord,
   records: readonly JournalRecord[],
   logText: string | undefined,
+  opts: { finalCopy: "cold" | "none" } = { finalCopy: "cold" },
 ): ListedPlan {
   const plan: ListedPlan = { entries: [], listedDirs: [], whole: new Map(), counts: {} };
   const log = logText === undefined ? undefined : parseChangeLog(logText, dataDirs);
@@ -243,7 +249,7 @@ export function planListed(
           ? "the change journal's log is gone"
           : log.untrusted
             ? `the change journal cannot be trusted: ${log.untrusted}`
-            : mode !== "journal"
+            : opts.finalCopy === "cold" && mode !== "journal"
               ? `its final copy was a full pass (${reasonOf(copy)})`
               : undefined;
     if (why || !a || "whole" in a || !log) {

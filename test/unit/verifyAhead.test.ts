@@ -183,26 +183,39 @@ void test("what the journal cannot vouch for is compared whole", () => {
   });
 });
 
+/** A hot pass's copy of a data directory, as journaled. */
+const hotCopy = (dir: string, mode: string): JournalRecord => ({
+  t: "x",
+  type: "step-done",
+  phase: "hot-sync",
+  pass: "h",
+  step: `rsync:${dir}`,
+  data: { mode },
+});
+
+void test("a refresh before the downtime lists what could have changed with no cold pass yet; a hot pass's full copy makes a directory whole", () => {
+  const dirs = ["/var/spool/cyrus", "/var/lib/cyrus"];
+  // In the downtime, no cold pass means no listed final copy: whole.
+  const downtime = planListed(dirs, ahead(), [], logText);
+  assert.equal(downtime.whole.size, 2);
+  // A refresh while the origin serves has no final copy to wait for: listed.
+  const refresh = planListed(dirs, ahead(), [], logText, { finalCopy: "none" });
+  assert.deepEqual(refresh.listedDirs, dirs);
+  assert.ok(refresh.entries.some((e) => e.path === "/var/spool/cyrus/data/a/1."));
+  // ... unless a hot pass since the ahead copied a directory in full: usableAhead says whole.
+  const records: JournalRecord[] = [ahead(), hotCopy("/var/lib/cyrus", "full")];
+  const a = usableAhead(records)!;
+  const afterFull = planListed(dirs, a, records, logText, { finalCopy: "none" });
+  assert.deepEqual(afterFull.listedDirs, ["/var/spool/cyrus"]);
+  assert.match(afterFull.whole.get("/var/lib/cyrus") ?? "", /copied it in full/);
+});
+
 void test("the ahead record counts until a later full copy: that directory or database is compared whole", () => {
   const a = ahead();
   const later: JournalRecord[] = [
     a,
-    {
-      t: "x",
-      type: "step-done",
-      phase: "hot-sync",
-      pass: "h",
-      step: "rsync:/var/lib/cyrus",
-      data: { mode: "full" },
-    },
-    {
-      t: "x",
-      type: "step-done",
-      phase: "hot-sync",
-      pass: "h",
-      step: "rsync:/var/spool/cyrus",
-      data: { mode: "journal" },
-    },
+    hotCopy("/var/lib/cyrus", "full"),
+    hotCopy("/var/spool/cyrus", "journal"),
     { t: "x", type: "step-done", phase: "cold-sync", pass: "c", step: "database:bj", data: { mode: "full" } },
   ];
   const u = usableAhead(later);

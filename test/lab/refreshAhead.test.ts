@@ -1,0 +1,88 @@
+// `run` refreshes an old verification ahead before the downtime (a last hot pass, then only what
+// could have changed since): the downtime then covers the last seconds' changes, and a difference
+// the ahead found is carried to the downtime's verification, never dropped on the way.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { Lab } from "../../lab/lab.js";
+import { compareHosts, journal } from "./support.js";
+
+const ORIGIN = ["--origin", "root@bm-origin"];
+let lab: Lab;
+
+/** A lab whose origin serves (its live writer adds mail and rows) until the cold sync stops it. */
+function serving(name: string): Lab {
+  lab?.down();
+  lab = Lab.up(name, { scale: 1 });
+  lab.must("origin", "bmctl start >/dev/null");
+  return lab;
+}
+after(() => lab?.down());
+
+const aheadRecords = () => journal(lab).filter((r) => r["type"] === "verify-ahead");
+
+test("run with an old ahead: a last hot pass and a refresh; the downtime's verification starts from the refresh", async () => {
+  serving("t-refr1");
+  const hot = lab.bm(["hot-sync", ...ORIGIN, "-q"]);
+  assert.equal(hot.code, 0, hot.stderr + hot.stdout);
+  const r = lab.bm(["run", ...ORIGIN, "--yes", "--stop-after", "verify", "--refresh-ahead-after", "0"], {
+    timeoutMs: 600_000,
+  });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /a last hot pass, then a comparison of what changed since/);
+  const [full, refreshed] = aheadRecords();
+  assert.ok(full && !full["refreshOf"], "the full ahead first");
+  assert.equal(refreshed?.["refreshOf"], full["startedAt"], "then the refresh, made from it");
+  const j = journal(lab);
+  const between = j.filter(
+    (x) =>
+      x["type"] === "pass-finished" &&
+      x["phase"] === "hot-sync" &&
+      String(x["t"]) > String(full["t"]) &&
+      String(x["t"]) < String(refreshed?.["startedAt"]),
+  );
+  assert.equal(between.length, 1, "the run's own hot pass between the ahead and its refresh");
+  const v = j.filter((x) => x["type"] === "verify-result").at(-1);
+  assert.equal(v?.["ok"], true, JSON.stringify(v));
+  assert.equal(v?.["scope"], "changed");
+  assert.equal(v?.["aheadAt"], refreshed?.["startedAt"], "the downtime relied on the refreshed record");
+  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
+});
+
+test("a difference the ahead found (a file rsync's quick check cannot see, a staging row) survives the refresh and fails the downtime's verification", () => {
+  serving("t-refr2");
+  const hot = lab.bm(["hot-sync", ...ORIGIN, "-q"]);
+  assert.equal(hot.code, 0, hot.stderr + hot.stdout);
+  // A mail file on the target: same size and mtime, other bytes (rsync's quick check skips it).
+  const file = lab
+    .must("target", "find /var/spool/cyrus/data -type f -name '*.' -size +0 | sort | head -1")
+    .trim();
+  assert.ok(file, "a mail file to damage");
+  lab.must(
+    "target",
+    `f='${file}'; cp -p "$f" /tmp/ref; printf 'X' | dd of="$f" bs=1 count=1 conv=notrunc 2>/dev/null; touch -r /tmp/ref "$f"`,
+  );
+  // A row of the staging copy, in a table the origin does not write.
+  lab.must(
+    "target",
+    `runuser -u postgres -- psql -X -q -d bj-data.bm-migrate-new -c "UPDATE rc_users SET username = username || '-x' WHERE user_id = (SELECT min(user_id) FROM rc_users)"`,
+  );
+  const r = lab.bm(["run", ...ORIGIN, "--yes", "--stop-after", "verify", "--refresh-ahead-after", "0"], {
+    timeoutMs: 600_000,
+  });
+  assert.equal(r.code, 1, r.stderr + r.stdout);
+  const rec = aheadRecords();
+  assert.equal(rec.length, 2, "a full ahead and its refresh");
+  const rel = file.replace("/var/spool/cyrus/", "");
+  for (const a of rec) {
+    const cyrus = (a["files"] as Record<string, { paths?: string[] }>)["/var/spool/cyrus"];
+    assert.ok(cyrus?.paths?.includes(rel), `${a["refreshOf"] ? "the refresh" : "the ahead"} lists ${rel}`);
+    const db = (a["databases"] as Record<string, { tables?: Record<string, unknown> }>)["bj-data"];
+    assert.ok(
+      db?.tables?.["public.rc_users"],
+      `${a["refreshOf"] ? "the refresh" : "the ahead"} keeps rc_users' group`,
+    );
+  }
+  assert.match(r.stdout, new RegExp(`${rel.replace(/[.]/g, "\\.")}.*content differs`));
+  assert.match(r.stdout, /bj-data: table public\.rc_users.*content differs/);
+  assert.match(r.stdout, /nothing is swapped/);
+});
