@@ -33,6 +33,7 @@ import {
   groupMap,
   groupsToProve,
   GROUP_PSQL_ARGS,
+  GROUPING,
   MAX_GROUPS_KEPT,
   parseGroupLines,
   type AheadTable,
@@ -56,8 +57,14 @@ export interface VerifyAheadRecord extends JournalRecord {
   changeLog?: { id: string; path: string };
   /** Per data directory: the paths (relative, latin1) that differed, or why it must be compared whole. */
   files: Record<string, { paths: string[] } | { whole: string }>;
-  /** Per database: the origin's watermark before the ahead read it, and the groups that differed. */
-  databases: Record<string, { watermark: number; tables: Record<string, AheadTable> } | { whole: string }>;
+  /**
+   * Per database: the origin's watermark before the ahead read it, the groups that differed, and
+   * the grouping they are numbered by (dbGroups.ts's GROUPING).
+   */
+  databases: Record<
+    string,
+    { watermark: number; tables: Record<string, AheadTable>; grouping?: string } | { whole: string }
+  >;
 }
 
 export function isVerifyAhead(r: JournalRecord): r is VerifyAheadRecord {
@@ -76,6 +83,9 @@ export function usableAhead(records: readonly JournalRecord[]): VerifyAheadRecor
   for (const r of records) {
     if (isVerifyAhead(r)) {
       ahead = { ...r, files: { ...r.files }, databases: { ...r.databases } };
+      for (const [db, d] of Object.entries(ahead.databases))
+        if ("tables" in d && d.grouping !== GROUPING)
+          ahead.databases[db] = { whole: "its row groups were numbered by another release of bm-migrate" };
       continue;
     }
     if (!ahead || r.type !== "step-done" || typeof r.step !== "string") continue;

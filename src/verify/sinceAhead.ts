@@ -39,7 +39,7 @@ import {
   toProve,
   type VerifyAheadRecord,
 } from "./ahead.js";
-import { differingGroups, type AheadTable, type GroupMap } from "./dbGroups.js";
+import { differingGroups, GROUPING, type AheadTable, type GroupMap } from "./dbGroups.js";
 import { dbAccess, stepEvents } from "./verifyAccess.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ function aheadDatabase(
       const diff = aheadTables(tables, o, t as GroupMap);
       const n = Object.values(diff).reduce((a, g) => a + (g === "all" ? 1 : g.length), 0);
       return {
-        value: { watermark, tables: diff },
+        value: { watermark, tables: diff, grouping: GROUPING },
         summary: `${tables.length} tables; ${n} row groups differ (changes since the last hot pass), re-checked in the downtime`,
       };
     },
@@ -223,7 +223,7 @@ export async function verifyRefresh(
         );
         const tables: Record<string, AheadTable> = {};
         for (const [ident, groups] of proof.diff) tables[ident] = groups;
-        return [db, { watermark, tables }];
+        return [db, { watermark, tables, grouping: GROUPING }];
       }),
     ),
   ]);
