@@ -37,6 +37,8 @@ export interface SideRun {
   outage?: { ms: number; parts: Record<string, number> };
   /** bm-migrate: the verification made ahead, while the origin served (not in the outage). */
   verifyAheadMs?: number;
+  /** bm-migrate: its refresh before the downtime, while the origin served (not in the outage). */
+  refreshMs?: number;
   /** bm-migrate: which verification passed before the swap ("changed, passed", "full, passed"). */
   verification?: string;
   /** Writer rounds on the origin between the end of the hot sync and the service stop. */
@@ -384,7 +386,7 @@ export function outageLines(result: BenchResult): string[] {
       const label =
         r.side === "manual"
           ? "manual commands + scripted swap"
-          : `bm-migrate run${r.verification ? ` (verification: ${r.verification}${r.verifyAheadMs !== undefined ? `; ahead ${secs(r.verifyAheadMs)} s while serving` : ""})` : ""}`;
+          : `bm-migrate run${r.verification ? ` (verification: ${r.verification}${r.verifyAheadMs !== undefined ? `; ahead ${secs(r.verifyAheadMs)} s${r.refreshMs !== undefined ? ` + refresh ${secs(r.refreshMs)} s` : ""} while serving` : ""})` : ""}`;
       out.push(
         `| ${s.scale} | ${count(s.originFiles)} / ${count(s.originRows)} | ${label}${o.repeat > 1 ? ` #${s.repetition + 1}` : ""} | ${secs2(r.outage?.ms)} | ${OUTAGE_PARTS.map(cell).join(" | ")} | ${identicalCell(r)} |`,
       );

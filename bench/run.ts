@@ -209,7 +209,8 @@ function toolHot(lab: Lab, run: SideRun): void {
 /**
  * bm-migrate's side of the outage: \`run --yes\` from the end of the hot sync to BlueMind answering
  * on the target at the origin's address (it verifies ahead while the origin serves, then the cold
- * sync, the verification, the swap); \`--stop-after swap\` leaves \`post\` out, which changes the
+ * sync, the verification, the swap; after a long ahead, a last hot pass and a refresh of the ahead
+ * first); \`--stop-after swap\` leaves \`post\` out, which changes the
  * target's configuration on purpose (My networks) and is no part of the outage.
  */
 function toolCold(lab: Lab, run: SideRun): void {
@@ -235,8 +236,11 @@ function toolCold(lab: Lab, run: SideRun): void {
   const outage = outageOf(records as unknown as Parameters<typeof outageOf>[0]);
   if (outage?.ms !== undefined)
     run.outage = { ms: outage.ms, parts: Object.fromEntries(outage.parts.map((p) => [p.name, p.ms])) };
-  const ahead = records.filter((x) => x["type"] === "verify-ahead").at(-1);
-  if (typeof ahead?.["durationMs"] === "number") run.verifyAheadMs = ahead["durationMs"];
+  const aheads = records.filter((x) => x["type"] === "verify-ahead");
+  const full = aheads.filter((x) => !x["refreshOf"]).at(-1);
+  const refresh = aheads.filter((x) => x["refreshOf"]).at(-1);
+  if (typeof full?.["durationMs"] === "number") run.verifyAheadMs = full["durationMs"];
+  if (typeof refresh?.["durationMs"] === "number") run.refreshMs = refresh["durationMs"];
   const verified = records.filter((x) => x["type"] === "verify-result").at(-1);
   if (verified)
     run.verification = `${typeof verified["scope"] === "string" ? verified["scope"] : "full"}, ${verified["ok"] ? "passed" : "FAILED"}`;

@@ -31,6 +31,8 @@ export async function coldSyncCommand(
      * what changed): no new connection, no new facts, no gap in the outage.
      */
     then?: (mc: MigrationContext) => Promise<number>;
+    /** What runs last while the origin still serves (run: reading the swap's facts). */
+    beforeDowntime?: (mc: MigrationContext) => Promise<void>;
   } = {},
 ): Promise<number> {
   const dry = Boolean(app.flags.dryRun);
@@ -95,6 +97,7 @@ export async function coldSyncCommand(
       const missing = mc.profile.databases.filter((name) => !readAhead.has(name));
       if (missing.length) throw notReadyForDowntime(missing, mc.settings.catchUpAfter === null);
     }
+    if (!open && opts.beforeDowntime) await opts.beforeDowntime(mc);
     const started = open ? firstRecordTime(records, pass) : new Date();
     app.events.emit({
       type: "info",

@@ -13,7 +13,8 @@ import type { PreflightOptions } from "../check/preflight.js";
 import { hotSyncCommand } from "./hotSync.js";
 import { coldSyncCommand } from "./coldSync.js";
 import { verifyCommand, verifyIn } from "./verify.js";
-import { swapCommand } from "./swap.js";
+import { parseSwapFlags, readFacts, swapCommand } from "./swap.js";
+import type { SwapFacts } from "../network/swapPlan.js";
 import { postCommand } from "./post.js";
 import { formatDuration } from "../format.js";
 
@@ -106,6 +107,16 @@ async function refreshAhead(
   return verifyCommand(app, opts, "refresh");
 }
 
+/** Asks before the swap (yes with --yes); says how to go on when the answer is no. */
+async function confirmSwap(app: App): Promise<boolean> {
+  const ok = await app.confirm(
+    "Next is the swap: the origin is stopped for good and the target takes its place. Go on?",
+  );
+  if (!ok)
+    app.print("Stopped before the swap. Run bm-migrate run again when ready (or bm-migrate rollback).");
+  return ok;
+}
+
 export async function runCommand(
   app: App,
   opts: Record<string, unknown>,
@@ -117,6 +128,8 @@ export async function runCommand(
       hint: "run it on a terminal, or add --yes to answer yes to both",
     });
   }
+  /** The phases this run has done, in order. */
+  const ran: Phase[] = [];
   for (let guard = 0; guard < 12; guard++) {
     if (app.signal.aborted) return ExitCode.stepFailed;
     const phase = nextPhase(app);
@@ -148,12 +161,46 @@ export async function runCommand(
           code = await refreshAhead(app, opts, preflight);
           if (code !== ExitCode.ok) return code;
         }
-        // The verification of what changed follows in the same session (no new connection).
+        // The verification of what changed, then the swap, follow in the same session: no new
+        // connection, the swap's facts read while the origin still served, no gap in the outage.
+        let facts: SwapFacts | undefined;
+        let failedAt: "verify" | "swap" | undefined;
+        let declined = false;
         code = await coldSyncCommand(app, preflight, {
           confirmed: true,
-          then: (mc) => verifyIn(app, mc, opts, "changed"),
+          beforeDowntime: async (mc) => {
+            facts = await readFacts(
+              mc.origin,
+              mc.target,
+              parseSwapFlags({ ...opts, apply: true }),
+              app.signal,
+            );
+          },
+          then: async (mc) => {
+            const verified = await verifyIn(app, mc, opts, "changed");
+            if (verified !== ExitCode.ok) {
+              failedAt = "verify";
+              return verified;
+            }
+            ran.push("verify");
+            if (opts["stopAfter"] === "cold-sync" || opts["stopAfter"] === "verify") return verified;
+            if (!(await confirmSwap(app))) {
+              declined = true;
+              return ExitCode.ok;
+            }
+            const swapped = await swapCommand(
+              app,
+              { ...opts, apply: true },
+              { ssh: mc.ssh, facts, locked: true },
+            );
+            if (swapped !== ExitCode.ok) failedAt = "swap";
+            else ran.push("swap");
+            return swapped;
+          },
         });
-        if (code !== ExitCode.ok && coldFinished(app)) return verificationFailed(app, code);
+        if (code !== ExitCode.ok && failedAt === "verify") return verificationFailed(app, code);
+        if (code === ExitCode.ok && coldFinished(app)) ran.push("cold-sync");
+        if (declined) return ExitCode.ok;
         break;
       }
       case "verify":
@@ -162,13 +209,7 @@ export async function runCommand(
         if (code !== ExitCode.ok) return verificationFailed(app, code);
         break;
       case "swap": {
-        const ok = await app.confirm(
-          "Next is the swap: the origin is stopped for good and the target takes its place. Go on?",
-        );
-        if (!ok) {
-          app.print("Stopped before the swap. Run bm-migrate run again when ready (or bm-migrate rollback).");
-          return ExitCode.ok;
-        }
+        if (!(await confirmSwap(app))) return ExitCode.ok;
         code = await swapCommand(app, { ...opts, apply: true });
         break;
       }
@@ -177,10 +218,11 @@ export async function runCommand(
         break;
     }
     if (code !== ExitCode.ok) return code;
-    // The verification after the cold sync runs in the cold sync's session: --stop-after verify
-    // ends there too.
-    const stopAt = opts["stopAfter"] === "verify" && phase === "cold-sync" ? "cold-sync" : opts["stopAfter"];
-    if (stopAt === phase && nextPhase(app) !== phase) {
+    if (phase !== "cold-sync") ran.push(phase);
+    // The cold sync's session also runs the verification and the swap: --stop-after either ends
+    // there too.
+    const stop = opts["stopAfter"];
+    if (typeof stop === "string" && ran.includes(stop as Phase) && nextPhase(app) !== stop) {
       app.print(
         `Stopped after ${String(opts["stopAfter"])}, as asked (--stop-after). Run bm-migrate run again to go on.`,
       );

@@ -304,7 +304,15 @@ export function emitOutage(app: App): void {
   });
 }
 
-export async function swapCommand(app: App, opts: Record<string, unknown>): Promise<number> {
+/**
+ * `session`: run's own, after its cold sync and verification: the origin's connection already
+ * open, the facts read while the origin still served, the lock already held.
+ */
+export async function swapCommand(
+  app: App,
+  opts: Record<string, unknown>,
+  session?: { ssh: SshConnection; facts?: SwapFacts; locked: boolean },
+): Promise<number> {
   const flags = parseSwapFlags(opts);
   const records = app.journal.records();
   const st = foldJournal(records);
@@ -330,10 +338,11 @@ export async function swapCommand(app: App, opts: Record<string, unknown>): Prom
     );
 
   requireOrigin(app);
-  if (flags.apply) app.lock.acquire(`bm-migrate swap`);
+  const lock = flags.apply && !session?.locked;
+  if (lock) app.lock.acquire(`bm-migrate swap`);
   const target = new LocalHost("target");
-  const ssh = new SshConnection(requireOrigin(app));
-  let opened = false;
+  const ssh = session?.ssh ?? new SshConnection(requireOrigin(app));
+  let opened = Boolean(session);
   const origin = async (): Promise<Host> => {
     if (!opened) {
       const failed = await ssh.open();
@@ -353,7 +362,8 @@ export async function swapCommand(app: App, opts: Record<string, unknown>): Prom
     opened = false;
   };
   try {
-    const facts = resumedFacts ?? (await readFacts(await origin(), target, flags, app.signal));
+    const facts =
+      resumedFacts ?? session?.facts ?? (await readFacts(await origin(), target, flags, app.signal));
     const deps: SwapDeps = {
       origin,
       closeOrigin,
@@ -410,6 +420,6 @@ export async function swapCommand(app: App, opts: Record<string, unknown>): Prom
     return ExitCode.ok;
   } finally {
     await closeOrigin();
-    if (flags.apply) app.lock.release();
+    if (lock) app.lock.release();
   }
 }
