@@ -346,7 +346,24 @@ function verification(m: ReportModel): string {
         "numeric",
       )
     : "";
-  return verdict + sample + diffs + normalised + counts;
+  return verdict + proofSteps(v) + sample + diffs + normalised + counts;
+}
+
+/** Where the proof was made: ahead while the origin served, and in the outage. */
+function proofSteps(v: NonNullable<ReportModel["verify"]>): string {
+  if (v.scope !== "changed" || !v.ahead) return "";
+  const took = (ms?: number) => (ms !== undefined ? `, ${formatDuration(ms)}` : "");
+  const a = v.ahead;
+  const steps = [
+    `every file and row compared ahead while the origin served (${esc(utc(a.at))} UTC${took(a.ms)})`,
+    ...(a.refresh
+      ? [
+          `refreshed after a last hot pass, the origin still serving: what could have changed since (${esc(utc(a.refresh.at))} UTC${took(a.refresh.ms)})`,
+        ]
+      : []),
+    `in the outage, only what could have changed since${took(v.durationMs)} (see the README's trust model)`,
+  ];
+  return `<p>How it was proven: ${steps.join("; then ")}.</p>`;
 }
 
 function carried(m: ReportModel): string {

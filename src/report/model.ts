@@ -109,6 +109,14 @@ export interface VerifyView {
   counts: VerifyCountRow[];
   /** Union of the column names of `counts`, in first-seen order. */
   countColumns: string[];
+  /** `full`, or `changed`: only what could have changed since the verification ahead. */
+  scope: string;
+  durationMs?: number;
+  /**
+   * The verification ahead a `changed` one relied on, while the origin served: the full one, and
+   * its refresh when there was one (start and duration of each).
+   */
+  ahead?: { at: number; ms?: number; refresh?: { at: number; ms?: number } };
 }
 
 export interface DowntimeView {
@@ -576,7 +584,13 @@ export function lastVerify(records: JournalRecord[]): VerifyView | undefined {
     counts.push({ name, values });
   }
   const sample = num(r.sample);
+  const scope = str(r.scope) ?? "full";
+  const ahead = scope === "changed" ? aheadView(records, str(r.aheadAt)) : undefined;
+  const durationMs = num(r.durationMs);
   return {
+    scope,
+    ...(durationMs !== undefined ? { durationMs } : {}),
+    ...(ahead ? { ahead } : {}),
     at: time(r.t)!,
     ok: r.ok,
     differences,
@@ -586,6 +600,22 @@ export function lastVerify(records: JournalRecord[]): VerifyView | undefined {
     counts,
     countColumns: columns,
   };
+}
+
+/** The ahead record a verification relied on (by its start), and the full one a refresh came from. */
+function aheadView(records: JournalRecord[], at: string | undefined): VerifyView["ahead"] {
+  const byStart = (t: string | undefined) =>
+    records.filter((x) => x.type === "verify-ahead" && str(x["startedAt"]) === t).at(-1);
+  const used = byStart(at);
+  if (!used) return undefined;
+  const view = (x: JournalRecord) => {
+    const ms = num(x["durationMs"]);
+    return { at: Date.parse(String(x["startedAt"])), ...(ms !== undefined ? { ms } : {}) };
+  };
+  const from = str(used["refreshOf"]);
+  const full = from ? byStart(from) : undefined;
+  if (!from) return view(used);
+  return full ? { ...view(full), refresh: view(used) } : { ...view(used) };
 }
 
 /** `verify` journals `{where, what}`; other shapes are shown as they are. */

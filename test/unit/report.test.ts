@@ -471,6 +471,36 @@ test("a verification across PostgreSQL versions says what it accepted", () => {
   has(html, /<li>bj: schema public: owner postgres … on PostgreSQL 13, pg_database_owner … on 15<\/li>/);
 });
 
+test("a verification of what changed says how it was proven: ahead, refreshed, then in the outage", () => {
+  const recs: JournalRecord[] = [
+    { t: at("09:01:00"), type: "verify-ahead", startedAt: at("09:00:00"), durationMs: 60_000 },
+    {
+      t: at("09:01:10"),
+      type: "verify-ahead",
+      startedAt: at("09:01:08"),
+      durationMs: 2_000,
+      refreshOf: at("09:00:00"),
+    },
+    {
+      t: at("09:02:00"),
+      type: "verify-result",
+      ok: true,
+      scope: "changed",
+      aheadAt: at("09:01:08"),
+      durationMs: 900,
+      differences: [],
+      counts: {},
+    },
+  ];
+  const html = renderReport(buildReportModel(recs, { now: NOW }));
+  has(html, /every file and row compared ahead while the origin served \([^)]*09:00:00 UTC, 1 min 0 s\)/);
+  has(html, /refreshed after a last hot pass[^;]*09:01:08 UTC, 2\.0 s\)/);
+  has(html, /in the outage, only what could have changed since, 900 ms/);
+  // A full verification says nothing of the kind.
+  const full = renderReport(buildReportModel([{ ...recs[2]!, scope: "full" }], { now: NOW }));
+  hasNot(full, /How it was proven/);
+});
+
 // ---- the command ----
 
 test("the default report path is under the state dir, named by time", () => {
