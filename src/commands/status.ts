@@ -11,6 +11,8 @@ import type { Event } from "../engine/events.js";
 import { HumanSink } from "../cli/output.js";
 import { ExitCode } from "../engine/errors.js";
 import { foldJournal, outageParts, PHASES, type PassState } from "../engine/status.js";
+import type { JournalRecord } from "../engine/journal.js";
+import { isAlive, type LockInfo } from "../engine/lock.js";
 import { formatBytes, formatCount, formatDuration } from "../format.js";
 
 export async function statusCommand(app: App, opts: Record<string, unknown> = {}): Promise<number> {
@@ -32,21 +34,15 @@ async function follow(app: App): Promise<void> {
   const path = join(app.settings.logDir, "bm-migrate.log");
   let offset = existsSync(path) ? statSync(path).size : 0;
   let rest = "";
-  /** The run going on: the lock's holder, else a pass the journal shows unfinished. */
-  const holder = (): { what: string; since?: string } | undefined => {
-    const l = app.lock.read();
-    if (l && l.pid !== process.pid) {
-      try {
-        process.kill(l.pid, 0);
-        return { what: `${l.command} (pid ${l.pid})`, since: l.started };
-      } catch {
-        /* gone: stale */
-      }
-    }
-    const open = foldJournal(app.journal.records())
-      .passes.filter((p) => p.state === "unfinished")
-      .at(-1);
-    return open ? { what: `bm-migrate ${open.phase} (pass ${open.pass})`, since: open.startedAt } : undefined;
+  const holder = (): RunGoingOn | undefined => {
+    const journalPath = app.journal.path;
+    return runGoingOn({
+      lock: app.lock.read(),
+      self: process.pid,
+      alive: isAlive,
+      records: () => app.journal.records(),
+      journalAgeMs: existsSync(journalPath) ? Date.now() - statSync(journalPath).mtimeMs : undefined,
+    });
   };
   const current = holder();
   const running = current?.what;
@@ -78,6 +74,35 @@ async function follow(app: App): Promise<void> {
     await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
   }
   await printStatus(app);
+}
+
+/** A run going on, as `status --follow` names it, and the time its output starts from. */
+export interface RunGoingOn {
+  what: string;
+  since?: string;
+}
+
+/**
+ * The run going on: the lock's holder while its process lives; else a pass the journal shows
+ * unfinished, but only while the journal still moves (a run killed mid-pass leaves its pass
+ * unfinished for good: following it would never end).
+ */
+export function runGoingOn(s: {
+  lock: LockInfo | undefined;
+  self: number;
+  alive: (pid: number) => boolean;
+  /** The journal's records (read only when no live process holds the lock). */
+  records: () => JournalRecord[];
+  /** How long ago the journal was last written (undefined: no journal). */
+  journalAgeMs: number | undefined;
+}): RunGoingOn | undefined {
+  if (s.lock && s.lock.pid !== s.self && s.alive(s.lock.pid))
+    return { what: `${s.lock.command} (pid ${s.lock.pid})`, since: s.lock.started };
+  if (s.journalAgeMs === undefined || s.journalAgeMs >= FOLLOW_IDLE_MS) return undefined;
+  const open = foldJournal(s.records())
+    .passes.filter((p) => p.state === "unfinished")
+    .at(-1);
+  return open ? { what: `bm-migrate ${open.phase} (pass ${open.pass})`, since: open.startedAt } : undefined;
 }
 
 /** The byte offset of the log's first line stamped at or after `since` (ISO times sort as text). */
