@@ -59,6 +59,8 @@ const paint = (on: boolean, code: string, s: string): string => (on ? `\x1b[${co
 
 export class HumanSink implements EventSink {
   private live = "";
+  /** When the event being shown happened, if not now (a log's line shown later: status --follow). */
+  private at: string | undefined;
   private readonly out: NodeJS.WritableStream;
   private readonly progress = new Map<string, string>();
   constructor(private readonly o: OutputOptions) {
@@ -69,7 +71,7 @@ export class HumanSink implements EventSink {
   private line(text: string): void {
     if (hungUp && !this.o.stream) return;
     if (this.o.tty) this.out.write("\r\x1b[K");
-    const stamp = this.o.tty ? "" : `${new Date().toISOString().slice(11, 19)} `;
+    const stamp = this.o.tty ? "" : `${(this.at ?? new Date().toISOString()).slice(11, 19)} `;
     this.out.write(`${stamp}${text}\n`);
     if (this.o.tty && this.live) this.out.write(this.live);
   }
@@ -148,13 +150,23 @@ export class HumanSink implements EventSink {
             c,
             "1",
             e.ongoing || e.ms === undefined
-              ? `Outage so far: ${formatDuration(Date.now() - Date.parse(e.startedAt))} (since ${e.startedAt.slice(11, 19)} UTC; it ends when BlueMind answers on the target)`
+              ? `Outage so far: ${formatDuration((this.at ? Date.parse(this.at) : Date.now()) - Date.parse(e.startedAt))} (since ${e.startedAt.slice(11, 19)} UTC; it ends when BlueMind answers on the target)`
               : `Outage: ${formatDuration(e.ms)} from the origin's stop (${e.startedAt.slice(11, 19)} UTC) until BlueMind answered on the target (${e.endedAt?.slice(11, 19) ?? "?"} UTC): ${e.parts.map((p) => `${p.name === "between" ? "between commands" : p.name} ${formatDuration(p.ms)}`).join(", ")}`,
           ),
         );
         break;
       case "command":
         break; // in the log file only
+    }
+  }
+
+  /** An event that happened at `at` (ISO time), shown with that time rather than now. */
+  emitAt(event: Event, at: string): void {
+    this.at = at;
+    try {
+      this.emit(event);
+    } finally {
+      this.at = undefined;
     }
   }
 

@@ -126,8 +126,10 @@ function showLogLine(app: App, line: string): void {
   try {
     const e = JSON.parse(line.slice(sp + 1)) as Event;
     if (e.type === "command") return;
-    if (app.flags.json) process.stdout.write(JSON.stringify({ ts: line.slice(0, sp), ...e }) + "\n");
-    else followSink(app).emit(e);
+    const ts = line.slice(0, sp);
+    if (app.flags.json) process.stdout.write(JSON.stringify({ ts, ...e }) + "\n");
+    // With the time it was logged: the lines a dropped session missed are shown at once, later.
+    else followSink(app).emitAt(e, ts);
   } catch {
     /* a line being written, or not ours */
   }

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JournalRecord } from "../../src/engine/journal.js";
 import { runGoingOn } from "../../src/commands/status.js";
+import { HumanSink } from "../../src/cli/output.js";
 
 const BIN = new URL("../../bin/bm-migrate", import.meta.url).pathname;
 
@@ -53,4 +54,22 @@ test("status --follow after a run killed mid-pass says no run is going on, and e
   assert.match(r.stdout, /No run is going on now/);
   assert.doesNotMatch(r.stdout, /Following bm-migrate cold-sync/);
   assert.match(r.stdout, /cold-sync: 1 pass; last c1 unfinished/);
+});
+
+test("follow: a log's line is shown with the time it was logged, not the time it is shown", () => {
+  const out: string[] = [];
+  const stream = { write: (s: string) => out.push(s) } as unknown as NodeJS.WritableStream;
+  const sink = new HumanSink({ json: false, quiet: false, tty: false, color: false, stream });
+  sink.emitAt(
+    { type: "info", message: "Cold sync pass c1: the downtime starts now" },
+    "2026-12-05T01:02:03.456Z",
+  );
+  sink.emitAt(
+    { type: "outage", startedAt: "2026-12-05T01:02:00.000Z", ongoing: true, parts: [] },
+    "2026-12-05T01:02:05.000Z",
+  );
+  assert.deepEqual(out, [
+    "01:02:03 Cold sync pass c1: the downtime starts now\n",
+    "01:02:05 Outage so far: 5.0 s (since 01:02:00 UTC; it ends when BlueMind answers on the target)\n",
+  ]);
 });
