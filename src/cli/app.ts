@@ -111,12 +111,19 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
       }
       human?.finish();
       const rl = createInterface({ input: process.stdin, output: process.stdout });
-      try {
-        const answer = await rl.question(`${question} [y/N] `);
-        return /^y(es)?$/i.test(answer.trim());
-      } finally {
-        rl.close();
+      // The terminal may hang up while the question waits: the interface then closes without an
+      // answer, and fails to restore the terminal (EIO), which unhandled would end the run.
+      const answer = await new Promise<string | undefined>((resolve) => {
+        rl.on("error", () => resolve(undefined));
+        rl.on("close", () => resolve(undefined));
+        rl.question(`${question} [y/N] `).then(resolve, () => resolve(undefined));
+      });
+      rl.close();
+      if (answer === undefined) {
+        events.emit({ type: "info", message: `No answer (the terminal closed): "${question}" — no` });
+        return false;
       }
+      return /^y(es)?$/i.test(answer.trim());
     },
     print(text: string): void {
       // Also in the log: a follower from another session sees what the administrator would have.

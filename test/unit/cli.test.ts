@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const BIN = new URL("../../bin/bm-migrate", import.meta.url).pathname;
 function cli(...args: string[]) {
@@ -155,3 +156,33 @@ test("verify --sample takes a percentage (exit 2 otherwise)", () => {
   assert.equal(r.code, 2);
   assert.match(r.err, /--sample takes a percentage between 0 and 100, such as 10%, not 'lots'/);
 });
+
+test("a terminal that hangs up while a question waits: the answer is no, said in the log, nothing done", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "bm-hup-"));
+  const [state, log] = [join(dir, "state"), join(dir, "log")];
+  // On a pty of its own (script), as over SSH; killing script hangs that terminal up.
+  const command = `${BIN} cold-sync --origin root@192.0.2.1 --state-dir ${state} --log-dir ${log}`;
+  const term = spawn("script", ["-qfec", command, "/dev/null"], { stdio: ["pipe", "pipe", "ignore"] });
+  let shown = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no question asked: ${shown}`)), 20_000);
+    term.stdout.on("data", (b: Buffer) => {
+      shown += b.toString();
+      if (/Go on\? \[y\/N\]/.test(shown)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  term.kill("SIGKILL");
+  const logFile = join(log, "bm-migrate.log");
+  const t0 = Date.now();
+  while (Date.now() - t0 < 20_000 && !readIfThere(logFile).includes("Nothing done.")) await sleep(100);
+  const text = readIfThere(logFile);
+  assert.match(text, /No answer \(the terminal closed\): \\"The cold sync stops BlueMind.*— no/);
+  assert.match(text, /Nothing done\./);
+});
+
+function readIfThere(path: string): string {
+  return existsSync(path) ? readFileSync(path, "utf8") : "";
+}
