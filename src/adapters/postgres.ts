@@ -7,6 +7,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { connect as tcpConnect, createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Host } from "./host.js";
 import type { SshConnection } from "./ssh.js";
 import { run, type ProcessResult } from "./process.js";
 
@@ -123,9 +124,28 @@ export type OriginDbFailure = "connection-lost" | "auth" | "not-running" | "shut
 const SERVER_SHUTDOWN =
   /terminating connection due to (?:administrator command|immediate shutdown|unexpected postmaster exit)|the database system is (?:shutting down|in recovery mode|starting up|not (?:yet )?accepting connections)/i;
 
+/** What the origin's PostgreSQL says of itself (pg_isready's answer), or unknown when not asked. */
+export type OriginServerState = "accepting" | "rejecting" | "no-response" | "unknown";
+
+/** What classifying a failure asks the outside world (fakes in the unit tests). */
+export interface OriginDbProbes {
+  /** Whether the tunnel's local end still listens, i.e. the SSH master connection lives. */
+  tunnelListening(): Promise<boolean>;
+  /** The origin's PostgreSQL as seen on the origin itself, asked over the SSH connection. */
+  originServer(): Promise<OriginServerState>;
+}
+
+/** The real probes: the tunnel's local end at `db`, and pg_isready run on `origin` over SSH. */
+export function originDbProbes(db: Pick<OriginDb, "host" | "port">, origin: Host): OriginDbProbes {
+  return {
+    tunnelListening: () => tunnelListening(db),
+    originServer: () => originServerState(origin),
+  };
+}
+
 export async function classifyOriginDbFailure(
-  db: Pick<OriginDb, "host" | "port">,
   stderr: string,
+  probes: OriginDbProbes,
 ): Promise<OriginDbFailure> {
   if (/password authentication failed|no password supplied|role "[^"]*" does not exist/i.test(stderr))
     return "auth";
@@ -133,31 +153,46 @@ export async function classifyOriginDbFailure(
   const broken =
     /timeout expired|server closed the connection unexpectedly|terminated abnormally|PQgetCopyData|could not receive data|Connection refused|Connection reset|SSL SYSCALL|no connection to the server/i;
   if (!broken.test(stderr)) return "other";
-  if (!(await tunnelListening(db))) return "connection-lost";
+  if (!(await probes.tunnelListening())) return "connection-lost";
   // A stopped server refuses at once; only a network that stopped answering runs into the timeout.
   if (/timeout expired/i.test(stderr)) return "connection-lost";
   if (/connection to server at .* failed/i.test(stderr)) return "not-running";
-  // The session broke while the SSH connection lives on: when PostgreSQL on the origin now says it
-  // is shutting down, or the origin's end of the tunnel refuses at once (nothing listens on its
-  // port 5432), PostgreSQL itself went away. Its own "terminating connection" line can be lost in
-  // the race with a stream being copied.
-  if (await originServerGone(db)) return "shut-down";
-  return "connection-lost";
+  // The session broke while the SSH connection lives on. PostgreSQL's own "terminating connection"
+  // line is missing whenever its backend was blocked writing to a slow reader (the dump's pipeline
+  // on a loaded target): it then drops the message on purpose and just closes the connection
+  // (ProcessClientWriteInterrupt, src/backend/tcop/postgres.c). So the origin itself is asked,
+  // over the SSH connection, with no timing to guess from: a server that now rejects connections
+  // (shutting down) or does not answer there at all (stopped) was shut down. No answer over SSH
+  // (the network), or a server that accepts again, keeps it a lost connection.
+  const state = await probes.originServer();
+  return state === "rejecting" || state === "no-response" ? "shut-down" : "connection-lost";
 }
 
 /**
- * Ask the origin's PostgreSQL through the tunnel with pg_isready (a startup packet, no password):
- * exit 1 is a server that rejects connections (shutting down, starting up); exit 2 within a second
- * is a connection closed at once (SSH could not reach the origin's port). A network that stopped
- * answering makes pg_isready wait for its timeout instead.
+ * Asked on the origin (the tunnel's far end is its localhost:5432): pg_isready's exit code, or,
+ * without pg_isready there, whether anything listens on port 5432 (read from /proc/net, without
+ * connecting). Reads only: a startup packet without a password, nothing written.
  */
-async function originServerGone(db: Pick<OriginDb, "host" | "port">): Promise<boolean> {
-  const t0 = Date.now();
-  const r = await run("pg_isready", ["-q", "-h", db.host, "-p", String(db.port), "-t", "4"], {
-    timeoutMs: 10_000,
-  });
-  if (r.exitCode === 1) return true;
-  return r.exitCode === 2 && Date.now() - t0 < 1500;
+const ORIGIN_SERVER_STATE = `if command -v pg_isready >/dev/null 2>&1; then pg_isready -q -h localhost -p 5432 -t 5; echo "pg_isready=$?"
+elif grep -Eq ':1538 [0-9A-F]+:0000 0A ' /proc/net/tcp /proc/net/tcp6 2>/dev/null; then echo listening=1
+else echo listening=0; fi`;
+
+/** What `ORIGIN_SERVER_STATE` printed: pg_isready's 0, 1, 2, or nothing listening on the port. */
+export function parseOriginServerState(stdout: string): OriginServerState {
+  const ready = /^pg_isready=(\d+)$/m.exec(stdout)?.[1];
+  if (ready === "0") return "accepting";
+  if (ready === "1") return "rejecting";
+  if (ready === "2") return "no-response";
+  return /^listening=0$/m.test(stdout) ? "no-response" : "unknown";
+}
+
+/**
+ * The origin's PostgreSQL as it answers on the origin, over the SSH connection: a network that
+ * lost the origin gives no answer within the time (unknown), never a stopped server.
+ */
+export async function originServerState(origin: Host): Promise<OriginServerState> {
+  const r = await origin.sh(ORIGIN_SERVER_STATE, { timeoutMs: 20_000 });
+  return r.exitCode === 0 ? parseOriginServerState(r.stdout) : "unknown";
 }
 
 /**

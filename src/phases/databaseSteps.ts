@@ -11,6 +11,7 @@ import type { Host } from "../adapters/host.js";
 import { failure, run, shellQuote } from "../adapters/process.js";
 import {
   classifyOriginDbFailure,
+  originDbProbes,
   psqlAsPostgres,
   quoteIdent,
   quoteLiteral,
@@ -41,6 +42,8 @@ import {
 export interface DatabaseStepOptions {
   target: Host;
   origin: () => OriginDb;
+  /** The origin over SSH: asked whether its PostgreSQL still runs when a dump breaks. */
+  originHost: Host;
   dumpDir: string;
   /** Tables the delta works on at once (settings' db-jobs). */
   jobs: number;
@@ -65,15 +68,22 @@ interface OriginDbInfo {
   versionNum: number;
 }
 
+/** The origin, as a failure of its database is told: its server (tunnel), its host, its name. */
+interface OriginSide {
+  db: OriginDb;
+  /** Over SSH: asked whether its PostgreSQL still runs when a dump breaks. */
+  host: Host;
+  label: string;
+}
+
 async function readOriginDb(
-  origin: OriginDb,
+  origin: OriginSide,
   db: string,
   stepId: string,
-  originLabel: string,
   signal: AbortSignal,
 ): Promise<OriginDbInfo> {
   const info = await originRows(
-    origin,
+    origin.db,
     db,
     `SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba),
             (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -83,8 +93,8 @@ async function readOriginDb(
     signal,
   );
   if (info.exitCode !== 0 || !info.rows[0]) {
-    throw await originDbError(origin, db, stepId, originLabel, `reading database ${db}`, info.stderr, {
-      message: `cannot read database ${db} on the origin ${originLabel}: ${info.stderr.trim()}`,
+    throw await originDbError(origin, db, stepId, `reading database ${db}`, info.stderr, {
+      message: `cannot read database ${db} on the origin ${origin.label}: ${info.stderr.trim()}`,
       hint: "check that PostgreSQL runs on the origin and that bm.ini's password is right (bm-migrate check), then run the command again",
     });
   }
@@ -113,10 +123,9 @@ async function readOriginDb(
  * password and a stopped server each say so, with the origin's name and what to do next.
  */
 async function originDbError(
-  origin: OriginDb,
+  origin: OriginSide,
   db: string,
   stepId: string,
-  originLabel: string,
   doing: string,
   stderr: string,
   otherwise: { message: string; hint: string },
@@ -128,7 +137,8 @@ async function originDbError(
     .join("")
     .trim();
   const untouched = `the target's ${db} is untouched`;
-  switch (await classifyOriginDbFailure(origin, stderr)) {
+  const originLabel = origin.label;
+  switch (await classifyOriginDbFailure(stderr, originDbProbes(origin.db, origin.host))) {
     case "connection-lost":
       return new StepFailed(
         stepId,
@@ -140,9 +150,9 @@ async function originDbError(
     case "auth":
       return new StepFailed(
         stepId,
-        `the origin's PostgreSQL (${originLabel}) refuses ${origin.user}'s password from its /etc/bm/bm.ini while ${doing} (${untouched}): ${detail}`,
+        `the origin's PostgreSQL (${originLabel}) refuses ${origin.db.user}'s password from its /etc/bm/bm.ini while ${doing} (${untouched}): ${detail}`,
         {
-          hint: `make the password in the origin's /etc/bm/bm.ini match role ${origin.user}'s (bm-migrate check tells), then run the same command again`,
+          hint: `make the password in the origin's /etc/bm/bm.ini match role ${origin.db.user}'s (bm-migrate check tells), then run the same command again`,
         },
       );
     case "shut-down":
@@ -187,7 +197,8 @@ async function loadStaging(
   const origin = o.origin();
   const staging = stagingName(db);
   const dumpFile = join(o.dumpDir, `${db}.sql`);
-  const info = await readOriginDb(origin, db, stepId, o.originLabel, ctx.signal);
+  const side: OriginSide = { db: origin, host: o.originHost, label: o.originLabel };
+  const info = await readOriginDb(side, db, stepId, ctx.signal);
   // Before the dump reads anything: the schema it should find, and the watermark of this copy.
   const marks = await originMarks(origin, db, ctx.signal);
   const create = await psqlAsPostgres(
@@ -250,7 +261,7 @@ pw=$BM_ORIGIN_PW; unset BM_ORIGIN_PW
       .filter((l) => !/^pg_dump: (?!error)/.test(l) && l.trim() !== "")
       .slice(-4)
       .join(" | ");
-    throw await originDbError(origin, db, stepId, o.originLabel, `dumping database ${db}`, load.stderr, {
+    throw await originDbError(side, db, stepId, `dumping database ${db}`, load.stderr, {
       message: `copying database ${db} failed (the target's ${db} is untouched): ${errors}`,
       hint: "fix the cause shown, then run the same command again",
     });

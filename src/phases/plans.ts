@@ -63,6 +63,7 @@ export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: C
           stagingStep(db, {
             target: mc.target,
             origin: x.originDb,
+            originHost: mc.origin,
             dumpDir,
             originLabel: mc.ssh.destination,
             jobs: mc.settings.dbJobs,
@@ -120,6 +121,7 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
       databaseStep(db, {
         target: mc.target,
         origin: x.originDb,
+        originHost: mc.origin,
         dumpDir,
         originLabel: mc.ssh.destination,
         jobs: mc.settings.dbJobs,

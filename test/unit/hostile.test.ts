@@ -23,7 +23,7 @@ import { UnsafeStateDir } from "../../src/engine/stateDir.js";
 import { displayBytes, escapeControls } from "../../src/engine/text.js";
 import { HumanSink, JsonSink, LogFileSink } from "../../src/cli/output.js";
 import { esc } from "../../src/report/escape.js";
-import { classifyOriginDbFailure, freePort, scramVerifier } from "../../src/adapters/postgres.js";
+import { classifyOriginDbFailure, scramVerifier } from "../../src/adapters/postgres.js";
 import { replaceDatabaseSql, rolePasswordSql } from "../../src/phases/databaseSteps.js";
 import { createHmac, pbkdf2Sync } from "node:crypto";
 import { changesFor, parseChangeLog, withParents } from "../../src/phases/changeJournal.js";
@@ -211,12 +211,16 @@ test("control characters from file names are escaped on the terminal, in the log
 });
 
 test("PostgreSQL's own shutdown during a dump is told apart from a lost network", async () => {
-  const gone = { host: "127.0.0.1", port: await freePort() }; // even with the tunnel gone too
+  // Its own words decide, even with the tunnel gone too: nothing else is asked.
+  const gone = {
+    tunnelListening: () => Promise.resolve(false),
+    originServer: () => Promise.reject(new Error("not asked")),
+  };
   for (const stderr of [
     'pg_dump: error: Dumping the contents of table "t_mailbox_record" failed: PQgetCopyData() failed.\npg_dump: detail: Error message from server: FATAL:  terminating connection due to administrator command\nserver closed the connection unexpectedly',
     'pg_dump: error: connection to server at "127.0.0.1", port 40000 failed: FATAL:  the database system is shutting down',
   ])
-    assert.equal(await classifyOriginDbFailure(gone, stderr), "shut-down");
+    assert.equal(await classifyOriginDbFailure(stderr, gone), "shut-down");
 });
 
 test("the role password's SQL holds a SCRAM verifier, never the password; the restore pipeline gives it to pg_dump alone", () => {
