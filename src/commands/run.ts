@@ -94,11 +94,12 @@ async function refreshAhead(
   app: App,
   opts: Record<string, unknown>,
   preflight: PreflightOptions,
+  afterMs: number,
 ): Promise<number> {
   const ahead = usableAhead(app.journal.records());
   if (!ahead) return ExitCode.ok;
   const age = Date.now() - Date.parse(ahead.startedAt);
-  if (!(age > refreshAfterMs(opts["refreshAheadAfter"]))) return ExitCode.ok;
+  if (!(age > afterMs)) return ExitCode.ok;
   app.print(
     `The verification ahead began ${formatDuration(age)} ago: a last hot pass, then a comparison of what changed since, so that the downtime covers only the last seconds' changes.`,
   );
@@ -122,7 +123,7 @@ export async function runCommand(
   opts: Record<string, unknown>,
   preflight: PreflightOptions,
 ): Promise<number> {
-  refreshAfterMs(opts["refreshAheadAfter"]); // a usage error before anything runs
+  const refreshAfter = refreshAfterMs(opts["refreshAheadAfter"]); // a usage error before anything runs
   if (!app.flags.yes && !app.interactive) {
     throw new ConfigError("run asks before the downtime and before the swap, and no one can answer here", {
       hint: "run it on a terminal, or add --yes to answer yes to both",
@@ -158,7 +159,7 @@ export async function runCommand(
           return ExitCode.ok;
         }
         if (!coldSyncStarted(app)) {
-          code = await refreshAhead(app, opts, preflight);
+          code = await refreshAhead(app, opts, preflight, refreshAfter);
           if (code !== ExitCode.ok) return code;
         }
         // The verification of what changed, then the swap, follow in the same session: no new

@@ -435,9 +435,13 @@ export function aheadTables(
   origin: GroupMap,
   staging: GroupMap,
 ): Record<string, AheadTable> {
+  return keptGroups(differingGroups(tables, origin, staging));
+}
+
+/** Differing groups as an ahead record keeps them: beyond MAX_GROUPS_KEPT in a table, "all". */
+export function keptGroups(diff: ReadonlyMap<string, number[]>): Record<string, AheadTable> {
   const out: Record<string, AheadTable> = {};
-  for (const [ident, groups] of differingGroups(tables, origin, staging))
-    out[ident] = groups.length > MAX_GROUPS_KEPT ? "all" : groups;
+  for (const [ident, groups] of diff) out[ident] = groups.length > MAX_GROUPS_KEPT ? "all" : groups;
   return out;
 }
 

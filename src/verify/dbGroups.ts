@@ -59,7 +59,7 @@ export function groupExpr(t: GroupTable): string {
     return `(r.${t.pk[0]}::bigint >> ${GROUP_BITS})`;
   if (isBytea(t)) {
     const k = `r.${t.pk[0]}`;
-    return `(CASE WHEN length(${k}) < 2 THEN -1 ELSE (get_byte(${k}, 0) << 2) | (get_byte(${k}, 1) >> 6) END)`;
+    return `(CASE WHEN length(${k}) < 2 THEN -1 ELSE (get_byte(${k}, 0) << ${BYTEA_PREFIX_BITS - 8}) | (get_byte(${k}, 1) >> ${16 - BYTEA_PREFIX_BITS}) END)`;
   }
   if (t.pk.length > 0)
     return `(abs(hashtext((${t.pk.map((c) => `r.${c}`).join(", ")})::text)) % ${HASH_BUCKETS})`;

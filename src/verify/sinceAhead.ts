@@ -30,6 +30,7 @@ import {
   currentChangeLog,
   groupCounts,
   groupHashes,
+  keptGroups,
   LinkGroups,
   manifestScripts,
   originWatermark,
@@ -221,9 +222,7 @@ export async function verifyRefresh(
             return { value: p, summary: proofSummary(p, 0) };
           },
         );
-        const tables: Record<string, AheadTable> = {};
-        for (const [ident, groups] of proof.diff) tables[ident] = groups;
-        return [db, { watermark, tables, grouping: GROUPING }];
+        return [db, { watermark, tables: keptGroups(proof.diff), grouping: GROUPING }];
       }),
     ),
   ]);
