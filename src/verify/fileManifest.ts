@@ -91,15 +91,34 @@ export const HASH_BATCH = [
 ].join("\n");
 
 /**
- * Keep the paths whose hash falls under the sample (basis points in $sample). The hash is computed
- * by awk on each path, so both hosts pick the same files. awk reads lines: newlines in names are
- * escaped to \x01\x03 (and \x01 itself to \x01\x02) on the way in and restored on the way out.
+ * An awk program over NUL-terminated names: awk reads lines, so newlines in names are escaped to
+ * \x01\x03 (and \x01 itself to \x01\x02) on the way in and restored on the way out. The program
+ * sees each name in $0 and the table o[] of byte values.
  */
-const SAMPLE_FILTER = String.raw`sed -z 's/\x01/\x01\x02/g; s/\n/\x01\x03/g' | tr '\0' '\n' \
-  | awk -v keep="$sample" 'BEGIN { for (i = 1; i < 256; i++) o[sprintf("%c", i)] = i }
-      { h = 0; n = length($0); for (i = 1; i <= n; i++) h = (h * 31 + o[substr($0, i, 1)]) % 2147483647
-        if (h % 10000 < keep) print }' \
+const awkOverNames = (vars: string, program: string): string =>
+  String.raw`sed -z 's/\x01/\x01\x02/g; s/\n/\x01\x03/g' | tr '\0' '\n' \
+  | awk ${vars} 'BEGIN { for (i = 1; i < 256; i++) o[sprintf("%c", i)] = i }
+      ${program}' \
   | tr '\n' '\0' | sed -z 's/\x01\x03/\n/g; s/\x01\x02/\x01/g'`;
+
+/** Keep the paths whose hash falls under the sample (basis points in $sample): both hosts pick the same files. */
+const SAMPLE_FILTER = awkOverNames(
+  '-v keep="$sample"',
+  `{ h = 0; n = length($0); for (i = 1; i <= n; i++) h = (h * 31 + o[substr($0, i, 1)]) % 2147483647
+        if (h % 10000 < keep) print }`,
+);
+
+/**
+ * Keep the paths worker $1 of $workers hashes. The share depends on the path alone (its length and
+ * last two bytes: a message file's name ends in its UID's last digit and a dot), never on its place
+ * in the listing: each worker lists the files itself, and on a serving origin the listings differ,
+ * so a share by position would leave files unhashed, and hash others twice, after the first file
+ * added or removed between two workers' listings.
+ */
+export const WORKER_SHARE = `if [ "$workers" -le 1 ]; then cat; else ${awkOverNames(
+  '-v w="$1" -v n="$workers"',
+  `{ l = length($0); if ((l + o[substr($0, l, 1)] + o[substr($0, l - 1, 1)]) % n == w - 1) print }`,
+)}; fi`;
 
 const GLOB_SAFE = /^\/[A-Za-z0-9_.@+,:/*?[\]-]+$/;
 
@@ -153,9 +172,10 @@ regular_files() {
 }
 sampled() { if [ "$sample" -ge 10000 ]; then cat; else ${SAMPLE_FILTER}; fi; }
 hash_batch=${shellQuote(HASH_BATCH)}
-# Each worker hashes every Nth file of the sorted list in order, into its own pipe: its output stays
+# Each worker hashes its share of the sorted list in order, into its own pipe: its output stays
 # sorted, and sort -m merges the sorted streams without holding them.
-worker() { regular_files | sed -z -n "$1~\${workers}p" | xargs -0 -r -n ${batch} bash -c "$hash_batch" _; }
+worker_share() { ${WORKER_SHARE}; }
+worker() { regular_files | worker_share "$1" | xargs -0 -r -n ${batch} bash -c "$hash_batch" _; }
 sort -z -m <(metadata) ${workerList}
 `;
 }

@@ -20,6 +20,7 @@ import {
   displayPath,
   fileManifestScript,
   HASH_BATCH,
+  WORKER_SHARE,
   parseFileManifest,
   type FileEntry,
 } from "../../src/verify/fileManifest.js";
@@ -289,6 +290,35 @@ void test("a file that cannot be read keeps names and sums paired (the batch is 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+void test("each file's hash worker depends on its path alone: listings that differ between workers leave no file unhashed", () => {
+  const share = (paths: string[], worker: number): string[] =>
+    execFileSync("bash", ["-c", `workers=2; share() { ${WORKER_SHARE}; }; share ${worker}`], {
+      input: Buffer.from(paths.map((p) => `${p}\0`).join(""), "latin1"),
+      encoding: "latin1",
+    })
+      .split("\0")
+      .slice(0, -1);
+  const mail = Array.from({ length: 450 }, (_, i) => `/var/spool/cyrus/data/u/user/jo/${i + 1}.`);
+  const odd = ["/srv/new\nline", "/srv/ctl\x01\x03name", "/a", "/"];
+  const listing = [...odd, ...mail].sort();
+  // What a serving origin does between two workers' listings: mail arrives, some is expunged.
+  const later = [...listing.filter((_, i) => i % 97 !== 5), ...mail.map((p) => `${p}new`)].sort();
+  const first = share(listing, 1);
+  const second = share(later, 2);
+  for (const p of listing.filter((x) => later.includes(x)))
+    assert.equal(
+      Number(first.includes(p)) + Number(second.includes(p)),
+      1,
+      `${JSON.stringify(p)}: hashed by exactly one worker`,
+    );
+  const both = [...first, ...share(listing, 2)].sort();
+  assert.deepEqual(both, listing, "the shares of one listing are the listing, names intact");
+  assert.ok(
+    first.length > 0.35 * listing.length && first.length < 0.65 * listing.length,
+    `a message store splits about evenly: ${first.length} of ${listing.length}`,
+  );
 });
 
 void test("the summary groups differences by kind", () => {
