@@ -11,7 +11,7 @@ import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { formatDuration } from "../format.js";
 import { coldSyncPlan } from "../phases/plans.js";
 import { readStagingAhead, stagingName } from "../phases/databaseSteps.js";
-import { stagingMarks, type StagingState } from "../phases/databaseDelta.js";
+import { stagingMarks, type OriginScan, type StagingState } from "../phases/databaseDelta.js";
 import { latestForecast } from "../phases/forecast.js";
 import { runHotPass } from "./hotSync.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
@@ -56,8 +56,10 @@ export async function coldSyncCommand(
   try {
     const pass = open ?? newPassId();
     const readAhead = new Map<string, StagingState>();
+    const originScans = new Map<string, OriginScan>();
+    mc.originScans = originScans;
     if (dry) {
-      printPlan(app, coldSyncPlan(mc, records, { originDb: db.get, pass, readAhead }));
+      printPlan(app, coldSyncPlan(mc, records, { originDb: db.get, pass, readAhead, originScans }));
       return ExitCode.ok;
     }
     await db.open();
@@ -78,7 +80,7 @@ export async function coldSyncCommand(
     // While the origin still serves: its postfix tries its queue now, so that little waits at the stop.
     if (!open) await flushOriginQueue(app, mc);
     // The plan from the journal as it is now: the catch-up's copies are the last complete ones.
-    const plan = coldSyncPlan(mc, app.journal.records(), { originDb: db.get, pass, readAhead });
+    const plan = coldSyncPlan(mc, app.journal.records(), { originDb: db.get, pass, readAhead, originScans });
     // While the origin still serves: the staging copies' side of the database delta (on a resumed
     // pass the downtime has begun already, and the steps read what they need themselves).
     if (!open) {

@@ -26,6 +26,7 @@
 import { originRows, pipeOriginInto, targetRows } from "../adapters/pgQuery.js";
 import { psqlAsPostgres, quoteIdent, quoteLiteral, type OriginDb } from "../adapters/postgres.js";
 import { SCHEMA_SQL } from "../verify/dbManifest.js";
+import { groupExpr, groupFilter } from "../verify/dbGroups.js";
 import { rowHash, writtenSince, xid32 } from "./rowVersions.js";
 import {
   byRowsObstacle,
@@ -82,8 +83,9 @@ SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n
 
 /**
  * How a table's rows are grouped for comparison. An integer primary key groups by ranges (index
- * scans to delete and copy a range, and appended rows stay in the last ranges); another primary
- * key by a hash of the key; no primary key: the whole table is one group.
+ * scans to delete and copy a range, and appended rows stay in the last ranges), a bytea key by
+ * ranges of its first bits (as the verification does); another primary key by a hash of the key;
+ * no primary key: the whole table is one group.
  */
 export interface Grouping {
   /** SQL expression of a row's group number (alias r). */
@@ -108,6 +110,11 @@ export function grouping(t: TableInfo, rows: number): Grouping {
           : "false",
     };
   }
+  if (t.pk.length === 1 && t.pkType === "bytea")
+    // A bytea key (BlueMind's message bodies' guid, a hash): the verification's groups, ranges of
+    // its first bits read through its index. The groups a delta copies again are then the groups
+    // the verification hashes next, not a spread of rows over all of them.
+    return { expr: groupExpr(t), where: (g) => groupFilter(t, g) };
   if (t.pk.length) {
     let n = 1;
     while (n < rows / ROWS_PER_HASH_GROUP && n < 65536) n *= 2;
@@ -213,7 +220,7 @@ const SNAPSHOT_SQL = `SELECT txid_snapshot_xmin(txid_current_snapshot())::text, 
 const statement = (sql: string): string => sql.trim().replace(/;$/, "");
 
 /** Everything the delta needs to know of the origin, in one session: tagged rows. */
-export const ABOUT_SQL = `SELECT 'snap', s.* FROM (${SNAPSHOT_SQL}) s;
+export const ABOUT_SQL = `SELECT 'snap', s.*, txid_current_snapshot()::text FROM (${SNAPSHOT_SQL}) s;
 SELECT 'fp', (${statement(FINGERPRINT_SQL)});
 SELECT 'table', t.* FROM (${statement(TABLES_SQL)}) t;
 SELECT 'size', format('%I.%I', schemaname, relname), n_live_tup FROM pg_stat_user_tables;
@@ -250,6 +257,24 @@ export interface DeltaOutcome {
   notByRows?: Record<string, string>;
   /** Where the time went (ms): reading the origin, comparing, copying and proving (the sequences meanwhile). */
   ms?: { about: number; compare: number; copy: number; sequences: number };
+  /** Cold pass by watermark: what the scan of the still origin found, for the verification next. */
+  originScan?: OriginScan;
+}
+
+/**
+ * What the cold pass's scan read of the origin, once its services were stopped: each table's rows,
+ * and the count and places of its rows written since the watermark. The verification that follows
+ * in the same session relies on it instead of reading every row again, as long as the origin's
+ * snapshot has not changed since (nothing committed there).
+ */
+export interface OriginScan {
+  /** txid_current_snapshot() when the scan began ("xmin:xmax:xip"). */
+  snapshot: string;
+  /** The watermark its fresh rows were counted from (64-bit txid). */
+  since: number;
+  /** The origin's tables, with their keys. */
+  list: TableInfo[];
+  tables: Map<string, TableChanges>;
 }
 
 /** Read the marks kept in the staging database's comment. */
@@ -479,7 +504,7 @@ export async function deltaSync(
     return fail(`cannot read the origin's database: ${about?.stderr.trim() ?? ""}`);
   if (moreScans.some((r) => r.exitCode !== 0))
     return fail(`cannot compare the tables: ${moreScans.map((r) => r.stderr.trim()).join(" ")}`);
-  const [, xmin, xmax, version] = about.rows.find((r) => r[0] === "snap") ?? [];
+  const [, xmin, xmax, version, snapshot] = about.rows.find((r) => r[0] === "snap") ?? [];
   const fp = about.rows.find((r) => r[0] === "fp")?.[1];
   if (!fp) return fail("cannot read the origin's schema");
   if (fp !== expected.fingerprint)
@@ -610,6 +635,9 @@ export async function deltaSync(
       : {}),
     marks,
     ms,
+    ...(rowsWay && snapshot && prepared?.marks.since !== undefined
+      ? { originScan: { snapshot, since: prepared.marks.since, list: tables, tables: rowsWay } }
+      : {}),
   };
 }
 

@@ -32,6 +32,7 @@ import { statSync } from "node:fs";
 import { originRows, targetRows } from "../adapters/pgQuery.js";
 import {
   deltaSync,
+  type OriginScan,
   originMarks,
   readStagingState,
   setStagingMarks,
@@ -51,6 +52,8 @@ export interface DatabaseStepOptions {
   originLabel: string;
   /** Staging sides read before the downtime (cold sync), by database: each is used once. */
   readAhead?: Map<string, StagingState>;
+  /** Cold sync: what each database's delta read of the still origin, for the verification next. */
+  originScans?: Map<string, OriginScan>;
 }
 
 export const stagingName = (db: string): string => `${db}.bm-migrate-new`;
@@ -302,6 +305,7 @@ async function refreshStaging(
     if (d.ok) {
       // The next pass's watermark (the cold pass renames the copy next: nothing to note).
       if (!cold && d.marks) await setStagingMarks(staging, d.marks, ctx.signal);
+      if (cold && d.originScan) o.originScans?.set(db, d.originScan);
       return {
         summary: `by delta: ${d.changedTables.length} of ${d.tables} tables changed, ${formatCount(d.copiedRows)} rows copied${d.copiedBy?.rows.length ? ` (${d.copiedBy.rows.length} of the tables by their changed rows alone)` : ""}`,
         data: {

@@ -16,7 +16,7 @@ import { databaseStep, rolePasswordStep, stagingStep } from "./databaseSteps.js"
 import { configStep, leftoversStep } from "./configSteps.js";
 import { queueAtStopStep } from "./queueSteps.js";
 import type { OriginDb } from "../adapters/postgres.js";
-import type { StagingState } from "./databaseDelta.js";
+import type { OriginScan, StagingState } from "./databaseDelta.js";
 import { originDbCredentials } from "./prepare.js";
 import {
   changeLogReader,
@@ -111,6 +111,8 @@ export interface ColdSyncExtras {
   pass: string;
   /** Cold sync: the staging databases' side of the delta, read before the downtime. */
   readAhead?: Map<string, StagingState>;
+  /** Cold sync: filled with what each delta read of the still origin (see OriginScan). */
+  originScans?: Map<string, OriginScan>;
 }
 
 export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
@@ -126,6 +128,7 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
         originLabel: mc.ssh.destination,
         jobs: mc.settings.dbJobs,
         ...(x.readAhead ? { readAhead: x.readAhead } : {}),
+        ...(x.originScans ? { originScans: x.originScans } : {}),
       }),
     ),
     configStep({

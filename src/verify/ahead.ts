@@ -20,9 +20,12 @@ import type { Host } from "../adapters/host.js";
 import { failure, run, stderrTail, type ProcessResult } from "../adapters/process.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { changesFor, parseChangeLog, relativeTo } from "../phases/changeJournal.js";
-import { parsePk, TABLES_SQL } from "../phases/databaseDelta.js";
+import { parsePk, TABLES_SQL, type OriginScan } from "../phases/databaseDelta.js";
 import { readWatcherMeta } from "../adapters/watcher.js";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { join } from "node:path";
+import { privateDir, readNoFollow } from "../engine/stateDir.js";
 import { FileComparer, fileKey, mergeJoin, type DifferenceLog, type FileCounts } from "./compare.js";
 import { fileManifestScript, parseFileManifest, type FileEntry, type ListedEntry } from "./fileManifest.js";
 import { PG_OPTIONS, type PsqlAccess } from "./dbManifest.js";
@@ -31,12 +34,15 @@ import {
   groupCountSql,
   groupHashSql,
   groupMap,
-  groupsToProve,
   GROUP_PSQL_ARGS,
   GROUPING,
   MAX_GROUPS_KEPT,
   parseGroupLines,
+  parseTotals,
+  tableTotalSql,
+  freshGroupsAtSql,
   type AheadTable,
+  type TableTotal,
   type GroupMap,
   type GroupTable,
 } from "./dbGroups.js";
@@ -57,14 +63,30 @@ export interface VerifyAheadRecord extends JournalRecord {
   changeLog?: { id: string; path: string };
   /** Per data directory: the paths (relative, latin1) that differed, or why it must be compared whole. */
   files: Record<string, { paths: string[] } | { whole: string }>;
-  /**
-   * Per database: the origin's watermark before the ahead read it, the groups that differed, and
-   * the grouping they are numbered by (dbGroups.ts's GROUPING).
-   */
-  databases: Record<
-    string,
-    { watermark: number; tables: Record<string, AheadTable>; grouping?: string } | { whole: string }
-  >;
+  /** Per database: what the downtime relies on (see AheadDatabase), or why it is compared whole. */
+  databases: Record<string, AheadDatabase | { whole: string }>;
+}
+
+/** One database's ahead proof. */
+export interface AheadDatabase {
+  /** The origin's watermark (32-bit xid) before the ahead read it. */
+  watermark: number;
+  /** The target's own watermark before the ahead read the staging copy. */
+  targetWatermark?: number;
+  /** The groups that differed. */
+  tables: Record<string, AheadTable>;
+  /** The grouping they are numbered by (dbGroups.ts's GROUPING). */
+  grouping?: string;
+  /** The file of each group's row count as the ahead found it on the origin (see writeGroupCounts). */
+  counts?: string;
+}
+
+/** Why an ahead record's database cannot be relied on, if it cannot. */
+function unusableDatabase(d: AheadDatabase): string | undefined {
+  if (d.grouping !== GROUPING) return "its row groups were numbered by another release of bm-migrate";
+  if (d.targetWatermark === undefined || !d.counts)
+    return "its ahead record was made by another release of bm-migrate (no target watermark or group counts)";
+  return undefined;
 }
 
 export function isVerifyAhead(r: JournalRecord): r is VerifyAheadRecord {
@@ -83,9 +105,10 @@ export function usableAhead(records: readonly JournalRecord[]): VerifyAheadRecor
   for (const r of records) {
     if (isVerifyAhead(r)) {
       ahead = { ...r, files: { ...r.files }, databases: { ...r.databases } };
-      for (const [db, d] of Object.entries(ahead.databases))
-        if ("tables" in d && d.grouping !== GROUPING)
-          ahead.databases[db] = { whole: "its row groups were numbered by another release of bm-migrate" };
+      for (const [db, d] of Object.entries(ahead.databases)) {
+        const why = "tables" in d ? unusableDatabase(d) : undefined;
+        if (why) ahead.databases[db] = { whole: why };
+      }
       continue;
     }
     if (!ahead || r.type !== "step-done" || typeof r.step !== "string") continue;
@@ -394,8 +417,12 @@ export async function readTables(access: PsqlAccess, db: string, signal: AbortSi
     });
 }
 
-/** The origin's watermark: its snapshot's xmin (32 bits), before anything is read. */
-export async function originWatermark(access: PsqlAccess, db: string, signal: AbortSignal): Promise<number> {
+/** A server's watermark: its snapshot's xmin (32 bits), before anything is read. */
+export async function snapshotWatermark(
+  access: PsqlAccess,
+  db: string,
+  signal: AbortSignal,
+): Promise<number> {
   const out = await must(
     access,
     db,
@@ -404,6 +431,13 @@ export async function originWatermark(access: PsqlAccess, db: string, signal: Ab
     "its watermark",
   );
   return Number(out.trim());
+}
+
+const SNAPSHOT_NOW = "SELECT txid_current_snapshot()::text;";
+
+/** A server's snapshot now ("xmin:xmax:xip"). */
+export async function currentSnapshot(access: PsqlAccess, db: string, signal: AbortSignal): Promise<string> {
+  return (await must(access, db, SNAPSHOT_NOW, signal, "its snapshot")).trim();
 }
 
 export async function groupHashes(
@@ -429,6 +463,80 @@ export async function groupCounts(
   return groupMap(parseGroupLines(await must(access, db, sql, signal, "row counts")));
 }
 
+/** Each table's rows and the groups written since the side's watermark (see tableTotalSql). */
+export async function tableTotals(
+  access: PsqlAccess,
+  db: string,
+  tables: readonly GroupTable[],
+  signal: AbortSignal,
+  w32: number,
+): Promise<Map<string, TableTotal>> {
+  if (tables.length === 0) return new Map();
+  const sql = tables.map((t) => tableTotalSql(t, w32)).join("\n");
+  return parseTotals(await must(access, db, sql, signal, "row counts"));
+}
+
+/**
+ * From the cold copy's scan: the origin's snapshot now, and each table's rows with the groups of
+ * its fresh rows (found where the scan saw them, see freshGroupsAtSql). One round trip.
+ */
+export async function freshGroupsAt(
+  access: PsqlAccess,
+  db: string,
+  scan: OriginScan,
+  w32: number,
+  signal: AbortSignal,
+): Promise<{ snapshot: string; totals: Map<string, TableTotal> }> {
+  const at = scan.list.flatMap((t) => {
+    const c = scan.tables.get(t.ident);
+    return c && c.since > 0 && c.tids ? [freshGroupsAtSql(t, c.tids, w32)] : [];
+  });
+  const out = await must(access, db, [SNAPSHOT_NOW, ...at].join("\n"), signal, "rows written since");
+  const [snapshot = "", ...rest] = out.split("\n");
+  const fresh = parseTotals(rest.join("\n"));
+  const totals = new Map(
+    scan.list.map((t) => [
+      t.ident,
+      { rows: scan.tables.get(t.ident)?.rows ?? 0, fresh: fresh.get(t.ident)?.fresh ?? [] },
+    ]),
+  );
+  return { snapshot: snapshot.trim(), totals };
+}
+
+/** ident -> group -> rows: each group's row count, as an ahead proof leaves it. */
+export type GroupCounts = Map<string, Map<number, number>>;
+
+/** The origin's counts from a map of groups (count first). */
+export function countsOf(m: GroupMap): GroupCounts {
+  return new Map([...m].map(([ident, g]) => [ident, new Map([...g].map(([n, [c]]) => [n, Number(c)]))]));
+}
+
+/** Keep the group counts of an ahead record in a file of the state directory; its path. */
+export function writeGroupCounts(stateDir: string, db: string, counts: GroupCounts): string {
+  const dir = privateDir(join(stateDir, "verify"));
+  const path = join(dir, `counts-${Date.now()}-${randomUUID().slice(0, 8)}-${encodeURIComponent(db)}.json`);
+  const json = Object.fromEntries([...counts].map(([ident, g]) => [ident, Object.fromEntries(g)]));
+  writeFileSync(path, JSON.stringify(json), { flag: "wx", mode: 0o600 });
+  return path;
+}
+
+/** The group counts kept by writeGroupCounts; undefined when the file is gone or unreadable. */
+export function readGroupCounts(path: string): GroupCounts | undefined {
+  try {
+    const raw = readNoFollow(path);
+    if (!raw) return undefined;
+    const json = JSON.parse(raw.toString("utf8")) as Record<string, Record<string, number>>;
+    return new Map(
+      Object.entries(json).map(([ident, g]) => [
+        ident,
+        new Map(Object.entries(g).map(([n, c]) => [Number(n), Number(c)])),
+      ]),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
 /** Ahead: which groups of each table differ between the origin and its staging copy. */
 export function aheadTables(
   tables: readonly GroupTable[],
@@ -445,20 +553,30 @@ export function keptGroups(diff: ReadonlyMap<string, number[]>): Record<string, 
   return out;
 }
 
-/** In the downtime: the groups each table must hash, from the ahead record and both sides' counts. */
-export function toProve(
+/**
+ * The groups each table must hash (after an ahead proof): those that differed ahead and those
+ * written since on either side (`groups`); the whole table when the ahead could not tell, did not
+ * know the table, or there are too many.
+ */
+export function groupsToHash(
   tables: readonly GroupTable[],
   ahead: Record<string, AheadTable>,
-  originCounts: GroupMap,
-  targetCounts: GroupMap,
+  counts: GroupCounts,
+  origin: Map<string, TableTotal>,
+  target: Map<string, TableTotal>,
 ): { t: GroupTable; groups?: number[] }[] {
-  const out: { t: GroupTable; groups?: number[] }[] = [];
-  for (const t of tables) {
-    const g = groupsToProve(t, ahead[t.ident], originCounts.get(t.ident), targetCounts.get(t.ident));
-    if (g === "all") out.push({ t });
-    else if (g.length) out.push({ t, groups: g });
-  }
-  return out;
+  return tables.map((t) => {
+    const a = ahead[t.ident];
+    if (a === "all" || !counts.has(t.ident)) return { t };
+    const groups = [
+      ...new Set([
+        ...(a ?? []),
+        ...(origin.get(t.ident)?.fresh ?? []),
+        ...(target.get(t.ident)?.fresh ?? []),
+      ]),
+    ].sort((x, y) => x - y);
+    return groups.length > MAX_GROUPS_KEPT ? { t } : { t, groups };
+  });
 }
 
 export { stderrTail };

@@ -2,21 +2,28 @@
  * Database verification by groups of rows, so that the proof made ahead (while the origin serves)
  * leaves only a few groups to prove during the downtime.
  *
- * Every table's rows fall in stable groups: ranges of 512 values of an integer primary key, 1,024
- * ranges of a bytea key by its first 10 bits (BlueMind's message bodies are keyed by their guid, a
- * hash: evenly spread), else 1,024 buckets of a hash of the key, else the whole table. The group of
+ * Every table's rows fall in stable groups: ranges of 512 values of an integer primary key, 65,536
+ * ranges of a bytea key by its first 16 bits (BlueMind's message bodies are keyed by their guid, a
+ * hash: evenly spread, so a new body lands anywhere; small groups keep the rows hashed for each one
+ * few), else 1,024 buckets of a hash of the key, else the whole table. The group of
  * a row depends on its key alone, never on the table's size, so a group means the same rows ahead
  * and in the downtime. Ranges of a key are read through its index: proving a few groups reads only
  * their rows, where buckets of a hash need the whole table scanned.
  *
  * Ahead: both servers give each group's row count and an order-independent hash of its rows (the
  * sum of 60 bits of each row's md5, as `verify` does for whole tables); the groups that differ are
- * the ones the origin changed since the last hot pass (or a copy got wrong). In the downtime: the
- * origin counts each group's rows and those written since the watermark noted before the ahead
- * read anything (its snapshot's xmin: a row version from a transaction not older than that may not
- * have been seen), the target counts each group's rows; then both hash only the groups that
- * differed ahead, that the origin wrote since, or whose counts differ (a deletion leaves no row
- * version behind, but one row fewer). Every other group was equal ahead and has not changed since.
+ * the ones the origin changed since the last hot pass (or a copy got wrong). Each side's watermark
+ * is noted before the ahead reads it (its snapshot's xmin: a row version from a transaction not
+ * older than that may not have been seen), and the origin's count of every group is kept.
+ *
+ * In the downtime, each side gives each table's row count and the groups holding row versions
+ * written since its own watermark (the origin's from the cold copy's own scan, when nothing has
+ * committed there since); both hash the groups that differed ahead or were written since on either
+ * side. Any other group holds, on each side, only rows it held ahead (rows can only have gone from
+ * it: a deletion leaves no row version behind); so when the rows outside the hashed groups add up,
+ * on each side, to the ahead's count of those groups, none has gone and they are equal. A table
+ * whose rows do not add up is counted by group on both sides, and the groups that lost rows are
+ * hashed too. The target's watermark means the proof does not rely on what the copy did to it.
  */
 import { shellQuote } from "../adapters/process.js";
 import { rowHash, writtenSince } from "../phases/rowVersions.js";
@@ -43,12 +50,12 @@ const INTEGER_TYPES = new Set(["smallint", "integer", "bigint"]);
  * Which grouping an ahead record's groups were made with: a record made otherwise (by another
  * release of bm-migrate) numbers its groups differently, and its databases are compared whole.
  */
-export const GROUPING = "int-ranges/bytea-prefix/hash-1024";
+export const GROUPING = "int-ranges/bytea-prefix-16/hash-1024";
 
 const isBytea = (t: GroupTable): boolean => t.pk.length === 1 && t.pkType === "bytea";
 
-/** A bytea key's group: its first 10 bits; keys shorter than 2 bytes make group -1. */
-const BYTEA_PREFIX_BITS = 10;
+/** A bytea key's group: its first 16 bits; keys shorter than 2 bytes make group -1. */
+const BYTEA_PREFIX_BITS = 16;
 
 /** The 2-byte bytea that starts bytea group `n` (hex). */
 const byteaBound = (n: number): string => (n << (16 - BYTEA_PREFIX_BITS)).toString(16).padStart(4, "0");
@@ -59,7 +66,8 @@ export function groupExpr(t: GroupTable): string {
     return `(r.${t.pk[0]}::bigint >> ${GROUP_BITS})`;
   if (isBytea(t)) {
     const k = `r.${t.pk[0]}`;
-    return `(CASE WHEN length(${k}) < 2 THEN -1 ELSE (get_byte(${k}, 0) << ${BYTEA_PREFIX_BITS - 8}) | (get_byte(${k}, 1) >> ${16 - BYTEA_PREFIX_BITS}) END)`;
+    const low = 16 - BYTEA_PREFIX_BITS;
+    return `(CASE WHEN length(${k}) < 2 THEN -1 ELSE (get_byte(${k}, 0) << ${BYTEA_PREFIX_BITS - 8}) | (get_byte(${k}, 1)${low ? ` >> ${low}` : ""}) END)`;
   }
   if (t.pk.length > 0)
     return `(abs(hashtext((${t.pk.map((c) => `r.${c}`).join(", ")})::text)) % ${HASH_BUCKETS})`;
@@ -118,6 +126,63 @@ export function groupHashSql(t: GroupTable, groups?: readonly number[]): string 
 export function groupCountSql(t: GroupTable, w32?: number): string {
   const fresh = w32 === undefined ? "0" : `count(*) FILTER (WHERE ${writtenSince(w32)})`;
   return `SELECT ${quote(t.ident)}, ${groupExpr(t)} AS g, count(*), ${fresh} FROM ONLY ${t.ident} r GROUP BY 2;`;
+}
+
+/**
+ * A table's row count, and the groups holding row versions written since `w32` (the side's own
+ * watermark; comma-separated). One scan with no grouping: the groups are computed for the fresh
+ * rows only. Output: ident, rows, groups.
+ */
+export function tableTotalSql(t: GroupTable, w32: number): string {
+  return `SELECT ${quote(t.ident)}, count(*), coalesce(array_to_string(array_agg(DISTINCT ${groupExpr(t)}) FILTER (WHERE ${writtenSince(w32)}), ','), '') FROM ONLY ${t.ident} r;`;
+}
+
+/**
+ * The groups of the rows at the given places (ctids, a PostgreSQL array) written since `w32`: the
+ * fresh rows the cold copy's own scan found, when the origin has not changed since it.
+ */
+export function freshGroupsAtSql(t: GroupTable, tids: string, w32: number): string {
+  return `SELECT ${quote(t.ident)}, count(*), coalesce(array_to_string(array_agg(DISTINCT ${groupExpr(t)}), ','), '') FROM ONLY ${t.ident} r WHERE r.ctid = ANY(${quote(tids)}::tid[]) AND ${writtenSince(w32)};`;
+}
+
+/** A table's total: its rows, and the groups written since the watermark. */
+export interface TableTotal {
+  rows: number;
+  fresh: number[];
+}
+
+/** psql output of the two statements above: ident -> total. */
+export function parseTotals(stdout: string): Map<string, TableTotal> {
+  const out = new Map<string, TableTotal>();
+  for (const line of stdout.split("\n")) {
+    if (!line.trim()) continue;
+    const [ident, n, groups] = line.split("\x1f");
+    if (ident === undefined || n === undefined || groups === undefined || !/^\d+$/.test(n))
+      throw new Error(`malformed table total: ${JSON.stringify(line.slice(0, 200))}`);
+    out.set(ident, { rows: Number(n), fresh: groups ? groups.split(",").map(Number) : [] });
+  }
+  return out;
+}
+
+/**
+ * Whether the groups of one table that were not hashed are equal on both sides, from the totals.
+ * Each was equal on both sides ahead, with `counts` rows (the ahead's, by group), and has no row
+ * version written since on either side: every row it holds now it held then, on each side. Rows
+ * can only have gone; so when each side's rows outside the hashed groups add up to the ahead's
+ * count of those groups, none has, on either side, and they are equal.
+ */
+export function totalsProve(
+  counts: ReadonlyMap<number, number>,
+  hashed: readonly number[],
+  origin: { rows: number; hashed: Map<number, [string, string]> | undefined },
+  target: { rows: number; hashed: Map<number, [string, string]> | undefined },
+): boolean {
+  let rest = 0;
+  for (const n of counts.values()) rest += n;
+  for (const g of hashed) rest -= counts.get(g) ?? 0;
+  const outside = (side: typeof origin): number =>
+    hashed.reduce((n, g) => n - Number(side.hashed?.get(g)?.[0] ?? 0), side.rows);
+  return outside(origin) === rest && outside(target) === rest;
 }
 
 /** One line per group: ident, group, two numbers (count and hash, or count and fresh rows). */
@@ -183,25 +248,29 @@ export function differingGroups(
 export type AheadTable = number[] | "all";
 
 /**
- * The groups to hash in the downtime: those that differed ahead, those the origin wrote since the
- * ahead's watermark, and those whose row counts differ now. "all" when the ahead could not tell.
+ * When the totals of a table do not add up (rows went from groups that were not hashed, on one
+ * side or both): the groups outside those hashed whose counts now differ from the ahead's on
+ * either side, or that hold rows written since (`b` of a count line). Hashing them too proves
+ * the table: every other group holds, on each side, exactly the rows it held ahead.
  */
-export function groupsToProve(
-  t: GroupTable,
-  ahead: AheadTable | undefined,
-  originCounts: Map<number, [string, string]> | undefined,
-  targetCounts: Map<number, [string, string]> | undefined,
-): number[] | "all" {
-  if (ahead === "all") return "all";
-  const set = new Set<number>(ahead ?? []);
-  const o = originCounts ?? new Map<number, [string, string]>();
-  const tg = targetCounts ?? new Map<number, [string, string]>();
-  for (const [g, [rows, fresh]] of o) {
-    if (Number(fresh) > 0) set.add(g);
-    if (tg.get(g)?.[0] !== rows) set.add(g);
+export function groupsBeyondTotals(
+  counts: ReadonlyMap<number, number>,
+  hashed: readonly number[],
+  origin: Map<number, [string, string]> | undefined,
+  target: Map<number, [string, string]> | undefined,
+): number[] {
+  const done = new Set(hashed);
+  const o = origin ?? new Map<number, [string, string]>();
+  const t = target ?? new Map<number, [string, string]>();
+  const out: number[] = [];
+  for (const g of new Set([...counts.keys(), ...o.keys(), ...t.keys()])) {
+    if (done.has(g)) continue;
+    const want = String(counts.get(g) ?? 0);
+    const [on = "0", of = "0"] = o.get(g) ?? [];
+    const [tn = "0", tf = "0"] = t.get(g) ?? [];
+    if (on !== want || tn !== want || Number(of) > 0 || Number(tf) > 0) out.push(g);
   }
-  for (const g of tg.keys()) if (!o.has(g)) set.add(g);
-  return [...set].sort((a, b) => a - b);
+  return out.sort((a, b) => a - b);
 }
 
 /** psql's arguments for one statement batch (the caller adds connection options). */

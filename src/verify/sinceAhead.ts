@@ -27,33 +27,68 @@ import {
   aheadFiles,
   aheadTables,
   compareManifestRun,
+  countsOf,
   currentChangeLog,
+  currentSnapshot,
+  freshGroupsAt,
   groupCounts,
   groupHashes,
+  groupsToHash,
   keptGroups,
   LinkGroups,
   manifestScripts,
-  originWatermark,
   planListed,
+  readGroupCounts,
   readLogText,
   readTables,
-  toProve,
+  snapshotWatermark,
+  tableTotals,
+  writeGroupCounts,
+  type AheadDatabase,
+  type GroupCounts,
   type VerifyAheadRecord,
 } from "./ahead.js";
-import { differingGroups, GROUPING, type AheadTable, type GroupMap } from "./dbGroups.js";
+import {
+  differingGroups,
+  GROUPING,
+  groupsBeyondTotals,
+  MAX_GROUPS_KEPT,
+  totalsProve,
+  type GroupMap,
+  type GroupTable,
+  type TableTotal,
+} from "./dbGroups.js";
+import { splitBySize, type OriginScan } from "../phases/databaseDelta.js";
+import { xid32 } from "../phases/rowVersions.js";
 import { dbAccess, stepEvents } from "./verifyAccess.js";
 
 // ---------------------------------------------------------------------------------------------
 // Ahead: the full comparison while the origin serves; its differences are kept for the downtime.
 
-/** Each database's watermark, noted before anything is read: nothing written later can look older. */
+/** Both sides' watermarks of one database, noted before anything is read. */
+interface Marks {
+  origin: number;
+  /** The staging copy's server; absent when it cannot be read (then compared whole). */
+  target?: number;
+}
+
+/**
+ * Each database's watermarks, noted before anything is read: nothing written later, on either
+ * side, can look older.
+ */
 async function watermarks(
   app: App,
-  origin: PsqlAccess,
+  access: { origin: PsqlAccess; target: PsqlAccess },
   dbs: readonly string[],
-): Promise<Map<string, number>> {
-  const marks = new Map<string, number>();
-  for (const db of dbs) marks.set(db, await originWatermark(origin, db, app.signal));
+): Promise<Map<string, Marks>> {
+  const marks = new Map<string, Marks>();
+  for (const db of dbs) {
+    const [origin, target] = await Promise.all([
+      snapshotWatermark(access.origin, db, app.signal),
+      snapshotWatermark(access.target, stagingName(db), app.signal).catch(() => undefined),
+    ]);
+    marks.set(db, { origin, ...(target !== undefined ? { target } : {}) });
+  }
   return marks;
 }
 
@@ -62,7 +97,7 @@ function aheadDatabase(
   app: App,
   access: { origin: PsqlAccess; target: PsqlAccess },
   db: string,
-  watermark: number,
+  marks: Marks,
 ): Promise<VerifyAheadRecord["databases"][string]> {
   const { origin, target } = access;
   return stepEvents<VerifyAheadRecord["databases"][string]>(
@@ -89,7 +124,13 @@ function aheadDatabase(
       const diff = aheadTables(tables, o, t as GroupMap);
       const n = Object.values(diff).reduce((a, g) => a + (g === "all" ? 1 : g.length), 0);
       return {
-        value: { watermark, tables: diff, grouping: GROUPING },
+        value: {
+          watermark: marks.origin,
+          ...(marks.target !== undefined ? { targetWatermark: marks.target } : {}),
+          tables: diff,
+          grouping: GROUPING,
+          counts: writeGroupCounts(app.settings.stateDir, db, countsOf(o)),
+        },
         summary: `${tables.length} tables; ${n} row groups differ (changes since the last hot pass), re-checked in the downtime`,
       };
     },
@@ -127,7 +168,7 @@ export async function verifyAhead(
   const changeLog = currentChangeLog(app.settings.stateDir);
   const dataDirs = mc.profile.dataDirs;
   const access = dbAccess(mc, port);
-  const marks = await watermarks(app, access.origin, mc.profile.databases);
+  const marks = await watermarks(app, access, mc.profile.databases);
   const differing: string[] = [];
   const log = new DifferenceLog(0);
   const filesTask = stepEvents(
@@ -200,7 +241,7 @@ export async function verifyRefresh(
   }
   const dataDirs = mc.profile.dataDirs;
   const access = dbAccess(mc, port);
-  const marks = await watermarks(app, access.origin, mc.profile.databases);
+  const marks = await watermarks(app, access, mc.profile.databases);
   const differing: string[] = [];
   const log = new DifferenceLog(0);
   const [, databases] = await Promise.all([
@@ -211,18 +252,29 @@ export async function verifyRefresh(
     Promise.all(
       mc.profile.databases.map(async (db): Promise<[string, VerifyAheadRecord["databases"][string]]> => {
         const a = ahead.databases[db];
-        const watermark = marks.get(db)!;
-        if (!a || "whole" in a) return [db, await aheadDatabase(app, access, db, watermark)];
+        const m = marks.get(db)!;
+        const counts = a && "counts" in a && a.counts ? readGroupCounts(a.counts) : undefined;
+        if (!a || "whole" in a || !counts || m.target === undefined)
+          return [db, await aheadDatabase(app, access, db, m)];
         const proof = await stepEvents(
           app,
           `verify-refresh-db:${db}`,
           `Compare database ${db}: the row groups that could have changed (with its staging copy)`,
           async () => {
-            const p = await proveChangedGroups(app, access, db, stagingName(db), a);
+            const p = await proveChangedGroups(app, access, db, stagingName(db), a, counts, { still: false });
             return { value: p, summary: proofSummary(p, 0) };
           },
         );
-        return [db, { watermark, tables: keptGroups(proof.diff), grouping: GROUPING }];
+        return [
+          db,
+          {
+            watermark: m.origin,
+            targetWatermark: m.target,
+            tables: keptGroups(proof.diff),
+            grouping: GROUPING,
+            counts: writeGroupCounts(app.settings.stateDir, db, proof.counts),
+          },
+        ];
       }),
     ),
   ]);
@@ -325,61 +377,217 @@ export async function verifyChangedFiles(
 
 interface GroupProof {
   tables: number;
-  /** The origin's rows, counted by group. */
+  /** The origin's rows. */
   rows: number;
+  /** Where the origin's totals came from: the cold copy's own scan, or a count now. */
+  originFrom: "final copy" | "counted" | "by group";
   /** Groups hashed on both sides. */
   hashed: number;
+  /** Tables whose totals did not add up, counted by group on both sides. */
+  byGroup: number;
   /** The groups that differ, per table. */
   diff: Map<string, number[]>;
+  /** Each group's row count on the origin now, for the next proof (groups that differ included). */
+  counts: GroupCounts;
 }
 
 /**
- * The row groups of one database that could have changed since the ahead record, hashed on both
- * sides: those that differed then, those the origin wrote since its watermark, those whose counts
- * differ now (see dbGroups.ts). `targetDb` is the database compared on the target (the staging
- * copy while the origin serves, the database itself in the downtime).
+ * The row groups of one database that could have changed since the ahead record, proven (see
+ * dbGroups.ts). `targetDb` is the database compared on the target (the staging copy while the
+ * origin serves, the database itself in the downtime).
+ *
+ * In the downtime (`still`, the origin's services stopped): each side's row count per table and
+ * the groups holding rows written since its own watermark; on both sides, the hash of those groups
+ * and of the groups that differed ahead; then the rows outside them must add up, on each side, to
+ * the ahead's count of those groups (rows can only have gone from them). A table whose rows do not
+ * add up is counted by group on both sides, and the groups that lost rows are hashed too. The
+ * origin's totals come from the cold copy's scan when it read the origin as it still is (`scan`).
+ * The origin's snapshot must be the same before and after: else, or while the origin serves (a
+ * refresh), every table is counted by group on both sides.
  */
 async function proveChangedGroups(
   app: App,
   access: { origin: PsqlAccess; target: PsqlAccess },
   db: string,
   targetDb: string,
-  a: { watermark: number; tables: Record<string, AheadTable> },
+  a: AheadDatabase,
+  counts: GroupCounts,
+  opts: { still: boolean; scan?: OriginScan | undefined },
 ): Promise<GroupProof> {
   const { origin, target } = access;
+  const signal = app.signal;
   app.logCommand(
     origin.label,
-    `psql -d ${db} <row group counts, then hashes of the groups to prove> (via tunnel)`,
+    `psql -d ${db} <row counts and the groups written since, then hashes of the groups to prove> (via tunnel)`,
   );
-  app.logCommand(target.label, `runuser -u postgres -- psql -d ${targetDb} <row group counts, then hashes>`);
-  const tables = await readTables(origin, db, app.signal);
-  const [oc, tc] = await Promise.all([
-    groupCounts(origin, db, tables, app.signal, a.watermark),
-    groupCounts(target, targetDb, tables, app.signal),
-  ]);
-  const prove = toProve(tables, a.tables, oc, tc);
-  const [oh, th] = await Promise.all([
-    groupHashes(origin, db, prove, app.signal),
-    groupHashes(target, targetDb, prove, app.signal),
-  ]);
-  const diff = differingGroups(
-    prove.map((p) => p.t),
-    oh,
-    th,
+  app.logCommand(
+    target.label,
+    `runuser -u postgres -- psql -d ${targetDb} <row counts and the groups written since, then hashes>`,
   );
+  const tw = a.targetWatermark!;
+  const hash = (items: readonly { t: GroupTable; groups?: number[] }[]) => {
+    const some = items.filter((p) => !p.groups || p.groups.length);
+    return Promise.all([groupHashes(origin, db, some, signal), groupHashes(target, targetDb, some, signal)]);
+  };
+  const byGroup = async (ts: readonly GroupTable[], hashed: ReadonlyMap<string, number[] | undefined>) => {
+    const [oc, tc] = await Promise.all([
+      groupCounts(origin, db, ts, signal, a.watermark),
+      groupCounts(target, targetDb, ts, signal, tw),
+    ]);
+    const items = ts.map((t) => {
+      const done = hashed.get(t.ident) ?? [];
+      const c = counts.get(t.ident);
+      const ahead = a.tables[t.ident];
+      if (!c || ahead === "all") return { t };
+      const more = groupsBeyondTotals(c, [...done, ...(ahead ?? [])], oc.get(t.ident), tc.get(t.ident));
+      const groups = [...new Set([...more, ...(hashed.has(t.ident) ? [] : (ahead ?? []))])].sort(
+        (x, y) => x - y,
+      );
+      return groups.length > MAX_GROUPS_KEPT ? { t } : { t, groups };
+    });
+    let rows = 0;
+    for (const m of oc.values()) for (const [n] of m.values()) rows += Number(n);
+    return { items, rows, hashes: await hash(items) };
+  };
+  const allByGroup = async (ts: readonly GroupTable[]) => {
+    const r = await byGroup(ts, new Map());
+    return proof(ts, r.rows, "by group", r.items, 0, r.hashes, counts);
+  };
+  if (!opts.still) return allByGroup(await readTables(origin, db, signal));
+
+  // The origin still: totals, then the groups to hash. The target's tables in two sessions of
+  // about equal size.
+  const sizes = new Map([...counts].map(([ident, g]) => [ident, [...g.values()].reduce((x, y) => x + y, 0)]));
+  const targetTotals = (ts: readonly GroupTable[]) =>
+    Promise.all(
+      splitBySize([...ts], sizes, 2).map((part) => tableTotals(target, targetDb, part, signal, tw)),
+    ).then((parts) => new Map(parts.flatMap((m) => [...m])));
+  // From the cold copy's scan when the origin's snapshot is still the one it read (its tables,
+  // counts, and where its fresh rows are), at once with the target's; else counted now.
+  const scan = opts.scan && scanUsable(opts.scan, a.watermark) ? opts.scan : undefined;
+  const fromScan = scan
+    ? await Promise.all([freshGroupsAt(origin, db, scan, a.watermark, signal), targetTotals(scan.list)])
+    : undefined;
+  let tables: readonly GroupTable[], before: string, ot: Map<string, TableTotal>, tt: Map<string, TableTotal>;
+  const usedScan = Boolean(scan && fromScan && fromScan[0].snapshot === scan.snapshot);
+  if (scan && fromScan && usedScan) {
+    [tables, before, ot, tt] = [scan.list, scan.snapshot, fromScan[0].totals, fromScan[1]];
+  } else {
+    [tables, before] = await Promise.all([
+      readTables(origin, db, signal),
+      currentSnapshot(origin, db, signal),
+    ]);
+    [ot, tt] = await Promise.all([
+      tableTotals(origin, db, tables, signal, a.watermark),
+      targetTotals(tables),
+    ]);
+  }
+  const prove = groupsToHash(tables, a.tables, counts, ot, tt);
+  const [oh, th] = await hash(prove);
+  const after = await currentSnapshot(origin, db, signal);
+  if (after !== before || !quiet(before)) {
+    app.events.emit({
+      type: "info",
+      message: `verify: database ${db} changed on the origin during its verification: every table counted by group`,
+    });
+    return allByGroup(await readTables(origin, db, signal));
+  }
+  // Tables whose rows outside the hashed groups do not add up: by group on both sides.
+  const short = prove.filter(
+    (p) =>
+      p.groups &&
+      !totalsProve(
+        counts.get(p.t.ident)!,
+        p.groups,
+        { rows: ot.get(p.t.ident)?.rows ?? 0, hashed: oh.get(p.t.ident) },
+        { rows: tt.get(p.t.ident)?.rows ?? 0, hashed: th.get(p.t.ident) },
+      ),
+  );
+  let items = prove;
+  if (short.length) {
+    const more = await byGroup(
+      short.map((p) => p.t),
+      new Map(short.map((p) => [p.t.ident, p.groups])),
+    );
+    items = [...prove, ...more.items];
+    for (const [from, into] of [
+      [more.hashes[0], oh],
+      [more.hashes[1], th],
+    ] as const)
+      for (const [ident, g] of from)
+        for (const [n, v] of g) (into.get(ident) ?? into.set(ident, new Map()).get(ident)!).set(n, v);
+  }
   let rows = 0;
-  for (const m of oc.values()) for (const [n] of m.values()) rows += Number(n);
+  for (const x of ot.values()) rows += x.rows;
+  return proof(tables, rows, usedScan ? "final copy" : "counted", items, short.length, [oh, th], counts);
+}
+
+/** A snapshot with no transaction in progress ("xmin:xmax:" with xmin = xmax). */
+function quiet(snapshot: string | undefined): boolean {
+  const m = /^(\d+):(\d+):$/.exec(snapshot ?? "");
+  return Boolean(m && m[1] === m[2]);
+}
+
+function proof(
+  tables: readonly GroupTable[],
+  rows: number,
+  originFrom: GroupProof["originFrom"],
+  items: readonly { t: GroupTable; groups?: number[] }[],
+  byGroup: number,
+  [oh, th]: readonly [GroupMap, GroupMap],
+  counts: GroupCounts,
+): GroupProof {
   return {
     tables: tables.length,
     rows,
-    hashed: prove.reduce((n, p) => n + (p.groups?.length ?? 1), 0),
-    diff,
+    originFrom,
+    hashed: items.reduce((n, p) => n + (p.groups?.length ?? 1), 0),
+    byGroup,
+    diff: differingGroups(tables, oh, th),
+    counts: nextCounts(counts, items, oh),
   };
+}
+
+/**
+ * Whether the cold copy's scan of the origin can stand for a count now, as long as the origin's
+ * snapshot is still the one it began with: that snapshot had no transaction in progress (so an
+ * equal one later means nothing committed in between); it counted fresh rows from a watermark not
+ * later than the ahead's (`w32`: its fresh rows include the ahead's); and it knows where the fresh
+ * rows of every table are.
+ */
+export function scanUsable(scan: OriginScan, w32: number): boolean {
+  if (!quiet(scan.snapshot)) return false;
+  if ((w32 - xid32(scan.since) + 2 ** 32) % 2 ** 32 >= 2 ** 31) return false;
+  return scan.list.every((t) => {
+    const c = scan.tables.get(t.ident);
+    return c !== undefined && (c.since === 0 || c.tids !== undefined);
+  });
+}
+
+/** The counts after a proof: the hashed groups take the origin's counts now. */
+function nextCounts(
+  counts: GroupCounts,
+  hashed: readonly { t: GroupTable; groups?: number[] }[],
+  origin: GroupMap,
+): GroupCounts {
+  const out: GroupCounts = new Map([...counts].map(([ident, g]) => [ident, new Map(g)]));
+  for (const { t, groups } of hashed) {
+    const now = origin.get(t.ident) ?? new Map<number, [string, string]>();
+    const c = groups ? (out.get(t.ident) ?? new Map<number, number>()) : new Map<number, number>();
+    for (const g of groups ?? []) c.delete(g);
+    for (const [g, [n]] of now) c.set(g, Number(n));
+    out.set(t.ident, c);
+  }
+  return out;
 }
 
 function proofSummary(p: GroupProof, schemaDifferences: number): string {
   const n = p.diff.size + schemaDifferences;
-  return `${formatCount(p.tables)} tables, ${formatCount(p.rows)} rows counted by group; ${formatCount(p.hashed)} groups hashed on both sides${n ? `, ${n} differences` : ", identical"}`;
+  const how =
+    p.originFrom === "by group"
+      ? "counted by group on both sides"
+      : `counted on both sides${p.originFrom === "final copy" ? " (the origin's by the final copy's own scan)" : ""}, with the groups written since`;
+  return `${formatCount(p.tables)} tables, ${formatCount(p.rows)} rows ${how}; ${formatCount(p.hashed)} groups hashed on both sides${p.byGroup ? `; ${p.byGroup} tables counted by group too (rows had gone)` : ""}${n ? `, ${n} differences` : ", identical"}`;
 }
 
 /**
@@ -397,10 +605,19 @@ export async function verifyChangedDatabases(
   const access = dbAccess(mc, port);
   const { origin, target } = access;
   const total: DbCounts & { normalised: string[] } = { tables: 0, rows: 0, normalised: [] };
-  const wholeDbs = mc.profile.databases.filter((db) => {
+  // The group counts each database's proof starts from: without them, compared whole.
+  const counts = new Map<string, GroupCounts>();
+  for (const db of mc.profile.databases) {
     const a = ahead.databases[db];
-    return !a || "whole" in a;
-  });
+    const c = a && "counts" in a && a.counts ? readGroupCounts(a.counts) : undefined;
+    if (c) counts.set(db, c);
+    else if (a && !("whole" in a))
+      app.events.emit({
+        type: "info",
+        message: `verify: database ${db} compared whole (the group counts of the verification ahead are gone: ${a.counts ?? "none"})`,
+      });
+  }
+  const wholeDbs = mc.profile.databases.filter((db) => !counts.has(db));
   const byGroups = mc.profile.databases.filter((db) => !wholeDbs.includes(db));
   const restTask = wholeDbs.length ? whole(wholeDbs) : undefined;
   const counted = await Promise.all(
@@ -410,11 +627,14 @@ export async function verifyChangedDatabases(
         `verify-db:${db}`,
         `Compare database ${db}: schema, sequences, the row groups that could have changed`,
         async () => {
-          const a = ahead.databases[db] as { watermark: number; tables: Record<string, AheadTable> };
+          const a = ahead.databases[db] as AheadDatabase;
           const [os, ts, proof] = await Promise.all([
             readDbManifest(origin, db, app.signal, SCHEMA_SQL + SEQUENCE_VALUES_SQL),
             readDbManifest(target, db, app.signal, SCHEMA_SQL + SEQUENCE_VALUES_SQL),
-            proveChangedGroups(app, access, db, db, a),
+            proveChangedGroups(app, access, db, db, a, counts.get(db)!, {
+              still: true,
+              scan: mc.originScans?.get(db),
+            }),
           ]);
           for (const [side, r] of [
             [origin, os],

@@ -2,6 +2,7 @@
 // watermark may be trusted, and the per-group queries both servers run.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { groupExpr, groupFilter } from "../../src/verify/dbGroups.js";
 import {
   adjacentRuns,
   formatMarks,
@@ -88,8 +89,11 @@ test("changed ranges next to each other are copied as one range", () => {
   assert.equal(g.where([]), "false");
 });
 
-test("hashed keys make groups of about 16 rows, at most 65,536 of them", () => {
-  const t = { ident: "public.b", pk: ["guid"], pkType: "bytea" };
+test("hashed keys make groups of about 16 rows, at most 65,536 of them; a bytea key, the verification's ranges", () => {
+  const b = { ident: "public.b", pk: ["guid"], pkType: "bytea" };
+  assert.equal(grouping(b, 120_000).expr, groupExpr(b), "the groups the verification hashes next");
+  assert.equal(grouping(b, 120_000).where([7]), groupFilter(b, [7]), "read by ranges of the index");
+  const t = { ident: "public.b", pk: ["guid"], pkType: "text" };
   assert.equal(grouping(t, 120_000).expr, "(hashtext(r.guid::text) & 8191)");
   assert.match(grouping(t, 100).expr, /& 7\)$/);
   assert.match(grouping(t, 50_000_000).expr, /& 65535\)$/);

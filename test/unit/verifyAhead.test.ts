@@ -12,13 +12,17 @@ import {
   groupFilter,
   GROUPING,
   groupMap,
-  groupsToProve,
+  groupsBeyondTotals,
+  parseTotals,
+  tableTotalSql,
+  totalsProve,
   parseGroupLines,
   runs,
   type GroupTable,
 } from "../../src/verify/dbGroups.js";
 import {
   aheadFiles,
+  groupsToHash,
   LinkGroups,
   planListed,
   usableAhead,
@@ -26,6 +30,7 @@ import {
 } from "../../src/verify/ahead.js";
 import { fileManifestScript, listedInput, parseFileManifest } from "../../src/verify/fileManifest.js";
 import { LocalHost } from "../../src/adapters/host.js";
+import { scanUsable } from "../../src/verify/sinceAhead.js";
 
 const intTable: GroupTable = { ident: "public.t_mailbox_record", pk: ["id"], pkType: "bigint" };
 const textTable: GroupTable = { ident: "public.t_domain", pk: ["name"], pkType: "text" };
@@ -45,51 +50,142 @@ void test("row groups depend on the key alone: ranges of an integer key, buckets
     "(r.id >= 1536 AND r.id < 3072) OR (r.id >= 4608 AND r.id < 5120)",
   );
   assert.equal(groupFilter(textTable, []), "false");
-  // A bytea key (BlueMind's message bodies' guid): ranges of its first 10 bits, read by its index;
+  // A bytea key (BlueMind's message bodies' guid): ranges of its first 16 bits, read by its index;
   // keys shorter than 2 bytes are group -1. (Checked against PostgreSQL: every group's rows by the
   // expression are exactly the filter's, short and edge keys included.)
   const bytea: GroupTable = { ident: "public.t_message_body", pk: ["guid"], pkType: "bytea" };
-  assert.match(groupExpr(bytea), /get_byte\(r\.guid, 0\) << 2\) \| \(get_byte\(r\.guid, 1\) >> 6\)/);
+  assert.match(groupExpr(bytea), /\(get_byte\(r\.guid, 0\) << 8\) \| \(get_byte\(r\.guid, 1\)\) END/);
   assert.equal(
-    groupFilter(bytea, [5, 6, 9, 1023]),
-    "(r.guid >= decode('0140', 'hex') AND r.guid < decode('01c0', 'hex') AND length(r.guid) >= 2) OR " +
-      "(r.guid >= decode('0240', 'hex') AND r.guid < decode('0280', 'hex') AND length(r.guid) >= 2) OR " +
-      "(r.guid >= decode('ffc0', 'hex') AND length(r.guid) >= 2)",
+    groupFilter(bytea, [5, 6, 9, 65535]),
+    "(r.guid >= decode('0005', 'hex') AND r.guid < decode('0007', 'hex') AND length(r.guid) >= 2) OR " +
+      "(r.guid >= decode('0009', 'hex') AND r.guid < decode('000a', 'hex') AND length(r.guid) >= 2) OR " +
+      "(r.guid >= decode('ffff', 'hex') AND length(r.guid) >= 2)",
   );
   assert.equal(
     groupFilter(bytea, [-1, 0]),
-    "length(r.guid) < 2 OR (r.guid >= decode('0000', 'hex') AND r.guid < decode('0040', 'hex') AND length(r.guid) >= 2)",
+    "length(r.guid) < 2 OR (r.guid >= decode('0000', 'hex') AND r.guid < decode('0001', 'hex') AND length(r.guid) >= 2)",
   );
 });
 
-void test("groups that differ, and what the downtime proves: differing ahead, written since, counts differing", () => {
+void test("groups that differ between two maps of groups", () => {
   const lines = (text: string) => groupMap(parseGroupLines(text));
   const o = lines("public.t_mailbox_record\x1f0\x1f512\x1fh0\npublic.t_mailbox_record\x1f1\x1f512\x1fh1\n");
   const t = lines(
     "public.t_mailbox_record\x1f0\x1f512\x1fh0\npublic.t_mailbox_record\x1f1\x1f511\x1fh1\npublic.t_mailbox_record\x1f2\x1f1\x1fx\n",
   );
   assert.deepEqual([...differingGroups([intTable], o, t)], [["public.t_mailbox_record", [1, 2]]]);
-  // Downtime counts: [rows, fresh] on the origin, [rows, 0] on the target.
-  const oc = new Map<number, [string, string]>([
-    [0, ["512", "0"]],
-    [1, ["512", "0"]],
-    [3, ["512", "2"]], // written since the ahead's watermark
-    [4, ["500", "0"]], // a deletion: counts differ
+});
+
+void test("what the downtime hashes: groups differing ahead and written since on either side; whole when unknown or too many", () => {
+  const counts = new Map([
+    [
+      "public.t_mailbox_record",
+      new Map([
+        [0, 512],
+        [1, 512],
+        [3, 512],
+        [4, 500],
+      ]),
+    ],
   ]);
-  const tc = new Map<number, [string, string]>([
-    [0, ["512", "0"]],
-    [1, ["512", "0"]],
-    [3, ["510", "0"]],
-    [4, ["501", "0"]],
-    [7, ["1", "0"]], // on the target only
-  ]);
-  assert.deepEqual(groupsToProve(intTable, [1], oc, tc), [1, 3, 4, 7]);
+  const total = (fresh: number[]) => new Map([["public.t_mailbox_record", { rows: 2036, fresh }]]);
   assert.deepEqual(
-    groupsToProve(intTable, undefined, oc, oc),
-    [3],
-    "unchanged groups equal ahead need no proof",
+    groupsToHash([intTable], { "public.t_mailbox_record": [1] }, counts, total([3]), total([7, 3])),
+    [{ t: intTable, groups: [1, 3, 7] }],
   );
-  assert.equal(groupsToProve(intTable, "all", oc, tc), "all");
+  assert.deepEqual(groupsToHash([intTable], {}, counts, total([]), total([])), [{ t: intTable, groups: [] }]);
+  assert.deepEqual(
+    groupsToHash([intTable], { "public.t_mailbox_record": "all" }, counts, total([]), total([])),
+    [{ t: intTable }],
+  );
+  assert.deepEqual(
+    groupsToHash([textTable], {}, counts, total([]), total([])),
+    [{ t: textTable }],
+    "unknown ahead",
+  );
+  const many = Array.from({ length: 5000 }, (_, i) => i);
+  assert.deepEqual(groupsToHash([intTable], {}, counts, total(many), total([])), [{ t: intTable }]);
+});
+
+void test("the rows outside the hashed groups must add up to the ahead's on each side: a row gone from one side is seen", () => {
+  // Ahead: groups 0..3, 512 rows each (2,048). Group 3 was written since: hashed, now 513 rows.
+  const counts = new Map([
+    [0, 512],
+    [1, 512],
+    [2, 512],
+    [3, 512],
+  ]);
+  const hashed = (n: number) => new Map<number, [string, string]>([[3, [String(n), "h"]]]);
+  const side = (rows: number, n = 513) => ({ rows, hashed: hashed(n) });
+  assert.equal(totalsProve(counts, [3], side(2049), side(2049)), true, "nothing gone: proven");
+  assert.equal(totalsProve(counts, [3], side(2048), side(2049)), false, "a row gone on the origin");
+  assert.equal(totalsProve(counts, [3], side(2049), side(2048)), false, "a row gone on the target");
+  assert.equal(
+    totalsProve(counts, [], { rows: 2048, hashed: undefined }, { rows: 2048, hashed: undefined }),
+    true,
+  );
+  assert.equal(
+    totalsProve(counts, [3], { rows: 1536, hashed: undefined }, { rows: 1536, hashed: undefined }),
+    true,
+    "a hashed group emptied on both sides counts no rows",
+  );
+  // Then by group: the groups whose counts moved from the ahead's, or with rows written since.
+  const c = (entries: [number, string, string][]) =>
+    new Map<number, [string, string]>(entries.map(([g, n, f]) => [g, [n, f]]));
+  assert.deepEqual(
+    groupsBeyondTotals(
+      counts,
+      [3],
+      c([
+        [0, "512", "0"],
+        [1, "511", "0"],
+        [2, "512", "0"],
+        [3, "513", "1"],
+      ]),
+      c([
+        [0, "512", "0"],
+        [1, "512", "0"],
+        [3, "513", "1"],
+        [9, "1", "1"],
+      ]),
+    ),
+    [1, 2, 9],
+  );
+});
+
+void test("the final copy's scan stands for the origin's count only while nothing committed there since", () => {
+  const scan = {
+    snapshot: "900:900:",
+    since: 2 ** 32 + 880, // 64-bit; its 32-bit xid 880 is before the ahead's 890
+    list: [{ ...intTable, pkType: "bigint" }],
+    tables: new Map([
+      ["public.t_mailbox_record", { rows: 10, since: 2, sinceHash: "5", tids: '{"(0,1)","(0,2)"}' }],
+    ]),
+  };
+  assert.equal(scanUsable(scan, 890), true);
+  assert.equal(scanUsable({ ...scan, snapshot: "899:900:899" }, 890), false, "a transaction was running");
+  assert.equal(scanUsable(scan, 870), false, "its watermark is later than the ahead's");
+  assert.equal(
+    scanUsable({ ...scan, list: [...scan.list, { ...textTable, pkType: "text" }] }, 890),
+    false,
+    "a table it did not scan",
+  );
+  const many = {
+    ...scan,
+    tables: new Map([["public.t_mailbox_record", { rows: 9000, since: 5000, sinceHash: "1" }]]),
+  };
+  assert.equal(scanUsable(many, 890), false, "too many fresh rows to know where");
+  assert.match(
+    tableTotalSql(intTable, 77),
+    /count\(\*\), coalesce\(array_to_string\(array_agg\(DISTINCT \(r\.id::bigint >> 9\)\) FILTER \(WHERE age\(r\.xmin\) <= \(SELECT age\('77'::xid\)\)\)/,
+  );
+  assert.deepEqual(
+    [...parseTotals("public.t\x1f12\x1f3,4\npublic.u\x1f0\x1f\n")],
+    [
+      ["public.t", { rows: 12, fresh: [3, 4] }],
+      ["public.u", { rows: 0, fresh: [] }],
+    ],
+  );
 });
 
 const ahead = (over: Partial<VerifyAheadRecord> = {}): VerifyAheadRecord => ({
@@ -100,8 +196,9 @@ const ahead = (over: Partial<VerifyAheadRecord> = {}): VerifyAheadRecord => ({
   changeLog: { id: "w", path: "/nonexistent" },
   files: { "/var/spool/cyrus": { paths: ["data/a/1."] }, "/var/lib/cyrus": { paths: [] } },
   databases: {
-    bj: { watermark: 1234, tables: {}, grouping: GROUPING },
+    bj: { watermark: 1234, targetWatermark: 99, tables: {}, grouping: GROUPING, counts: "/c" },
     "bj-data": { watermark: 1234, tables: {} },
+    "bj-old": { watermark: 1234, tables: {}, grouping: GROUPING },
   },
   ...over,
 });
@@ -245,6 +342,11 @@ void test("the ahead record counts until a later full copy: that directory or da
     "a record whose groups were numbered otherwise is no proof of anything: whole",
   );
   assert.ok("tables" in usableAhead([a])!.databases["bj"]!, "one numbered as now is used");
+  assert.match(
+    (u.databases["bj-old"] as { whole: string }).whole,
+    /no target watermark or group counts/,
+    "a record without the target's watermark and the group counts cannot prove the totals: whole",
+  );
   assert.ok("whole" in u.files["/var/lib/cyrus"]!);
   assert.ok("paths" in u.files["/var/spool/cyrus"]!);
   assert.ok("whole" in u.databases["bj"]!);
