@@ -3,7 +3,8 @@
 // the ahead found is carried to the downtime's verification, never dropped on the way.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { Lab } from "../../lab/lab.js";
+import { join } from "node:path";
+import { Lab, REPO } from "../../lab/lab.js";
 import { compareHosts, journal } from "./support.js";
 
 const ORIGIN = ["--origin", "root@bm-origin"];
@@ -45,6 +46,11 @@ test("run with an old ahead: a last hot pass and a refresh; the downtime's verif
   assert.equal(v?.["ok"], true, JSON.stringify(v));
   assert.equal(v?.["scope"], "changed");
   assert.equal(v?.["aheadAt"], refreshed?.["startedAt"], "the downtime relied on the refreshed record");
+  assert.match(
+    r.stdout,
+    /ok Compare database bj-data: schema, sequences, the row groups that could have changed: .*by the final copy's own scan/,
+    "the origin's rows read once in the outage: its counts are the cold sync's own scan's",
+  );
   assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
 });
 
@@ -84,5 +90,38 @@ test("a difference the ahead found (a file rsync's quick check cannot see, a sta
   }
   assert.match(r.stdout, new RegExp(`${rel.replace(/[.]/g, "\\.")}.*content differs`));
   assert.match(r.stdout, /bj-data: table public\.rc_users.*content differs/);
+  assert.match(r.stdout, /nothing is swapped/);
+});
+
+test("a row of the target changed after the ahead, in a group the origin did not touch and with the same count, fails the downtime's verification", () => {
+  serving("t-refr3");
+  const hot = lab.bm(["hot-sync", ...ORIGIN, "-q"]);
+  assert.equal(hot.code, 0, hot.stderr + hot.stdout);
+  // On a terminal (a pty of util-linux's script), answered no: the verification ahead, no downtime.
+  const first = lab.exec(
+    "target",
+    ["script", "-qfec", `${join(REPO, "bin", "bm-migrate")} run ${ORIGIN.join(" ")}`, "/dev/null"],
+    { input: "n\n", timeoutMs: 600_000 },
+  );
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  assert.match(first.stdout, /Stopped before the downtime/);
+  assert.equal(aheadRecords().length, 1, "the verification ahead is made");
+  // The first row of the mailbox records (the writer appends at the end): same count, other flags.
+  // Nothing on the origin changes its group, so only the target's own row versions can tell.
+  lab.must(
+    "target",
+    `runuser -u postgres -- psql -X -q -d bj-data.bm-migrate-new -c "UPDATE t_mailbox_record SET flags = flags || '{planted}'::text[] WHERE id = (SELECT min(id) FROM t_mailbox_record)"`,
+  );
+  const r = lab.bm(["run", ...ORIGIN, "--yes", "--stop-after", "verify", "--refresh-ahead-after", "100000"], {
+    timeoutMs: 600_000,
+  });
+  assert.equal(r.code, 1, r.stderr + r.stdout);
+  assert.equal(aheadRecords().length, 1, "no refresh: the downtime relies on the ahead itself");
+  const v = journal(lab)
+    .filter((x) => x["type"] === "verify-result")
+    .at(-1);
+  assert.equal(v?.["scope"], "changed");
+  assert.equal(v?.["ok"], false);
+  assert.match(r.stdout, /bj-data: table public\.t_mailbox_record.*content differs in 1 group/);
   assert.match(r.stdout, /nothing is swapped/);
 });
