@@ -21,13 +21,21 @@ after(() => lab?.down());
 
 const aheadRecords = () => journal(lab).filter((r) => r["type"] === "verify-ahead");
 
+/** Change the target's staging copy of bj-data behind bm-migrate's back. */
+const onStaging = (sql: string) =>
+  lab.must("target", `runuser -u postgres -- psql -X -q -d bj-data.bm-migrate-new -c "${sql}"`);
+
+/** run through the cold sync and its verification, refreshing an ahead older than `after` seconds. */
+const runToVerify = (after: string) =>
+  lab.bm(["run", ...ORIGIN, "--yes", "--stop-after", "verify", "--refresh-ahead-after", after], {
+    timeoutMs: 600_000,
+  });
+
 test("run with an old ahead: a last hot pass and a refresh; the downtime's verification starts from the refresh", async () => {
   serving("t-refr1");
   const hot = lab.bm(["hot-sync", ...ORIGIN, "-q"]);
   assert.equal(hot.code, 0, hot.stderr + hot.stdout);
-  const r = lab.bm(["run", ...ORIGIN, "--yes", "--stop-after", "verify", "--refresh-ahead-after", "0"], {
-    timeoutMs: 600_000,
-  });
+  const r = runToVerify("0");
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /a last hot pass, then a comparison of what changed since/);
   const [full, refreshed] = aheadRecords();
@@ -68,13 +76,10 @@ test("a difference the ahead found (a file rsync's quick check cannot see, a sta
     `f='${file}'; cp -p "$f" /tmp/ref; printf 'X' | dd of="$f" bs=1 count=1 conv=notrunc 2>/dev/null; touch -r /tmp/ref "$f"`,
   );
   // A row of the staging copy, in a table the origin does not write.
-  lab.must(
-    "target",
-    `runuser -u postgres -- psql -X -q -d bj-data.bm-migrate-new -c "UPDATE rc_users SET username = username || '-x' WHERE user_id = (SELECT min(user_id) FROM rc_users)"`,
+  onStaging(
+    "UPDATE rc_users SET username = username || '-x' WHERE user_id = (SELECT min(user_id) FROM rc_users)",
   );
-  const r = lab.bm(["run", ...ORIGIN, "--yes", "--stop-after", "verify", "--refresh-ahead-after", "0"], {
-    timeoutMs: 600_000,
-  });
+  const r = runToVerify("0");
   assert.equal(r.code, 1, r.stderr + r.stdout);
   const rec = aheadRecords();
   assert.equal(rec.length, 2, "a full ahead and its refresh");
@@ -108,13 +113,10 @@ test("a row of the target changed after the ahead, in a group the origin did not
   assert.equal(aheadRecords().length, 1, "the verification ahead is made");
   // The first row of the mailbox records (the writer appends at the end): same count, other flags.
   // Nothing on the origin changes its group, so only the target's own row versions can tell.
-  lab.must(
-    "target",
-    `runuser -u postgres -- psql -X -q -d bj-data.bm-migrate-new -c "UPDATE t_mailbox_record SET flags = flags || '{planted}'::text[] WHERE id = (SELECT min(id) FROM t_mailbox_record)"`,
+  onStaging(
+    "UPDATE t_mailbox_record SET flags = flags || '{planted}'::text[] WHERE id = (SELECT min(id) FROM t_mailbox_record)",
   );
-  const r = lab.bm(["run", ...ORIGIN, "--yes", "--stop-after", "verify", "--refresh-ahead-after", "100000"], {
-    timeoutMs: 600_000,
-  });
+  const r = runToVerify("100000");
   assert.equal(r.code, 1, r.stderr + r.stdout);
   assert.equal(aheadRecords().length, 1, "no refresh: the downtime relies on the ahead itself");
   const v = journal(lab)
