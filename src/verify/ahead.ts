@@ -520,10 +520,16 @@ export function writeGroupCounts(stateDir: string, db: string, counts: GroupCoun
   return path;
 }
 
-/** The group counts kept by writeGroupCounts; undefined when the file is gone or unreadable. */
-export function readGroupCounts(path: string): GroupCounts | undefined {
+/**
+ * The group counts an ahead record's database kept (see writeGroupCounts); undefined when it has
+ * none, or the file is gone or unreadable.
+ */
+export function readGroupCounts(
+  a: VerifyAheadRecord["databases"][string] | undefined,
+): GroupCounts | undefined {
+  if (!a || !("counts" in a) || !a.counts) return undefined;
   try {
-    const raw = readNoFollow(path);
+    const raw = readNoFollow(a.counts);
     if (!raw) return undefined;
     const json = JSON.parse(raw.toString("utf8")) as Record<string, Record<string, number>>;
     return new Map(
@@ -568,15 +574,18 @@ export function groupsToHash(
   return tables.map((t) => {
     const a = ahead[t.ident];
     if (a === "all" || !counts.has(t.ident)) return { t };
-    const groups = [
-      ...new Set([
-        ...(a ?? []),
-        ...(origin.get(t.ident)?.fresh ?? []),
-        ...(target.get(t.ident)?.fresh ?? []),
-      ]),
-    ].sort((x, y) => x - y);
-    return groups.length > MAX_GROUPS_KEPT ? { t } : { t, groups };
+    return toHash(t, [
+      ...(a ?? []),
+      ...(origin.get(t.ident)?.fresh ?? []),
+      ...(target.get(t.ident)?.fresh ?? []),
+    ]);
   });
+}
+
+/** Some groups of a table to hash, in order, once each; beyond MAX_GROUPS_KEPT, the whole table. */
+export function toHash(t: GroupTable, groups: readonly number[]): { t: GroupTable; groups?: number[] } {
+  const sorted = [...new Set(groups)].sort((x, y) => x - y);
+  return sorted.length > MAX_GROUPS_KEPT ? { t } : { t, groups: sorted };
 }
 
 export { stderrTail };

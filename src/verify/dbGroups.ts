@@ -211,12 +211,19 @@ export type GroupMap = Map<string, Map<number, [string, string]>>;
 
 export function groupMap(lines: readonly GroupLine[]): GroupMap {
   const m: GroupMap = new Map();
-  for (const l of lines) {
-    let t = m.get(l.ident);
-    if (!t) m.set(l.ident, (t = new Map<number, [string, string]>()));
-    t.set(l.group, [l.a, l.b]);
-  }
+  for (const l of lines) setGroup(m, l.ident, l.group, [l.a, l.b]);
   return m;
+}
+
+/** Add `from`'s groups to `into` (a group in both takes `from`'s pair). */
+export function mergeGroups(into: GroupMap, from: GroupMap): void {
+  for (const [ident, groups] of from) for (const [g, pair] of groups) setGroup(into, ident, g, pair);
+}
+
+function setGroup(m: GroupMap, ident: string, group: number, pair: [string, string]): void {
+  let t = m.get(ident);
+  if (!t) m.set(ident, (t = new Map<number, [string, string]>()));
+  t.set(group, pair);
 }
 
 /** The groups of each table whose pair differs between the two maps (or is on one side only). */

@@ -43,6 +43,7 @@ import {
   readTables,
   snapshotWatermark,
   tableTotals,
+  toHash,
   writeGroupCounts,
   type AheadDatabase,
   type GroupCounts,
@@ -52,7 +53,7 @@ import {
   differingGroups,
   GROUPING,
   groupsBeyondTotals,
-  MAX_GROUPS_KEPT,
+  mergeGroups,
   totalsProve,
   type GroupMap,
   type GroupTable,
@@ -253,7 +254,7 @@ export async function verifyRefresh(
       mc.profile.databases.map(async (db): Promise<[string, VerifyAheadRecord["databases"][string]]> => {
         const a = ahead.databases[db];
         const m = marks.get(db)!;
-        const counts = a && "counts" in a && a.counts ? readGroupCounts(a.counts) : undefined;
+        const counts = readGroupCounts(a);
         if (!a || "whole" in a || !counts || m.target === undefined)
           return [db, await aheadDatabase(app, access, db, m)];
         const proof = await stepEvents(
@@ -440,10 +441,7 @@ async function proveChangedGroups(
       const ahead = a.tables[t.ident];
       if (!c || ahead === "all") return { t };
       const more = groupsBeyondTotals(c, [...done, ...(ahead ?? [])], oc.get(t.ident), tc.get(t.ident));
-      const groups = [...new Set([...more, ...(hashed.has(t.ident) ? [] : (ahead ?? []))])].sort(
-        (x, y) => x - y,
-      );
-      return groups.length > MAX_GROUPS_KEPT ? { t } : { t, groups };
+      return toHash(t, [...more, ...(hashed.has(t.ident) ? [] : (ahead ?? []))]);
     });
     let rows = 0;
     for (const m of oc.values()) for (const [n] of m.values()) rows += Number(n);
@@ -464,24 +462,34 @@ async function proveChangedGroups(
     ).then((parts) => new Map(parts.flatMap((m) => [...m])));
   // From the cold copy's scan when the origin's snapshot is still the one it read (its tables,
   // counts, and where its fresh rows are), at once with the target's; else counted now.
+  type Totals = {
+    tables: readonly GroupTable[];
+    before: string;
+    ot: Map<string, TableTotal>;
+    tt: Map<string, TableTotal>;
+  };
+  let totals: Totals | undefined;
   const scan = opts.scan && scanUsable(opts.scan, a.watermark) ? opts.scan : undefined;
-  const fromScan = scan
-    ? await Promise.all([freshGroupsAt(origin, db, scan, a.watermark, signal), targetTotals(scan.list)])
-    : undefined;
-  let tables: readonly GroupTable[], before: string, ot: Map<string, TableTotal>, tt: Map<string, TableTotal>;
-  const usedScan = Boolean(scan && fromScan && fromScan[0].snapshot === scan.snapshot);
-  if (scan && fromScan && usedScan) {
-    [tables, before, ot, tt] = [scan.list, scan.snapshot, fromScan[0].totals, fromScan[1]];
-  } else {
-    [tables, before] = await Promise.all([
+  if (scan) {
+    const [o, tt] = await Promise.all([
+      freshGroupsAt(origin, db, scan, a.watermark, signal),
+      targetTotals(scan.list),
+    ]);
+    if (o.snapshot === scan.snapshot) totals = { tables: scan.list, before: scan.snapshot, ot: o.totals, tt };
+  }
+  const usedScan = totals !== undefined;
+  if (!totals) {
+    const [tables, before] = await Promise.all([
       readTables(origin, db, signal),
       currentSnapshot(origin, db, signal),
     ]);
-    [ot, tt] = await Promise.all([
+    const [ot, tt] = await Promise.all([
       tableTotals(origin, db, tables, signal, a.watermark),
       targetTotals(tables),
     ]);
+    totals = { tables, before, ot, tt };
   }
+  const { tables, before, ot, tt } = totals;
   const prove = groupsToHash(tables, a.tables, counts, ot, tt);
   const [oh, th] = await hash(prove);
   const after = await currentSnapshot(origin, db, signal);
@@ -510,12 +518,8 @@ async function proveChangedGroups(
       new Map(short.map((p) => [p.t.ident, p.groups])),
     );
     items = [...prove, ...more.items];
-    for (const [from, into] of [
-      [more.hashes[0], oh],
-      [more.hashes[1], th],
-    ] as const)
-      for (const [ident, g] of from)
-        for (const [n, v] of g) (into.get(ident) ?? into.set(ident, new Map()).get(ident)!).set(n, v);
+    mergeGroups(oh, more.hashes[0]);
+    mergeGroups(th, more.hashes[1]);
   }
   let rows = 0;
   for (const x of ot.values()) rows += x.rows;
@@ -609,7 +613,7 @@ export async function verifyChangedDatabases(
   const counts = new Map<string, GroupCounts>();
   for (const db of mc.profile.databases) {
     const a = ahead.databases[db];
-    const c = a && "counts" in a && a.counts ? readGroupCounts(a.counts) : undefined;
+    const c = readGroupCounts(a);
     if (c) counts.set(db, c);
     else if (a && !("whole" in a))
       app.events.emit({
