@@ -23,7 +23,9 @@ for a in "$@"; do
 done
 
 # One dpkg-query for all (the default lab's start pays for this check every time).
-installed=" $(dpkg-query -W -f='${Package}\t${Status}\n' "${packages[@]}" 2>/dev/null \
+# dpkg-query exits 1 when it has never heard of one of them (a fresh machine): that is an answer,
+# not a failure, so its status must not end the script under pipefail.
+installed=" $({ dpkg-query -W -f='${Package}\t${Status}\n' "${packages[@]}" 2>/dev/null || true; } \
   | awk -F'\t' '$2 ~ /install ok installed/ { printf "%s ", $1 }')"
 missing=()
 for p in "${packages[@]}"; do
