@@ -5,8 +5,8 @@
  */
 import { run, shellQuote, type ProcessResult, type RunOptions } from "./process.js";
 import type { SshConnection } from "./ssh.js";
+import type { Role } from "../engine/plan.js";
 
-export type Role = "origin" | "target";
 
 export interface Host {
   readonly role: Role;

@@ -3,7 +3,7 @@
  * directory where dumps are written), the origin's data measured there (hard links once), less what
  * is already synced, plus a margin, must fit in the free bytes and inodes.
  */
-import { formatBytes, formatCount } from "../format.js";
+import { formatBytes, formatCount } from "../engine/format.js";
 import type { Finding } from "./findings.js";
 import type { PreflightFacts } from "./gather.js";
 

@@ -1,5 +1,5 @@
 /** The preflight's report for people: blockers first, then warnings, then information. */
-import { formatDuration } from "../format.js";
+import { formatDuration } from "../engine/format.js";
 import { countBySeverity, sortFindings, type Finding, type Severity } from "./findings.js";
 
 export interface ReportMeta {

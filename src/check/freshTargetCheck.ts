@@ -5,7 +5,7 @@
  * directories are expected to hold the origin's data and only the databases are looked at; once a
  * cold sync has restored databases, neither is.
  */
-import { formatCount } from "../format.js";
+import { formatCount } from "../engine/format.js";
 import type { CheckContext } from "./context.js";
 import type { Finding } from "./findings.js";
 import type { PreflightFacts } from "./gather.js";

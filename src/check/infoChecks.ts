@@ -1,5 +1,5 @@
 /** Information for the administrator: clocks, systems, services, and what will move. */
-import { formatBytes, formatCount, formatDuration } from "../format.js";
+import { formatBytes, formatCount, formatDuration } from "../engine/format.js";
 import type { HostFacts } from "../bluemind/facts.js";
 import type { CheckContext } from "./context.js";
 import type { Finding } from "./findings.js";

@@ -6,7 +6,7 @@
 import type { CheckId, Finding } from "./findings.js";
 import type { PreflightFacts } from "./gather.js";
 import { pgMajor, type SideFacts } from "./probes.js";
-import { normalisedInWords } from "../phases/majorUpgrade.js";
+import { normalisedInWords } from "../database/majorUpgrade.js";
 import type { Side } from "./context.js";
 
 function serverShown(s: SideFacts): string {

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { privateDir } from "../engine/stateDir.js";
 import { join } from "node:path";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { ConfigError, PreflightFailed } from "../engine/errors.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { PROFILES, profileFor, type Profile } from "../bluemind/profiles.js";

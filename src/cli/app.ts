@@ -1,12 +1,13 @@
 /**
- * What every command gets: validated settings, the event sinks, the journal, the run's abort
- * signal (Ctrl-C) and a way to ask the administrator. Built once per invocation by the CLI.
+ * Builds the application context (engine/app.ts) for one invocation: the event sinks (screen,
+ * JSON, log file), the journal, the lock, signals and questions.
  */
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { createInterface } from "node:readline/promises";
 import type { Settings } from "../engine/settings.js";
-import type { EventSink } from "../engine/events.js";
+import type { Event, EventSink } from "../engine/events.js";
+import type { App, CommonFlags } from "../engine/app.js";
 import { FileJournal } from "../engine/journal.js";
 import { RunLock } from "../engine/lock.js";
 import { observeChildren } from "../adapters/process.js";
@@ -21,31 +22,6 @@ import {
   terminalGone,
   terminalHungUp,
 } from "./output.js";
-
-export interface CommonFlags {
-  json?: boolean;
-  quiet?: boolean;
-  yes?: boolean;
-  dryRun?: boolean;
-}
-
-export interface App {
-  readonly command: string;
-  readonly settings: Settings;
-  readonly flags: CommonFlags;
-  readonly events: EventSink;
-  readonly journal: FileJournal;
-  readonly lock: RunLock;
-  readonly runId: string;
-  readonly signal: AbortSignal;
-  /** stdin and stdout are a terminal and --json is off: questions can be asked. */
-  readonly interactive: boolean;
-  confirm(question: string): Promise<boolean>;
-  /** Text for people on stdout (nothing with --json: JSON lines only there). */
-  print(text: string): void;
-  logCommand(host: string, command: string): void;
-  close(): void;
-}
 
 export function createApp(command: string, settings: Settings, flags: CommonFlags): App {
   const out = outputOptionsFromEnv(flags);
@@ -77,6 +53,8 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
   };
   ignoreBrokenTerminal();
   process.on("SIGHUP", onHangup);
+  /** Renders what status --follow reads back from the log. */
+  let follower: HumanSink | undefined;
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY) && !flags.json;
   const journal = new FileJournal(settings.stateDir, (path) =>
     events.emit({
@@ -136,6 +114,10 @@ export function createApp(command: string, settings: Settings, flags: CommonFlag
     },
     logCommand(host: string, cmd: string): void {
       events.emit({ type: "command", host, command: cmd });
+    },
+    showLogged(e: Event, at: string): void {
+      if (flags.json) process.stdout.write(JSON.stringify({ ts: at, ...e }) + "\n");
+      else (follower ??= new HumanSink({ ...out, json: false, tty: false, color: false })).emitAt(e, at);
     },
     close(): void {
       human?.finish();

@@ -3,7 +3,7 @@
  * in --help and says plainly that it is not built yet.
  */
 import { Option } from "commander";
-import type { App } from "./app.js";
+import type { App } from "../engine/app.js";
 import { checkCommand } from "../commands/check.js";
 import { postCommand, postOptions } from "../commands/post.js";
 import { report } from "../commands/report.js";

@@ -8,7 +8,8 @@ import { ConfigError, ExitCode, describeError } from "../engine/errors.js";
 import { preferNewestPostgresBinaries } from "../adapters/pgTools.js";
 import { DEFAULT_CONFIG_FILE, DEFAULT_LOG_DIR, DEFAULT_STATE_DIR, loadSettings } from "../engine/settings.js";
 import { escapeControls, safeJson } from "../engine/text.js";
-import { createApp, type App, type CommonFlags } from "./app.js";
+import { createApp } from "./app.js";
+import type { App, CommonFlags } from "../engine/app.js";
 import { COMMANDS, type CommandSpec } from "./commands.js";
 
 /** Set by the single-file build (scripts/package.sh, esbuild --define): no package.json there. */

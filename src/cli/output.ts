@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Event, EventSink } from "../engine/events.js";
 import { appendNoFollow } from "../engine/stateDir.js";
 import { escapeControls, safeJson } from "../engine/text.js";
-import { formatBytes, formatDuration } from "../format.js";
+import { formatBytes, formatDuration } from "../engine/format.js";
 
 export interface OutputOptions {
   json: boolean;

@@ -3,7 +3,7 @@
  * while a blocker stands. When SSH to the origin fails, the target's checks are still reported.
  */
 import { LocalHost } from "../adapters/host.js";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { ExitCode } from "../engine/errors.js";
 import { runPreflight, validateSkips } from "../check/preflight.js";
 import type { PreflightHosts } from "../check/gather.js";

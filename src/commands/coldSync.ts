@@ -4,11 +4,11 @@
  * at once: the final pass over the data, the databases, the configuration. It ends with both
  * servers' BlueMind stopped, ready for verify and swap, and says how long the downtime was.
  */
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import type { MigrationContext } from "../phases/context.js";
 import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
-import { formatDuration } from "../format.js";
+import { formatDuration } from "../engine/format.js";
 import { coldSyncPlan } from "../phases/plans.js";
 import { readStagingAhead, stagingName } from "../phases/databaseSteps.js";
 import { stagingMarks, type OriginScan, type StagingState } from "../phases/databaseDelta.js";

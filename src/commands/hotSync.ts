@@ -2,10 +2,10 @@
  * `bm-migrate hot-sync`: copy the data directories while the origin keeps serving. Repeatable;
  * an interrupted pass is resumed by the next run.
  */
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { printPlan } from "./plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
-import { formatBytes, formatCount, formatDuration } from "../format.js";
+import { formatBytes, formatCount, formatDuration } from "../engine/format.js";
 import { hotSyncPlan } from "../phases/plans.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import type { Host } from "../adapters/host.js";
 import { gatherFacts } from "../bluemind/facts.js";
 import { DATA_DIRS_4, PROFILES, profileFor } from "../bluemind/profiles.js";

@@ -5,8 +5,9 @@
  * their runs execute; the others (check, verify, post, rollback do not run through the runner) are
  * described here as outlines of what their commands do, with the same step ids they emit.
  */
-import type { App } from "../cli/app.js";
-import { LocalHost, type Role } from "../adapters/host.js";
+import type { App } from "../engine/app.js";
+import { LocalHost } from "../adapters/host.js";
+import type { Role } from "../engine/plan.js";
 import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
 import type { Profile } from "../bluemind/profiles.js";
 import { postOutline as postPhaseOutline } from "../phases/post.js";

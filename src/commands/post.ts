@@ -14,7 +14,7 @@ import { newPassId, runPhase } from "../engine/runner.js";
 import { dropReplacedDatabases, replacedName } from "../phases/databaseSteps.js";
 import { closeSession, postPlan, type PostSession, type PostSettings } from "../phases/post.js";
 import { readCredentials, resolvePostSettings, type PostFlags } from "../phases/postSettings.js";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 
 export function postOptions(): Option[] {
   return [

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { privateDir } from "../engine/stateDir.js";
 import { dirname, join, resolve } from "node:path";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { ConfigError } from "../engine/errors.js";
 import { renderReport } from "../report/html.js";
 import { buildReportModel, commandsFromLog } from "../report/model.js";

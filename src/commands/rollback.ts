@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import { foldJournal, lastPass } from "../engine/status.js";
 import { connect } from "../phases/connect.js";

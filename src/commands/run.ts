@@ -4,7 +4,7 @@
  * Each phase is the same command an administrator could run alone, so an interrupted `run`
  * resumes from the journal: finished phases are skipped, an unfinished one resumes.
  */
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { foldJournal, lastPass } from "../engine/status.js";
 import { latestVerification } from "../verify/gate.js";
@@ -16,7 +16,7 @@ import { verifyCommand, verifyIn } from "./verify.js";
 import { parseSwapFlags, readFacts, swapCommand } from "./swap.js";
 import type { SwapFacts } from "../network/swapPlan.js";
 import { postCommand } from "./post.js";
-import { formatDuration } from "../format.js";
+import { formatDuration } from "../engine/format.js";
 
 /** A hot pass shorter than this means the origin's data is close enough: time for the downtime. */
 const SHORT_PASS_MS = 5 * 60_000;

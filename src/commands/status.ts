@@ -4,16 +4,15 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { LocalHost } from "../adapters/host.js";
 import { describeServiceState, readServiceState } from "../bluemind/serviceState.js";
 import type { Event } from "../engine/events.js";
-import { HumanSink } from "../cli/output.js";
 import { ExitCode } from "../engine/errors.js";
 import { foldJournal, outageParts, PHASES, type PassState } from "../engine/status.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { isAlive, type LockInfo } from "../engine/lock.js";
-import { formatBytes, formatCount, formatDuration } from "../format.js";
+import { formatBytes, formatCount, formatDuration } from "../engine/format.js";
 
 export async function statusCommand(app: App, opts: Record<string, unknown> = {}): Promise<number> {
   const code = await printStatus(app);
@@ -127,17 +126,11 @@ function showLogLine(app: App, line: string): void {
     const e = JSON.parse(line.slice(sp + 1)) as Event;
     if (e.type === "command") return;
     const ts = line.slice(0, sp);
-    if (app.flags.json) process.stdout.write(JSON.stringify({ ts, ...e }) + "\n");
     // With the time it was logged: the lines a dropped session missed are shown at once, later.
-    else followSink(app).emitAt(e, ts);
+    app.showLogged(e, ts);
   } catch {
     /* a line being written, or not ours */
   }
-}
-
-let sink: HumanSink | undefined;
-function followSink(app: App): HumanSink {
-  return (sink ??= new HumanSink({ json: false, quiet: Boolean(app.flags.quiet), tty: false, color: false }));
 }
 
 async function printStatus(app: App): Promise<number> {

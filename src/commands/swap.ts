@@ -11,7 +11,7 @@
  */
 import { Option } from "commander";
 import { isIPv4 } from "node:net";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { LocalHost, RemoteHost, type Host } from "../adapters/host.js";
 import { SshConnection, classifySshFailure } from "../adapters/ssh.js";
 import { stderrTail } from "../adapters/process.js";
@@ -21,7 +21,7 @@ import type { JournalRecord } from "../engine/journal.js";
 import { formatPlan } from "../engine/plan.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { foldJournal, outageOf } from "../engine/status.js";
-import { formatDuration } from "../format.js";
+import { formatDuration } from "../engine/format.js";
 import { latestVerification, type VerificationStatus } from "../verify/gate.js";
 import { swapAddresses } from "../network/addresses.js";
 import { chooseFlavour, networkProbeScript, parseNetworkProbe } from "../network/config.js";

@@ -4,18 +4,19 @@
  * path; databases: queries inside PostgreSQL), and the target compares them as they arrive. Every
  * difference is reported with its path or table; the result is journaled for `swap`.
  */
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { failure, stderrTail } from "../adapters/process.js";
 import { openTunnel, type Tunnel } from "../adapters/postgres.js";
 import { readServiceState } from "../bluemind/serviceState.js";
 import { configScope } from "../bluemind/profiles.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
-import { formatBytes, formatCount } from "../format.js";
+import { formatBytes, formatCount } from "../engine/format.js";
 import { finishMigration, prepareMigration } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";
 import { compareFileManifests, DifferenceLog, formatDifference, type FileCounts } from "../verify/compare.js";
 import { fileManifestScript, parseFileManifest } from "../verify/fileManifest.js";
-import { compareDbManifests, readDbManifest, type DbCounts } from "../verify/dbManifest.js";
+import { readDbManifest } from "../database/manifest.js";
+import { compareDbManifests, type DbCounts } from "../verify/dbCompare.js";
 import { streamManifest, usableAhead } from "../verify/ahead.js";
 import {
   verifyAhead,

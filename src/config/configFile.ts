@@ -5,10 +5,10 @@
  */
 import type { HostFacts } from "../bluemind/facts.js";
 import type { ConfigPattern, Profile } from "../bluemind/profiles.js";
-import type { SshTarget } from "../adapters/ssh.js";
+import type { SshTarget } from "../engine/destination.js";
 import type { FsSpace } from "../check/probes.js";
 import type { Settings } from "../engine/settings.js";
-import { formatBytes, formatCount } from "../format.js";
+import { formatBytes, formatCount } from "../engine/format.js";
 
 /** What was read on one server. */
 export interface DetectedSide {

@@ -3,7 +3,8 @@
  * every step with a stable id, a title and the commands it will run. `--dry-run` prints it;
  * the runner executes it against the journal.
  */
-import type { Role } from "../adapters/host.js";
+/** Which server a step acts on. */
+export type Role = "origin" | "target";
 import type { EventSink } from "./events.js";
 
 export interface StepContext {

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { isAbsolute, normalize } from "node:path";
 import { z } from "zod";
-import { parseDestination, type SshTarget } from "../adapters/ssh.js";
+import { parseDestination, type SshTarget } from "./destination.js";
 import { ConfigError } from "./errors.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/bm-migrate";

@@ -21,7 +21,7 @@ import type { JournalRecord } from "../engine/journal.js";
 import { displayBytes } from "../engine/text.js";
 import { join } from "node:path";
 import type { Step, StepContext, StepResult } from "../engine/plan.js";
-import { formatBytes, formatCount } from "../format.js";
+import { formatBytes, formatCount } from "../engine/format.js";
 import {
   changesFor,
   lastCopyStart,

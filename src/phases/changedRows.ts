@@ -17,8 +17,8 @@
  */
 import { pipeOriginInto } from "../adapters/pgQuery.js";
 import { quoteLiteral, type OriginDb } from "../adapters/postgres.js";
-import type { TableInfo } from "./databaseDelta.js";
-import { rowHash, writtenSince } from "./rowVersions.js";
+import type { GroupTable } from "../database/rowGroups.js";
+import { rowHash, writtenSince } from "../database/rowVersions.js";
 
 /** What the origin holds of a table: its rows, and the count and hash of those written since. */
 export interface TableChanges {
@@ -44,7 +44,7 @@ const MAX_TIDS = 4_000;
  * them (a TID scan). Hashing inside the scan, even behind a FILTER, cost a whole-row value for
  * every row: twice the scan's time.
  */
-export function tableChangesSql(t: TableInfo, w32: number, tag: string): string {
+export function tableChangesSql(t: GroupTable, w32: number, tag: string): string {
   const since = writtenSince(w32);
   // The changed rows' count is their ctids' (one test of each row's xmin, not two).
   const scan = `SELECT count(*) AS n, array_agg(r.ctid) FILTER (WHERE ${since}) AS tids FROM ONLY ${t.ident} r`;
@@ -72,7 +72,7 @@ export function rowsToReplace(stagingRows: number, o: TableChanges): number | un
 }
 
 /** Why a table cannot be brought by its changed rows at all, if it cannot. */
-export function byRowsObstacle(t: TableInfo): string | undefined {
+export function byRowsObstacle(t: GroupTable): string | undefined {
   return t.pk.length ? undefined : "no primary key";
 }
 
@@ -97,7 +97,7 @@ const TEMP = "bm_migrate_changed_rows";
  * the rest after it. Any difference from what the origin holds raises an error: rolled back.
  */
 export function replaceRowsSql(
-  t: TableInfo,
+  t: GroupTable,
   replaced: number,
   want: TableChanges,
 ): { before: string; after: string[] } {
@@ -121,7 +121,7 @@ END${q}`;
 }
 
 /** The origin's side of the copy: the changed rows where the count found them, else by xmin again. */
-export function changedRowsCopySql(t: TableInfo, w32: number, want: TableChanges): string {
+export function changedRowsCopySql(t: GroupTable, w32: number, want: TableChanges): string {
   const where = want.tids ? `r.ctid = ANY(${quoteLiteral(want.tids)}::tid[])` : writtenSince(w32);
   return `COPY (SELECT * FROM ONLY ${t.ident} r WHERE ${where}) TO STDOUT`;
 }
@@ -143,7 +143,7 @@ export async function replaceChangedRows(
   origin: OriginDb,
   db: string,
   staging: string,
-  t: TableInfo,
+  t: GroupTable,
   w32: number,
   replaced: number,
   want: TableChanges,

@@ -14,7 +14,7 @@ import type { SshConnection } from "../adapters/ssh.js";
 import type { ConfigMirror, ConfigPattern } from "../bluemind/profiles.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Step, StepContext } from "../engine/plan.js";
-import { formatCount } from "../format.js";
+import { formatCount } from "../engine/format.js";
 
 const SAFE_PATTERN = /^\/[A-Za-z0-9_./*?[\]-]+$/;
 

@@ -6,7 +6,7 @@ import { LocalHost, RemoteHost, type Host } from "../adapters/host.js";
 import { SshConnection, classifySshFailure, sshFailureAdvice, type SshFailureKind } from "../adapters/ssh.js";
 import { stderrTail } from "../adapters/process.js";
 import { BmError, ConfigError, ExitCode } from "../engine/errors.js";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 
 export interface Hosts {
   origin: Host;

@@ -9,7 +9,7 @@ import { tarPull, tarPullCommand, type TarOutcome } from "../adapters/tarStream.
 import type { SshConnection } from "../adapters/ssh.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Step, StepContext } from "../engine/plan.js";
-import { formatBytes, formatCount } from "../format.js";
+import { formatBytes, formatCount } from "../engine/format.js";
 import { PROFILES } from "../bluemind/profiles.js";
 import { pathProblem } from "../engine/settings.js";
 

@@ -25,9 +25,9 @@
  */
 import { originRows, pipeOriginInto, targetRows } from "../adapters/pgQuery.js";
 import { psqlAsPostgres, quoteIdent, quoteLiteral, type OriginDb } from "../adapters/postgres.js";
-import { SCHEMA_SQL } from "../verify/dbManifest.js";
-import { groupExpr, groupFilter } from "../verify/dbGroups.js";
-import { rowHash, writtenSince, xid32 } from "./rowVersions.js";
+import { SCHEMA_SQL } from "../database/manifest.js";
+import { groupExpr, groupFilter, type GroupTable } from "../database/rowGroups.js";
+import { rowHash, writtenSince, xid32 } from "../database/rowVersions.js";
 import {
   byRowsObstacle,
   parseTableChanges,
@@ -36,15 +36,6 @@ import {
   tableChangesSql,
   type TableChanges,
 } from "./changedRows.js";
-
-export interface TableInfo {
-  /** schema.table, quoted for SQL */
-  ident: string;
-  /** Primary key columns, quoted; empty when none. */
-  pk: string[];
-  /** The type of a one-column primary key ("bigint", "bytea"...), else empty. */
-  pkType?: string;
-}
 
 /**
  * Rows per group: small groups copy little beyond the changed rows, many groups make the scan's
@@ -96,7 +87,7 @@ export interface Grouping {
 
 const WHOLE_TABLE = "0";
 
-export function grouping(t: TableInfo, rows: number): Grouping {
+export function grouping(t: GroupTable, rows: number): Grouping {
   if (t.pk.length === 1 && /^(smallint|integer|bigint)$/.test(t.pkType ?? "")) {
     const c = `r.${t.pk[0]!}`;
     return {
@@ -138,7 +129,7 @@ export function adjacentRuns(numbers: number[]): [number, number][] {
 }
 
 /** Each group's count and hash; with `tag`, rows start with it (several tables in one query). */
-export function groupHashesSql(t: TableInfo, g: Grouping, where = "", tag?: string): string {
+export function groupHashesSql(t: GroupTable, g: Grouping, where = "", tag?: string): string {
   return groupSql(t, g, `coalesce(sum(${rowHash("r")}), 0)::text`, where, tag);
 }
 
@@ -147,7 +138,7 @@ export function groupHashesSql(t: TableInfo, g: Grouping, where = "", tag?: stri
  * the watermark's 32-bit xid; without it, 0: the staging side, whose rows are the copy's own).
  * Same shape as the hashes, so that the same comparison finds the groups to copy.
  */
-export function groupChangesSql(t: TableInfo, g: Grouping, w32?: number, tag?: string): string {
+export function groupChangesSql(t: GroupTable, g: Grouping, w32?: number, tag?: string): string {
   return groupSql(
     t,
     g,
@@ -157,7 +148,7 @@ export function groupChangesSql(t: TableInfo, g: Grouping, w32?: number, tag?: s
   );
 }
 
-function groupSql(t: TableInfo, g: Grouping, value: string, where: string, tag?: string): string {
+function groupSql(t: GroupTable, g: Grouping, value: string, where: string, tag?: string): string {
   const cols = `(${g.expr})::text AS b, count(*), ${value}`;
   const from = `FROM ONLY ${t.ident} r${where ? ` WHERE ${where}` : ""}`;
   // Grouped by the number itself, not its text (cheaper to hash); the whole table is one group
@@ -273,7 +264,7 @@ export interface OriginScan {
   /** The watermark its fresh rows were counted from (64-bit txid). */
   since: number;
   /** The origin's tables, with their keys. */
-  list: TableInfo[];
+  list: GroupTable[];
   tables: Map<string, TableChanges>;
 }
 
@@ -328,7 +319,7 @@ async function copyRows(
   origin: OriginDb,
   db: string,
   staging: string,
-  t: TableInfo,
+  t: GroupTable,
   where: string,
   signal?: AbortSignal,
   hashes?: string,
@@ -368,7 +359,7 @@ function onStaging(staging: string, sql: string, signal?: AbortSignal) {
  */
 export interface StagingState {
   marks: StagingMarks;
-  tables: TableInfo[];
+  tables: GroupTable[];
   /** Row estimates the hash groupings are sized from (the origin's scan uses the same). */
   sizes: Map<string, number>;
   /** What each group holds: counts (watermark mode) or counts and hashes (no watermark). */
@@ -399,7 +390,7 @@ export async function readStagingState(
   return { marks, tables, sizes, mode, rows: scan.rows, ms: Date.now() - t0 };
 }
 
-function tablesOf(rows: string[][]): { tables: TableInfo[]; sizes: Map<string, number> } {
+function tablesOf(rows: string[][]): { tables: GroupTable[]; sizes: Map<string, number> } {
   return {
     tables: rows
       .filter((r) => r[0] === "table")
@@ -413,16 +404,16 @@ export function parsePk(json: string | undefined): string[] {
   return json ? (JSON.parse(json) as string[]) : [];
 }
 
-const groupingsOf = (tables: TableInfo[], sizes: Map<string, number>): Map<string, Grouping> =>
+const groupingsOf = (tables: GroupTable[], sizes: Map<string, number>): Map<string, Grouping> =>
   new Map(tables.map((t) => [t.ident, grouping(t, sizes.get(t.ident) ?? 0)]));
 
 /** Tables dealt into at most `n` parts of about equal size (the largest first, each to the lightest part). */
-export function splitBySize(tables: TableInfo[], sizes: Map<string, number>, n: number): TableInfo[][] {
+export function splitBySize(tables: GroupTable[], sizes: Map<string, number>, n: number): GroupTable[][] {
   const parts = Array.from({ length: Math.max(1, Math.min(n, tables.length)) }, () => ({
     rows: 0,
-    tables: [] as TableInfo[],
+    tables: [] as GroupTable[],
   }));
-  const size = (t: TableInfo): number => Math.max(0, sizes.get(t.ident) ?? 0);
+  const size = (t: GroupTable): number => Math.max(0, sizes.get(t.ident) ?? 0);
   for (const t of [...tables].sort((a, b) => size(b) - size(a) || a.ident.localeCompare(b.ident))) {
     const lightest = parts.reduce((a, b) => (b.rows < a.rows ? b : a));
     lightest.tables.push(t);
@@ -431,7 +422,7 @@ export function splitBySize(tables: TableInfo[], sizes: Map<string, number>, n: 
   return parts.map((p) => p.tables);
 }
 
-const sameTables = (a: TableInfo[], b: TableInfo[]): boolean =>
+const sameTables = (a: GroupTable[], b: GroupTable[]): boolean =>
   JSON.stringify(a.map((t) => [t.ident, t.pk, t.pkType ?? ""])) ===
   JSON.stringify(b.map((t) => [t.ident, t.pk, t.pkType ?? ""]));
 
@@ -441,7 +432,7 @@ const sameTables = (a: TableInfo[], b: TableInfo[]): boolean =>
  * since the watermark (`w32`; on the staging side, always 0: its rows are the copy's own).
  */
 export function scanSql(
-  tables: TableInfo[],
+  tables: GroupTable[],
   groups: Map<string, Grouping>,
   mode: "watermark" | "hash",
   w32?: number,
@@ -557,7 +548,7 @@ export async function deltaSync(
   const copiedBy: { rows: string[]; groups: string[] } = { rows: [], groups: [] };
   const notByRows: Record<string, string> = {};
   let failure: string | undefined;
-  const copyGroups = async (t: TableInfo, originGroups: string[][]): Promise<void> => {
+  const copyGroups = async (t: GroupTable, originGroups: string[][]): Promise<void> => {
     const g = groups.get(t.ident)!;
     const diff = differingKeys(parseHashes(originGroups), parseHashes(stagingByTable.get(t.ident) ?? [])).map(
       Number,
@@ -580,7 +571,7 @@ export async function deltaSync(
     if (differingKeys(parseHashes(want.rows), parseHashes(c.hashes)).length)
       failure = `${t.ident} still differs after the delta`;
   };
-  const copyChanges = async (t: TableInfo, o: TableChanges): Promise<void> => {
+  const copyChanges = async (t: GroupTable, o: TableChanges): Promise<void> => {
     const stagingRows = (stagingByTable.get(t.ident) ?? []).reduce((n, [, c]) => n + Number(c), 0);
     if (o.since === 0 && o.rows === stagingRows) return;
     changed.push(t.ident);

@@ -24,10 +24,10 @@ import {
   majorOf,
   normalisedInWords,
   PUBLIC_SCHEMA_FILTER,
-} from "./majorUpgrade.js";
+} from "../database/majorUpgrade.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Step, StepContext } from "../engine/plan.js";
-import { formatBytes, formatCount } from "../format.js";
+import { formatBytes, formatCount } from "../engine/format.js";
 import { statSync } from "node:fs";
 import { originRows, targetRows } from "../adapters/pgQuery.js";
 import {

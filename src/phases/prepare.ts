@@ -4,7 +4,7 @@
  */
 import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
 import { profileFor, PROFILES } from "../bluemind/profiles.js";
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { connect } from "./connect.js";
 import { PreflightFailed, StepFailed } from "../engine/errors.js";
 import type { MigrationContext } from "./context.js";
@@ -12,7 +12,7 @@ import { openTunnel, type OriginDb, type Tunnel } from "../adapters/postgres.js"
 import { stderrTail } from "../adapters/process.js";
 import { assertNoBlockers, runPreflight, validateSkips, type PreflightOptions } from "../check/preflight.js";
 import { blockers } from "../check/findings.js";
-import { formatDuration } from "../format.js";
+import { formatDuration } from "../engine/format.js";
 
 export interface PrepareOptions {
   lock: boolean;

@@ -3,7 +3,7 @@
  * without network or scripts, and print the same. One row per pass (segments of a resumed pass
  * side by side), a row per phase not run yet, the downtime window and the forecast over them.
  */
-import { formatDuration } from "../format.js";
+import { formatDuration } from "../engine/format.js";
 import { esc } from "./escape.js";
 import type { PassSegment, ReportModel } from "./model.js";
 import { buildTimeAxis, type Interval } from "./timeAxis.js";

@@ -2,7 +2,7 @@
  * The report as one self-contained HTML file: inline CSS (with a print stylesheet), the chart as
  * inline SVG, no script, no font or image fetched. Every text from the journal is escaped.
  */
-import { formatBytes, formatCount, formatDuration } from "../format.js";
+import { formatBytes, formatCount, formatDuration } from "../engine/format.js";
 import { DOWNTIME_COLOUR, phaseColour, renderTimeline } from "./chart.js";
 import { esc } from "./escape.js";
 import type { PassStatus, ReportModel } from "./model.js";

@@ -5,7 +5,7 @@
  */
 import { outageOf } from "../engine/status.js";
 import type { Finding as CheckFinding, Severity } from "../check/findings.js";
-import { formatBytes } from "../format.js";
+import { formatBytes } from "../engine/format.js";
 import type { JournalRecord } from "../engine/journal.js";
 
 /** The phases in the order a migration runs them. */

@@ -28,7 +28,7 @@ import { join } from "node:path";
 import { privateDir, readNoFollow } from "../engine/stateDir.js";
 import { FileComparer, fileKey, mergeJoin, type DifferenceLog, type FileCounts } from "./compare.js";
 import { fileManifestScript, parseFileManifest, type FileEntry, type ListedEntry } from "./fileManifest.js";
-import { PG_OPTIONS, type PsqlAccess } from "./dbManifest.js";
+import { PG_OPTIONS, type PsqlAccess } from "../database/manifest.js";
 import {
   differingGroups,
   groupCountSql,
@@ -45,7 +45,7 @@ import {
   type TableTotal,
   type GroupMap,
   type GroupTable,
-} from "./dbGroups.js";
+} from "../database/rowGroups.js";
 
 /** Beyond this many paths to re-check in one directory, it is compared whole. */
 export const MAX_LISTED = 50_000;

@@ -6,23 +6,17 @@
  *   downtime covers the last seconds' changes, not the whole ahead's);
  * - changed: in the downtime, only what could have changed since the last ahead record.
  */
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { stderrTail } from "../adapters/process.js";
 import { ExitCode, StepFailed } from "../engine/errors.js";
 import type { JournalRecord } from "../engine/journal.js";
-import { formatCount } from "../format.js";
+import { formatCount } from "../engine/format.js";
 import type { MigrationContext } from "../phases/context.js";
 import { stagingName } from "../phases/databaseSteps.js";
 import { DifferenceLog, type FileCounts } from "./compare.js";
 import { fileManifestScript, isUnder, listedInput } from "./fileManifest.js";
-import {
-  compareDbManifests,
-  readDbManifest,
-  SCHEMA_SQL,
-  SEQUENCE_VALUES_SQL,
-  type DbCounts,
-  type PsqlAccess,
-} from "./dbManifest.js";
+import { readDbManifest, SCHEMA_SQL, SEQUENCE_VALUES_SQL, type PsqlAccess } from "../database/manifest.js";
+import { compareDbManifests, type DbCounts } from "./dbCompare.js";
 import {
   aheadFiles,
   aheadTables,
@@ -58,9 +52,9 @@ import {
   type GroupMap,
   type GroupTable,
   type TableTotal,
-} from "./dbGroups.js";
+} from "../database/rowGroups.js";
 import { splitBySize, type OriginScan } from "../phases/databaseDelta.js";
-import { xid32 } from "../phases/rowVersions.js";
+import { xid32 } from "../database/rowVersions.js";
 import { dbAccess, stepEvents } from "./verifyAccess.js";
 
 // ---------------------------------------------------------------------------------------------

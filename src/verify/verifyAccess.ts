@@ -1,10 +1,10 @@
 /**
  * What every kind of verification shares: psql to each side, and a step's events.
  */
-import type { App } from "../cli/app.js";
+import type { App } from "../engine/app.js";
 import { originDbCredentials } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";
-import type { PsqlAccess } from "./dbManifest.js";
+import type { PsqlAccess } from "../database/manifest.js";
 
 /** psql to each side: the origin through the tunnel (password in the child's environment only). */
 export function dbAccess(mc: MigrationContext, port: number) {

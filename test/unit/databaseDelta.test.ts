@@ -2,7 +2,7 @@
 // watermark may be trusted, and the per-group queries both servers run.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { groupExpr, groupFilter } from "../../src/verify/dbGroups.js";
+import { groupExpr, groupFilter } from "../../src/database/rowGroups.js";
 import {
   adjacentRuns,
   formatMarks,
@@ -15,7 +15,7 @@ import {
   watermarkOf,
   watermarkUsable,
 } from "../../src/phases/databaseDelta.js";
-import { rowHash, writtenSince } from "../../src/phases/rowVersions.js";
+import { rowHash, writtenSince } from "../../src/database/rowVersions.js";
 import {
   byRowsObstacle,
   changedRowsCopySql,

@@ -15,7 +15,7 @@ import { parseFacts, type HostFacts } from "../../src/bluemind/facts.js";
 import { PROFILES } from "../../src/bluemind/profiles.js";
 import { checkOutline, postOutline, verifyOutline, viewOf } from "../../src/commands/plan.js";
 import { formatDestination, renderConfigFile, type ConfigDraft } from "../../src/config/configFile.js";
-import type { SshTarget } from "../../src/adapters/ssh.js";
+import type { SshTarget } from "../../src/engine/destination.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "bm-plan-init-"));
 const BIN = new URL("../../bin/bm-migrate", import.meta.url).pathname;

@@ -24,7 +24,8 @@ import {
   parseFileManifest,
   type FileEntry,
 } from "../../src/verify/fileManifest.js";
-import { compareDbManifests, parseDbManifest, type DbManifest } from "../../src/verify/dbManifest.js";
+import { parseDbManifest, type DbManifest } from "../../src/database/manifest.js";
+import { compareDbManifests } from "../../src/verify/dbCompare.js";
 import { latestVerification } from "../../src/verify/gate.js";
 import { parseSample } from "../../src/commands/verify.js";
 import type { JournalRecord } from "../../src/engine/journal.js";

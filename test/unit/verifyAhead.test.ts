@@ -19,7 +19,7 @@ import {
   parseGroupLines,
   runs,
   type GroupTable,
-} from "../../src/verify/dbGroups.js";
+} from "../../src/database/rowGroups.js";
 import {
   aheadFiles,
   groupsToHash,

@@ -26,7 +26,7 @@
  * hashed too. The target's watermark means the proof does not rely on what the copy did to it.
  */
 import { shellQuote } from "../adapters/process.js";
-import { rowHash, writtenSince } from "../phases/rowVersions.js";
+import { rowHash, writtenSince } from "./rowVersions.js";
 
 /** A table as the group queries need it. */
 export interface GroupTable {
