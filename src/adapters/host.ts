@@ -7,7 +7,6 @@ import { run, shellQuote, type ProcessResult, type RunOptions } from "./process.
 import type { SshConnection } from "./ssh.js";
 import type { Role } from "../engine/plan.js";
 
-
 export interface Host {
   readonly role: Role;
   /** For messages: "origin root@bm-origin" or "target (this machine)". */

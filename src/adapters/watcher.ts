@@ -23,10 +23,10 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { shellQuote } from "./process.js";
 import type { SshConnection } from "./ssh.js";
+import { statePaths } from "../engine/paths.js";
 
 /** The inotify events that change what rsync would copy (reads are not watched). */
 export const WATCHED_EVENTS =
@@ -46,12 +46,8 @@ export interface WatcherMeta {
 
 const PROCESS_NAME = "bm-migrate-watcher";
 
-export function changesDir(stateDir: string): string {
-  return join(stateDir, "changes");
-}
-
 function metaPath(stateDir: string): string {
-  return join(changesDir(stateDir), "watcher.json");
+  return statePaths(stateDir).watcherMeta;
 }
 
 /**
@@ -101,9 +97,8 @@ export interface StartWatcherOptions {
 
 /** Start the detached watcher and record it. Returns at once: see waitUntilReady. */
 export function startWatcher(o: StartWatcherOptions): WatcherMeta {
-  const dir = changesDir(o.stateDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const log = join(dir, `${o.id}.log`);
+  mkdirSync(statePaths(o.stateDir).changes, { recursive: true, mode: 0o700 });
+  const log = statePaths(o.stateDir).changeLog(o.id);
   writeFileSync(log, "", { mode: 0o600 });
   // Its own connection: the run's ControlMaster ends with the run.
   const opts = o.ssh.sshArgs().map((a) => (a.startsWith("ControlPath=") ? "ControlPath=none" : a));

@@ -23,6 +23,7 @@ import {
 } from "./findings.js";
 import { formatFindings } from "./formatFindings.js";
 import { gatherPreflightFacts, type PreflightFacts, type PreflightHosts } from "./gather.js";
+import { statePaths } from "../engine/paths.js";
 
 export interface PreflightOptions {
   /** Check ids whose blockers are turned into warnings (journaled). */
@@ -165,7 +166,8 @@ function keepReport(
 ): string | undefined {
   try {
     // Into the state directory only once it is checked: root's alone (privateDir throws otherwise).
-    const dir = join(privateDir(stateDir), "reports");
+    privateDir(stateDir);
+    const dir = statePaths(stateDir).reports;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const base = join(dir, `check-${at.toISOString().replace(/[:.]/g, "").slice(0, 17)}`);
     writeFileSync(`${base}.txt`, text, { mode: 0o600 });

@@ -2,11 +2,11 @@
  * Where events go: a live view on a terminal, plain timestamped lines elsewhere, JSON lines with
  * --json; and always the log file, with every command run.
  */
-import { join } from "node:path";
 import type { Event, EventSink } from "../engine/events.js";
 import { appendNoFollow } from "../engine/stateDir.js";
 import { escapeControls, safeJson } from "../engine/text.js";
 import { formatBytes, formatDuration } from "../engine/format.js";
+import { logPaths } from "../engine/paths.js";
 
 export interface OutputOptions {
   json: boolean;
@@ -197,7 +197,7 @@ export class LogFileSink implements EventSink {
     logDir: string,
     private readonly onBroken?: (why: string) => void,
   ) {
-    this.path = join(logDir, "bm-migrate.log");
+    this.path = logPaths(logDir).log;
   }
   emit(e: Event): void {
     if (this.broken || e.type === "progress") return;

@@ -10,6 +10,7 @@ import type { App } from "../engine/app.js";
 import { ConfigError } from "../engine/errors.js";
 import { renderReport } from "../report/html.js";
 import { buildReportModel, commandsFromLog } from "../report/model.js";
+import { logPaths, statePaths } from "../engine/paths.js";
 
 /** `<stateDir>/reports/migration-report-20250614T200731Z.html` */
 export function defaultReportPath(stateDir: string, now: Date): string {
@@ -17,11 +18,11 @@ export function defaultReportPath(stateDir: string, now: Date): string {
     .toISOString()
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z");
-  return join(stateDir, "reports", `migration-report-${stamp}.html`);
+  return join(statePaths(stateDir).reports, `migration-report-${stamp}.html`);
 }
 
 function readLogCommands(logDir: string): ReturnType<typeof commandsFromLog> {
-  const file = join(logDir, "bm-migrate.log");
+  const file = logPaths(logDir).log;
   if (!existsSync(file)) return [];
   try {
     return commandsFromLog(readFileSync(file, "utf8"));

@@ -5,7 +5,6 @@
  * changed, so nothing there needs undoing.
  */
 import { existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import type { App } from "../engine/app.js";
 import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import { foldJournal, lastPass } from "../engine/status.js";
@@ -16,6 +15,7 @@ import { sleep } from "../engine/sleep.js";
 import { failure } from "../adapters/process.js";
 import { unfinishedPass } from "../engine/runner.js";
 import { stopWatcher } from "../adapters/watcher.js";
+import { statePaths } from "../engine/paths.js";
 
 export async function rollbackCommand(app: App): Promise<number> {
   const records = app.journal.records();
@@ -118,9 +118,9 @@ function describeTarget(app: App, st: ReturnType<typeof foldJournal>): string {
       ? `  - the origin's databases as of the cold sync: ${dbs.join(", ")} (replaced the target's own)`
       : "  - its own databases (none replaced)",
   );
-  const aside = join(app.settings.stateDir, "set-aside");
+  const aside = statePaths(app.settings.stateDir).setAsideRoot;
   if (existsSync(aside)) lines.push(`  - its fresh install's own data-directory content, kept in ${aside}`);
-  const before = join(app.settings.stateDir, "config-before");
+  const before = statePaths(app.settings.stateDir).configBeforeRoot;
   if (existsSync(before) && readdirSync(before).length)
     lines.push(`  - its own configuration files that were replaced, kept in ${before}/<pass>/`);
   if (cold?.steps.some((s) => s.id === "postfix-queue:origin" && s.state === "done"))

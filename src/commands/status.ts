@@ -3,7 +3,6 @@
  * Reads the journal, and this server's service state from the system: no connection, no lock.
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
-import { join } from "node:path";
 import type { App } from "../engine/app.js";
 import { LocalHost } from "../adapters/host.js";
 import { describeServiceState, readServiceState } from "../bluemind/serviceState.js";
@@ -13,6 +12,7 @@ import { foldJournal, outageParts, PHASES, type PassState } from "../engine/stat
 import type { JournalRecord } from "../engine/journal.js";
 import { isAlive, type LockInfo } from "../engine/lock.js";
 import { formatBytes, formatCount, formatDuration } from "../engine/format.js";
+import { logPaths } from "../engine/paths.js";
 
 export async function statusCommand(app: App, opts: Record<string, unknown> = {}): Promise<number> {
   const code = await printStatus(app);
@@ -30,7 +30,7 @@ const FOLLOW_IDLE_MS = 3000;
  * may be gone), printed as a run prints them; ends when no run holds the lock any more, or Ctrl-C.
  */
 async function follow(app: App): Promise<void> {
-  const path = join(app.settings.logDir, "bm-migrate.log");
+  const path = logPaths(app.settings.logDir).log;
   let offset = existsSync(path) ? statSync(path).size : 0;
   let rest = "";
   const holder = (): RunGoingOn | undefined => {

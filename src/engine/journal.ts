@@ -11,8 +11,8 @@
  * crash during the step.
  */
 import { close, fstatSync, fsync, fsyncSync, readSync, writeSync } from "node:fs";
-import { join } from "node:path";
 import { openAppendNoFollow, readNoFollow } from "./stateDir.js";
+import { statePaths } from "./paths.js";
 
 /** What a caller appends; the journal adds the time. */
 export interface JournalEntry {
@@ -72,7 +72,7 @@ export class FileJournal implements Journal {
     stateDir: string,
     private readonly onTornLine?: (path: string) => void,
   ) {
-    this.path = join(stateDir, "journal.jsonl");
+    this.path = statePaths(stateDir).journal;
   }
   append(record: JournalEntry): void {
     if (this.failed) throw new Error(`cannot write the journal ${this.path}: ${this.failed.message}`);

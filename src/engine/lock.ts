@@ -8,9 +8,9 @@
  * three is stopped by a later run.
  */
 import { constants, openSync, writeSync, closeSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { AlreadyRunning } from "./errors.js";
 import { appendNoFollow, privateDir, readNoFollow } from "./stateDir.js";
+import { statePaths } from "./paths.js";
 
 export interface LockInfo {
   pid: number;
@@ -85,8 +85,8 @@ export class RunLock {
   readonly reaped: { pid: number; command: string }[] = [];
   /** Nothing is created until the lock is taken (a refused command leaves nothing behind). */
   constructor(private readonly stateDir: string) {
-    this.path = join(stateDir, "lock");
-    this.childrenPath = join(stateDir, "lock.children");
+    this.path = statePaths(stateDir).lock;
+    this.childrenPath = statePaths(stateDir).lockChildren;
   }
 
   /** Record a child of this run (pid, boot, start time and program), so a run after a crash can stop it. */

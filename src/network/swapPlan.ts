@@ -16,7 +16,7 @@ import {
   statSync,
   chmodSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import type { Host } from "../adapters/host.js";
 import { failure, shellQuote, type ProcessResult } from "../adapters/process.js";
 import { psqlAsPostgres } from "../adapters/postgres.js";
@@ -39,6 +39,7 @@ import {
   setCoreSyncHost,
   setIniValues,
 } from "./ipChange.js";
+import { statePaths } from "../engine/paths.js";
 
 export type SwapMode = "takeover" | "keep-target-ip";
 
@@ -164,7 +165,7 @@ function must(host: Host, r: ProcessResult, hint: string): void {
 
 /** Keep the file as it was before the swap's first change, under <stateDir>/swap-before/. */
 function backup(stateDir: string, path: string, read: (p: string) => string | undefined): string | undefined {
-  const to = join(stateDir, "swap-before", path);
+  const to = statePaths(stateDir).swapBefore(path);
   if (existsSync(to)) return to;
   const current = read(path);
   if (current === undefined) return undefined;

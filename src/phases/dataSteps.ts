@@ -1,7 +1,6 @@
 /**
  * Steps that move the data directories: setting aside what the fresh target had, and rsync.
  */
-import { join } from "node:path";
 import type { Host } from "../adapters/host.js";
 import { failure, shellQuote } from "../adapters/process.js";
 import { RSYNC_VANISHED, rsyncArgs, rsyncPull, type RsyncStats } from "../adapters/rsync.js";
@@ -12,10 +11,11 @@ import type { Step, StepContext } from "../engine/plan.js";
 import { formatBytes, formatCount } from "../engine/format.js";
 import { PROFILES } from "../bluemind/profiles.js";
 import { pathProblem } from "../engine/settings.js";
+import { statePaths } from "../engine/paths.js";
 
 /** Where a directory's pre-existing target content is kept. */
 export function setAsidePath(stateDir: string, dir: string): string {
-  return join(stateDir, "set-aside", dir.replace(/^\/+/, ""));
+  return statePaths(stateDir).setAside(dir);
 }
 
 /**

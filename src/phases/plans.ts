@@ -6,7 +6,6 @@
  * Cold sync: stop services on both, make sure PostgreSQL runs on both, then at once: the final
  * pass over the data directories, each database, the configuration files.
  */
-import { join } from "node:path";
 import type { JournalRecord } from "../engine/journal.js";
 import type { Plan, Stage, Step } from "../engine/plan.js";
 import type { MigrationContext } from "./context.js";
@@ -24,6 +23,7 @@ import {
   startChangeJournalStep,
   stopChangeJournalStep,
 } from "./changeJournalSteps.js";
+import { statePaths } from "../engine/paths.js";
 
 /** Directories whose first sync already happened (their fresh-install content is set aside). */
 export function directoriesSetAside(records: JournalRecord[]): Set<string> {
@@ -41,7 +41,7 @@ function setAsideStage(mc: MigrationContext, records: JournalRecord[]): Step[] {
 }
 
 export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
-  const dumpDir = join(mc.settings.stateDir, "dumps", x.pass);
+  const dumpDir = statePaths(mc.settings.stateDir).dumps(x.pass);
   const journal = startChangeJournalStep({
     ssh: mc.ssh,
     origin: mc.origin,
@@ -116,7 +116,7 @@ export interface ColdSyncExtras {
 }
 
 export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
-  const dumpDir = join(mc.settings.stateDir, "dumps", x.pass);
+  const dumpDir = statePaths(mc.settings.stateDir).dumps(x.pass);
   const copy: Step[] = [
     ...dataCopySteps(mc, records, x.pass, "cold"),
     ...mc.profile.databases.map((db) =>
@@ -137,7 +137,7 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
       target: mc.target,
       mirrors: mc.profile.configMirrors,
       files: mc.profile.configFiles,
-      backupDir: join(mc.settings.stateDir, "config-before", x.pass),
+      backupDir: statePaths(mc.settings.stateDir).configBefore(x.pass),
       bwlimitKiB: mc.settings.bwlimit,
     }),
     queueAtStopStep(mc.origin, mc.profile.postfixQueue),
@@ -146,7 +146,7 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
           leftoversStep(
             mc.target,
             mc.profile.targetLeftovers,
-            join(mc.settings.stateDir, "set-aside", "leftovers", x.pass),
+            statePaths(mc.settings.stateDir).leftovers(x.pass),
           ),
         ]
       : []),

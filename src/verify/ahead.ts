@@ -46,6 +46,7 @@ import {
   type GroupMap,
   type GroupTable,
 } from "../database/rowGroups.js";
+import { statePaths } from "../engine/paths.js";
 
 /** Beyond this many paths to re-check in one directory, it is compared whole. */
 export const MAX_LISTED = 50_000;
@@ -513,7 +514,7 @@ export function countsOf(m: GroupMap): GroupCounts {
 
 /** Keep the group counts of an ahead record in a file of the state directory; its path. */
 export function writeGroupCounts(stateDir: string, db: string, counts: GroupCounts): string {
-  const dir = privateDir(join(stateDir, "verify"));
+  const dir = privateDir(statePaths(stateDir).verify);
   const path = join(dir, `counts-${Date.now()}-${randomUUID().slice(0, 8)}-${encodeURIComponent(db)}.json`);
   const json = Object.fromEntries([...counts].map(([ident, g]) => [ident, Object.fromEntries(g)]));
   writeFileSync(path, JSON.stringify(json), { flag: "wx", mode: 0o600 });
