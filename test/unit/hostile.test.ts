@@ -33,10 +33,10 @@ import { SshConnection } from "../../src/adapters/ssh.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "bm-hostile-"));
 
-test("the README's example configuration, trailing comments and all, parses", () => {
-  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+test("the documented example configuration (docs/configuration.md), trailing comments and all, parses", () => {
+  const readme = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
   const example = /```ini\n([\s\S]*?)```/.exec(readme)?.[1];
-  assert.ok(example, "the README has an ini example");
+  assert.ok(example, "docs/configuration.md has an ini example");
   assert.match(example, /\S\s+#/, "the example has a trailing comment (else this proves nothing)");
   const f = join(tmp(), "bm-migrate.conf");
   writeFileSync(f, example);
