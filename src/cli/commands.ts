@@ -4,6 +4,7 @@
  */
 import { Option } from "commander";
 import type { App } from "../engine/app.js";
+import { STOP_AFTER_PHASES } from "../engine/records.js";
 import { checkCommand } from "../commands/check.js";
 import { postCommand, postOptions } from "../commands/post.js";
 import { report } from "../commands/report.js";
@@ -120,7 +121,7 @@ export const COMMANDS: CommandSpec[] = [
       new Option(
         "--stop-after <phase>",
         "end the run once this phase is done (the next run resumes)",
-      ).choices(["hot-sync", "cold-sync", "verify", "swap"]),
+      ).choices([...STOP_AFTER_PHASES]),
       new Option(
         "--refresh-ahead-after <seconds>",
         "before the downtime, a verification ahead older than this is refreshed (a last hot pass, then what changed since); default 15",

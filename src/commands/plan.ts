@@ -15,6 +15,7 @@ import { ConfigError, ExitCode } from "../engine/errors.js";
 import { explainSsh, formatPlan, readableCommand, shortenedSsh, type PlanOutline } from "../engine/plan.js";
 import { newPassId, unfinishedPass } from "../engine/runner.js";
 import { foldJournal } from "../engine/status.js";
+import { PHASES } from "../engine/records.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { coldSyncPlan, hotSyncPlan } from "../phases/plans.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
@@ -24,7 +25,7 @@ import { latestVerification } from "../verify/gate.js";
 import { gateProblem, parseSwapFlags, readFacts } from "./swap.js";
 
 /** The phases in the order a migration runs them. */
-export const PLAN_PHASES = ["check", "hot-sync", "cold-sync", "verify", "swap", "post"] as const;
+export const PLAN_PHASES = PHASES;
 /** What `--phase` accepts: one phase, rollback (not part of a migration's order), or all. */
 export const PHASE_CHOICES = [...PLAN_PHASES, "rollback", "all"] as const;
 export type PlanPhase = (typeof PLAN_PHASES)[number] | "rollback";

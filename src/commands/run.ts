@@ -6,8 +6,7 @@
  */
 import type { App } from "../engine/app.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
-import { foldJournal, lastPass } from "../engine/status.js";
-import { latestVerification } from "../verify/gate.js";
+import { foldJournal, lastPass, type NextPhase } from "../engine/status.js";
 import { usableAhead } from "../verify/ahead.js";
 import type { PreflightOptions } from "../check/preflight.js";
 import { hotSyncCommand } from "./hotSync.js";
@@ -18,9 +17,6 @@ import type { SwapFacts } from "../network/swapPlan.js";
 import { postCommand } from "./post.js";
 import { formatDuration } from "../engine/format.js";
 
-/** A hot pass shorter than this means the origin's data is close enough: time for the downtime. */
-const SHORT_PASS_MS = 5 * 60_000;
-const MAX_HOT_PASSES = 3;
 /**
  * A verification ahead that began longer ago than this when the downtime is about to start is
  * refreshed first: a last hot pass, then a comparison of only what changed since the ahead. The
@@ -29,30 +25,9 @@ const MAX_HOT_PASSES = 3;
  */
 const REFRESH_AHEAD_AFTER_MS = 15_000;
 
-type Phase = "hot-sync" | "cold-sync" | "verify" | "swap" | "post" | "done";
-
-/** The phase to run next, from the journal alone. */
-export function nextPhase(app: App): Phase {
-  const records = app.journal.records();
-  const st = foldJournal(records);
-  const post = lastPass(st, "post");
-  if (post?.state === "finished" || st.postFinishedAt) return "done";
-  if (st.swappedAt) return "post";
-  const cold = lastPass(st, "cold-sync");
-  const coldValid =
-    cold && cold.state !== "abandoned" && !(st.rolledBackAt && st.rolledBackAt > cold.startedAt);
-  if (coldValid && cold.state === "finished") {
-    const v = latestVerification(records);
-    return v.passing && v.newerThanColdSync ? "swap" : "verify";
-  }
-  if (coldValid) return "cold-sync";
-  const hot = st.passes.filter((p) => p.phase === "hot-sync");
-  const last = hot.at(-1);
-  if (!last || last.state !== "finished") return "hot-sync";
-  const finished = hot.filter((p) => p.state === "finished");
-  if (finished.length < MAX_HOT_PASSES && (last.durationMs ?? 0) > SHORT_PASS_MS) return "hot-sync";
-  if (finished.length < 2) return "hot-sync";
-  return "cold-sync";
+/** The phase to run next, from the journal alone (the one fold that status and swap read too). */
+export function nextPhase(app: App): NextPhase {
+  return foldJournal(app.journal.records()).nextPhase;
 }
 
 function verificationFailed(app: App, code: number): number {
@@ -130,7 +105,7 @@ export async function runCommand(
     });
   }
   /** The phases this run has done, in order. */
-  const ran: Phase[] = [];
+  const ran: NextPhase[] = [];
   for (let guard = 0; guard < 12; guard++) {
     if (app.signal.aborted) return ExitCode.stepFailed;
     const phase = nextPhase(app);
@@ -223,7 +198,7 @@ export async function runCommand(
     // The cold sync's session also runs the verification and the swap: --stop-after either ends
     // there too.
     const stop = opts["stopAfter"];
-    if (typeof stop === "string" && ran.includes(stop as Phase) && nextPhase(app) !== stop) {
+    if (typeof stop === "string" && ran.includes(stop as NextPhase) && nextPhase(app) !== stop) {
       app.print(
         `Stopped after ${String(opts["stopAfter"])}, as asked (--stop-after). Run bm-migrate run again to go on.`,
       );

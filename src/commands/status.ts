@@ -167,10 +167,6 @@ async function printStatus(app: App): Promise<number> {
       );
       continue;
     }
-    if (phase === "post" && st.postFinishedAt) {
-      lines.push(`post: done (${st.postFinishedAt})`);
-      continue;
-    }
     if (!passes.length) {
       lines.push(`${phase}: not run yet`);
       continue;

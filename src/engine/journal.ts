@@ -13,24 +13,10 @@
 import { close, fstatSync, fsync, fsyncSync, readSync, writeSync } from "node:fs";
 import { openAppendNoFollow, readNoFollow } from "./stateDir.js";
 import { statePaths } from "./paths.js";
+import type { JournalEntry, JournalRecord } from "./records.js";
 
-/** What a caller appends; the journal adds the time. */
-export interface JournalEntry {
-  type: string;
-  /** The invocation that wrote it. */
-  run?: string;
-  phase?: string;
-  /** The pass of a phase (each hot-sync is a pass; a resumed pass keeps its id). */
-  pass?: string;
-  step?: string;
-  [key: string]: unknown;
-}
-
-/** One line of the journal. `type` says which; the other fields depend on it. */
-export interface JournalRecord extends JournalEntry {
-  /** ISO timestamp */
-  t: string;
-}
+/** The records' types live with the journal's vocabulary (records.ts). */
+export type { JournalEntry, JournalRecord } from "./records.js";
 
 export interface Journal {
   append(record: JournalEntry): void;
@@ -43,7 +29,7 @@ export interface Journal {
 export class MemoryJournal implements Journal {
   private readonly list: JournalRecord[] = [];
   append(record: JournalEntry): void {
-    this.list.push({ t: new Date().toISOString(), ...record });
+    this.list.push({ t: new Date().toISOString(), ...record } as JournalRecord);
   }
   records(): JournalRecord[] {
     return [...this.list];

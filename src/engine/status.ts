@@ -1,10 +1,20 @@
 /**
- * Where the migration stands, folded from the journal: each phase's passes and steps, the
- * downtime, and the next command to run. Pure: `status` and the report both read it.
+ * Where the migration stands, folded from the journal in one place: each phase's passes (with the
+ * segments a resumed pass ran in) and steps, the last check and verification, the swap gate, the
+ * downtime and the outage, the phase `run` goes to next and the command to tell the administrator.
+ * Pure: `status`, `run`, the swap gate and the report all read this fold, and nothing else
+ * interprets the journal's pass and step records.
  */
-import type { JournalRecord } from "./journal.js";
+import {
+  isRecord,
+  PHASES,
+  type CheckRecord,
+  type JournalRecord,
+  type Phase,
+  type VerifyResultRecord,
+} from "./records.js";
 
-export const PHASES = ["check", "hot-sync", "cold-sync", "verify", "swap", "post"] as const;
+export { PHASES };
 
 export interface StepState {
   id: string;
@@ -14,7 +24,16 @@ export interface StepState {
   durationMs?: number;
   summary?: string;
   error?: string;
+  host?: string;
   data?: Record<string, unknown>;
+}
+
+/** A stretch of time a pass ran in: a resumed pass has one per invocation. */
+export interface PassSegment {
+  startedAt: string;
+  /** The last record of the segment (the time it ended, or was last seen running). */
+  endedAt: string;
+  outcome: "finished" | "failed" | "abandoned" | "running";
 }
 
 export interface PassState {
@@ -26,7 +45,29 @@ export interface PassState {
   durationMs?: number;
   steps: StepState[];
   error?: string;
+  segments: PassSegment[];
+  /** Failures of earlier segments, oldest first (a pass failed, then resumed). */
+  failures: string[];
 }
+
+/**
+ * What `swap` asks before it switches the origin off: is there a passing verification newer than
+ * the last finished cold sync? "Newer" is by position in the journal (append-only, so later lines
+ * are later events), never by the clock, for `status`, `run` and `swap` alike.
+ */
+export interface VerificationStatus {
+  /** The newest verification, if any. */
+  latest?: JournalRecord & VerifyResultRecord;
+  /** The newest finished cold-sync pass's record, if any. */
+  coldSync?: JournalRecord;
+  /** `latest` was journaled after `coldSync` (false when either is missing). */
+  newerThanColdSync: boolean;
+  /** What swap requires: the newest verification passed, and it is newer than the cold sync. */
+  passing: boolean;
+}
+
+/** The phase `run` goes to next (`done` once post has finished). */
+export type NextPhase = Exclude<Phase, "check"> | "done";
 
 export interface MigrationStatus {
   origin?: string;
@@ -35,131 +76,193 @@ export interface MigrationStatus {
   passes: PassState[];
   lastCheck?: { at: string; blockers: number; warnings: number };
   lastVerify?: { at: string; ok: boolean; differences: number };
+  verification: VerificationStatus;
   downtime?: { startedAt: string; endedAt: string; ms: number };
   /** What users feel: from the origin's stop until BlueMind answers on the target (see outageOf). */
   outage?: Outage;
   rolledBackAt?: string;
   swappedAt?: string;
-  /** `post` journals its own records (post-step, post-finished), not passes. */
-  postFinishedAt?: string;
+  /** The phase `run` runs next. */
+  nextPhase: NextPhase;
+  /** The command to tell the administrator. */
   next: string;
 }
 
-export function foldJournal(records: JournalRecord[]): MigrationStatus {
+/** A hot pass shorter than this means the origin's data is close enough: time for the downtime. */
+export const SHORT_PASS_MS = 5 * 60_000;
+/** `run` makes at most this many hot passes (at least two) before the downtime. */
+export const MAX_HOT_PASSES = 3;
+
+export function foldJournal(records: readonly JournalRecord[]): MigrationStatus {
   const passes = new Map<string, PassState>();
-  const st: MigrationStatus = { passes: [], next: "" };
-  for (const r of records) {
-    if (r.type === "pass-started" || r.type === "pass-resumed") {
-      if (typeof r["origin"] === "string") st.origin = r["origin"];
-      if (typeof r["profile"] === "string") st.profile = r["profile"];
-      if (typeof r["originVersion"] === "string") st.originVersion = r["originVersion"];
-      if (!passes.has(r.pass!))
-        passes.set(r.pass!, {
-          phase: r.phase!,
-          pass: r.pass!,
-          state: "unfinished",
-          startedAt: r.t,
-          steps: [],
+  /** Where the open segment of each pass began (absent: none open). */
+  const open = new Map<string, string>();
+  /** Each pass's last record's time: where a segment still running is last seen. */
+  const lastSeen = new Map<string, string>();
+  const st: Omit<MigrationStatus, "verification" | "nextPhase" | "next"> = { passes: [] };
+  let latestVerify: (JournalRecord & VerifyResultRecord) | undefined;
+  let latestVerifyAt = -1;
+  let coldFinished: JournalRecord | undefined;
+  let coldFinishedAt = -1;
+  const closeSegment = (p: PassState, t: string, outcome: PassSegment["outcome"]): void => {
+    p.segments.push({ startedAt: open.get(p.pass) ?? t, endedAt: t, outcome });
+    open.delete(p.pass);
+  };
+  /** A pass whose start was lost (a journal cut) still shows, from its first record on. */
+  const passOf = (r: { phase?: string; pass: string; t: string }): PassState | undefined => {
+    let p = passes.get(r.pass);
+    if (!p && r.phase) {
+      p = {
+        phase: r.phase,
+        pass: r.pass,
+        state: "unfinished",
+        startedAt: r.t,
+        steps: [],
+        segments: [],
+        failures: [],
+      };
+      passes.set(r.pass, p);
+      open.set(r.pass, r.t);
+    }
+    return p;
+  };
+  records.forEach((r, index) => {
+    if (typeof r.pass === "string" && r.t > (lastSeen.get(r.pass) ?? "")) lastSeen.set(r.pass, r.t);
+    if (isRecord(r, "pass-started") || isRecord(r, "pass-resumed")) {
+      if (typeof r.origin === "string") st.origin = r.origin;
+      if (typeof r.profile === "string") st.profile = r.profile;
+      if (typeof r.originVersion === "string") st.originVersion = r.originVersion;
+      const p = passOf(r)!;
+      p.state = "unfinished";
+      if (!open.has(p.pass)) open.set(p.pass, r.t);
+      return;
+    }
+    if (isRecord(r, "step-started")) {
+      const p = passOf(r);
+      if (!p) return;
+      const existing = p.steps.find((s) => s.id === r.step);
+      const s: StepState = {
+        id: r.step,
+        title: typeof r.title === "string" ? r.title : r.step,
+        state: "running",
+        startedAt: r.t,
+        ...(typeof r.host === "string" ? { host: r.host } : {}),
+      };
+      // A step started again on a resumed pass: its earlier failure no longer stands.
+      if (existing)
+        Object.assign(existing, s, {
+          error: undefined,
+          summary: undefined,
+          data: undefined,
+          durationMs: undefined,
         });
-      else passes.get(r.pass!)!.state = "unfinished";
-      continue;
+      else p.steps.push(s);
+      return;
     }
-    const p = r.pass ? passes.get(r.pass) : undefined;
-    switch (r.type) {
-      case "step-started": {
-        if (!p) break;
-        const existing = p.steps.find((s) => s.id === r.step);
-        const s: StepState = {
-          id: r.step!,
-          title: typeof r["title"] === "string" ? r["title"] : r.step!,
-          state: "running",
-          startedAt: r.t,
-        };
-        if (existing) Object.assign(existing, s, { error: undefined });
-        else p.steps.push(s);
-        break;
+    if (isRecord(r, "step-done") || isRecord(r, "step-failed")) {
+      const p = passOf(r);
+      if (!p) return;
+      let s = p.steps.find((x) => x.id === r.step);
+      if (!s) {
+        const title = "title" in r && typeof r.title === "string" ? r.title : r.step;
+        s = { id: r.step, title, state: "running" };
+        // Its start is lost: reckoned from its duration.
+        s.startedAt =
+          typeof r.durationMs === "number" ? new Date(Date.parse(r.t) - r.durationMs).toISOString() : r.t;
+        p.steps.push(s);
       }
-      case "step-done":
-      case "step-failed": {
-        if (!p) break;
-        let s = p.steps.find((x) => x.id === r.step);
-        if (!s)
-          p.steps.push(
-            (s = {
-              id: r.step!,
-              title: typeof r["title"] === "string" ? r["title"] : r.step!,
-              state: "running",
-            }),
-          );
-        s.state = r.type === "step-done" ? "done" : "failed";
-        if (typeof r["durationMs"] === "number") s.durationMs = r["durationMs"];
-        if (typeof r["summary"] === "string") s.summary = r["summary"];
-        if (typeof r["error"] === "string") s.error = r["error"];
-        if (r["data"] && typeof r["data"] === "object") s.data = r["data"] as Record<string, unknown>;
-        break;
-      }
-      case "pass-finished":
-        if (p) {
-          p.state = "finished";
-          p.endedAt = r.t;
-          if (typeof r["durationMs"] === "number") p.durationMs = r["durationMs"];
-        }
-        break;
-      case "pass-failed":
-        if (p) {
-          p.state = "failed";
-          p.endedAt = r.t;
-          if (typeof r["error"] === "string") p.error = r["error"];
-        }
-        break;
-      case "pass-abandoned":
-        if (p) p.state = "abandoned";
-        break;
-      case "check": {
-        const f = Array.isArray(r["findings"]) ? (r["findings"] as { severity?: string }[]) : [];
-        st.lastCheck = {
-          at: r.t,
-          blockers: f.filter((x) => x.severity === "blocker").length,
-          warnings: f.filter((x) => x.severity === "warning").length,
-        };
-        break;
-      }
-      case "verify-result":
-        st.lastVerify = {
-          at: r.t,
-          ok: Boolean(r["ok"]),
-          differences: Array.isArray(r["differences"])
-            ? r["differences"].length
-            : Number(r["differenceCount"] ?? 0),
-        };
-        break;
-      case "downtime":
-        st.downtime = {
-          startedAt: String(r["startedAt"]),
-          endedAt: String(r["endedAt"]),
-          ms: Number(r["ms"]),
-        };
-        break;
-      case "rollback":
-        st.rolledBackAt = r.t;
-        break;
-      case "post-finished":
-        st.postFinishedAt = r.t;
-        break;
+      s.state = r.type === "step-done" ? "done" : "failed";
+      if (typeof r.durationMs === "number") s.durationMs = r.durationMs;
+      if (r.type === "step-done") {
+        if (typeof r.summary === "string") s.summary = r.summary;
+        if (r.data && typeof r.data === "object") s.data = r.data;
+      } else if (typeof r.error === "string") s.error = r.error;
+      return;
     }
-  }
+    if (isRecord(r, "pass-finished")) {
+      const p = passOf(r);
+      if (!p) return;
+      p.state = "finished";
+      p.endedAt = r.t;
+      if (typeof r.durationMs === "number") p.durationMs = r.durationMs;
+      closeSegment(p, r.t, "finished");
+      if (p.phase === "cold-sync") {
+        coldFinished = r;
+        coldFinishedAt = index;
+      }
+      return;
+    }
+    if (isRecord(r, "pass-failed")) {
+      const p = passOf(r);
+      if (!p) return;
+      p.state = "failed";
+      p.endedAt = r.t;
+      p.error = typeof r.error === "string" ? r.error : undefined;
+      p.failures.push(p.error ?? "failed");
+      closeSegment(p, r.t, "failed");
+      return;
+    }
+    if (isRecord(r, "pass-abandoned")) {
+      const p = passes.get(r.pass);
+      if (!p) return;
+      p.state = "abandoned";
+      p.failures.push(typeof r.error === "string" ? r.error : "abandoned");
+      closeSegment(p, r.t, "abandoned");
+      return;
+    }
+    if (isRecord(r, "check")) {
+      const f: CheckRecord["findings"] = Array.isArray(r.findings) ? r.findings : [];
+      st.lastCheck = {
+        at: r.t,
+        blockers: f.filter((x) => x.severity === "blocker").length,
+        warnings: f.filter((x) => x.severity === "warning").length,
+      };
+      return;
+    }
+    if (isRecord(r, "verify-result")) {
+      latestVerify = r;
+      latestVerifyAt = index;
+      st.lastVerify = {
+        at: r.t,
+        ok: r.ok,
+        differences: Array.isArray(r.differences) ? r.differences.length : Number(r.differenceCount ?? 0),
+      };
+      return;
+    }
+    if (isRecord(r, "downtime")) {
+      st.downtime = { startedAt: r.startedAt, endedAt: r.endedAt, ms: r.ms };
+      return;
+    }
+    if (isRecord(r, "rollback")) st.rolledBackAt = r.t;
+  });
   // A step still "running" in a pass that is no longer open was cut short (kill, crash).
   for (const p of passes.values()) {
-    if (p.state === "unfinished") p.state = "unfinished";
     for (const s of p.steps) if (s.state === "running" && p.state !== "unfinished") s.state = "interrupted";
+    const since = open.get(p.pass);
+    if (since !== undefined)
+      p.segments.push({ startedAt: since, endedAt: lastSeen.get(p.pass) ?? since, outcome: "running" });
   }
-  st.passes = [...passes.values()];
-  const swap = lastPass(st, "swap");
-  if (swap?.state === "finished") st.swappedAt = swap.endedAt;
+  const all = [...passes.values()];
+  const swap = all.filter((p) => p.phase === "swap").at(-1);
+  const verificationNewer = latestVerifyAt >= 0 && coldFinishedAt >= 0 && latestVerifyAt > coldFinishedAt;
+  const folded: MigrationStatus = {
+    ...st,
+    passes: all,
+    ...(swap?.state === "finished" && swap.endedAt ? { swappedAt: swap.endedAt } : {}),
+    verification: {
+      ...(latestVerify ? { latest: latestVerify } : {}),
+      ...(coldFinished ? { coldSync: coldFinished } : {}),
+      newerThanColdSync: verificationNewer,
+      passing: verificationNewer && latestVerify!.ok,
+    },
+    nextPhase: "hot-sync",
+    next: "",
+  };
   const outage = outageOf(records);
-  if (outage) st.outage = outage;
-  st.next = nextCommand(st);
-  return st;
+  if (outage) folded.outage = outage;
+  folded.nextPhase = nextPhaseOf(folded);
+  folded.next = nextCommand(folded);
+  return folded;
 }
 
 /** One part of the outage, in the order they happen. */
@@ -269,23 +372,42 @@ export function lastPass(st: MigrationStatus, phase: string): PassState | undefi
   return st.passes.filter((p) => p.phase === phase).at(-1);
 }
 
-function after(a: string | undefined, b: string | undefined): boolean {
-  return a !== undefined && (b === undefined || a > b);
+/** The last cold sync, unless a rollback or its own abandonment undid it. */
+function validColdSync(st: MigrationStatus): PassState | undefined {
+  const cold = lastPass(st, "cold-sync");
+  if (!cold || cold.state === "abandoned" || (st.rolledBackAt && st.rolledBackAt > cold.startedAt))
+    return undefined;
+  return cold;
+}
+
+/** The phase `run` runs next, from the journal alone. */
+function nextPhaseOf(st: MigrationStatus): NextPhase {
+  if (lastPass(st, "post")?.state === "finished") return "done";
+  if (st.swappedAt) return "post";
+  const cold = validColdSync(st);
+  if (cold?.state === "finished") return st.verification.passing ? "swap" : "verify";
+  if (cold) return "cold-sync";
+  const hot = st.passes.filter((p) => p.phase === "hot-sync");
+  const last = hot.at(-1);
+  if (!last || last.state !== "finished") return "hot-sync";
+  const finished = hot.filter((p) => p.state === "finished");
+  if (finished.length < MAX_HOT_PASSES && (last.durationMs ?? 0) > SHORT_PASS_MS) return "hot-sync";
+  if (finished.length < 2) return "hot-sync";
+  return "cold-sync";
 }
 
 function nextCommand(st: MigrationStatus): string {
   const hot = lastPass(st, "hot-sync");
-  const cold = lastPass(st, "cold-sync");
   const post = lastPass(st, "post");
-  const coldValid =
-    cold && !(st.rolledBackAt && st.rolledBackAt > cold.startedAt) && cold.state !== "abandoned";
-  if (post?.state === "finished" || st.postFinishedAt) return "bm-migrate report: the migration is complete";
+  const cold = validColdSync(st);
+  if (post?.state === "finished") return "bm-migrate report: the migration is complete";
   if (st.swappedAt) return post ? "bm-migrate post (resumes)" : "bm-migrate post";
-  if (coldValid && cold.state !== "finished")
+  if (cold && cold.state !== "finished")
     return `bm-migrate cold-sync (resumes pass ${cold.pass}; BlueMind is stopped on the origin since ${cold.startedAt}) — or bm-migrate rollback`;
-  if (coldValid && cold.state === "finished") {
-    if (!st.lastVerify || !after(st.lastVerify.at, cold.endedAt)) return "bm-migrate verify";
-    if (!st.lastVerify.ok)
+  if (cold) {
+    const v = st.verification;
+    if (!v.newerThanColdSync) return "bm-migrate verify";
+    if (!v.passing)
       return "bm-migrate verify found differences: see its report; bm-migrate cold-sync --yes again or bm-migrate rollback";
     return "bm-migrate swap";
   }

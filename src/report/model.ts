@@ -3,13 +3,13 @@
  * functions: no I/O here, so every part is unit-tested on plain records. A part whose records are
  * missing is left undefined or empty; the renderer says "not run yet" for it.
  */
-import { outageOf } from "../engine/status.js";
+import { foldJournal, outageOf, type StepState } from "../engine/status.js";
+import { isRecord, RUN_PHASES } from "../engine/records.js";
 import type { Finding as CheckFinding, Severity } from "../check/findings.js";
 import { formatBytes } from "../engine/format.js";
 import type { JournalRecord } from "../engine/journal.js";
 
 /** The phases in the order a migration runs them. */
-export const PHASES = ["hot-sync", "cold-sync", "verify", "swap", "post"] as const;
 
 export type PassStatus = "finished" | "failed" | "abandoned" | "running";
 
@@ -288,178 +288,77 @@ function unique<T>(xs: T[]): T[] {
 
 // ---- passes and steps ----
 
-interface PassDraft {
-  phase: string;
-  pass: string;
-  segments: PassSegment[];
-  open?: number;
-  lastSeen: number;
-  ended: PassStatus | undefined;
-  steps: Map<string, StepView>;
-  failures: string[];
-}
-
-/**
- * The records of a pass, in the runner's vocabulary. `post` journals `post-step` and
- * `post-finished` records per invocation (no pass id): they become a pass per run.
- */
-function asPassRecord(r: JournalRecord): { key?: string; type: string; record: JournalRecord } {
-  if (r.type === "post-step" || r.type === "post-finished") {
-    const pass = str(r.pass) ?? str(r.run) ?? "post";
-    const type =
-      r.type === "post-finished"
-        ? "pass-finished"
-        : r.status === "started"
-          ? "step-started"
-          : r.status === "done"
-            ? "step-done"
-            : "step-failed";
-    return { key: `post\u0000${pass}`, type, record: { ...r, phase: "post", pass } };
-  }
-  const phase = str(r.phase);
-  const pass = str(r.pass);
-  return { ...(phase && pass ? { key: `${phase}\u0000${pass}` } : {}), type: r.type, record: r };
-}
-
-/** Passes in the order they were started, with their segments (a resumed pass has several). */
+/** Passes in the order they were started, with their segments (a resumed pass has several), from the journal's one fold. */
 export function buildPasses(records: JournalRecord[]): PassView[] {
-  const drafts = new Map<string, PassDraft>();
-  const newDraft = (key: string, phase: string, pass: string, t: number): PassDraft => {
-    // A pass whose start was lost (journal cut) still shows, from its first record on.
-    const d: PassDraft = {
-      phase,
-      pass,
-      segments: [],
-      open: t,
-      lastSeen: t,
-      ended: undefined,
-      steps: new Map(),
-      failures: [],
+  type Draft = Omit<PassView, "ordinal" | "label">;
+  const drafts: Draft[] = foldJournal(records).passes.map((p) => {
+    const segments: PassSegment[] = p.segments.map((g) => ({
+      start: Date.parse(g.startedAt),
+      end: Date.parse(g.endedAt),
+      outcome: g.outcome,
+    }));
+    const first = segments[0];
+    const last = segments[segments.length - 1];
+    const status: PassStatus = p.state === "unfinished" ? "running" : p.state;
+    const failed = status === "failed" || status === "abandoned";
+    return {
+      phase: p.phase,
+      pass: p.pass,
+      start: first?.start ?? Date.parse(p.startedAt),
+      end: last?.end ?? Date.parse(p.startedAt),
+      workMs: segments.reduce((sum, g) => sum + (g.end - g.start), 0),
+      status,
+      segments,
+      steps: p.steps.map((x) => stepView(x, Date.parse(p.startedAt))).sort((a, b) => a.start - b.start),
+      ...(failed ? { error: p.failures[p.failures.length - 1] } : {}),
+      earlierFailures: failed ? p.failures.slice(0, -1) : p.failures,
     };
-    drafts.set(key, d);
-    return d;
-  };
-  for (const raw of records) {
-    const t = time(raw.t);
-    if (t === undefined) continue;
-    if (raw.type === "verify-result" && typeof raw.ok === "boolean" && !str(raw.pass)) {
-      // `verify` runs outside the runner: its result record is its whole pass.
-      const ms = num(raw.durationMs) ?? 0;
-      const run = str(raw.run) ?? raw.t;
-      const d = newDraft(`verify\u0000${run}`, "verify", run, t - ms);
-      const outcome: PassStatus = "finished";
-      d.segments.push({ start: t - ms, end: t, outcome });
-      d.open = undefined;
-      d.ended = outcome;
-      continue;
-    }
-    const { key, type, record: r } = asPassRecord(raw);
-    if (!key) continue;
-    const d = drafts.get(key) ?? newDraft(key, str(r.phase)!, str(r.pass)!, t);
-    d.lastSeen = Math.max(d.lastSeen, t);
-    const close = (outcome: PassStatus, error?: string): void => {
-      d.segments.push({ start: d.open ?? t, end: t, outcome });
-      d.open = undefined;
-      d.ended = outcome;
-      if (outcome !== "finished") d.failures.push(error ?? outcome);
-    };
-    switch (type) {
-      case "pass-started":
-      case "pass-resumed":
-        if (d.open === undefined) d.open = t;
-        d.ended = undefined;
-        break;
-      case "pass-finished":
-        close("finished");
-        break;
-      case "pass-failed":
-        close("failed", str(r.error));
-        break;
-      case "pass-abandoned":
-        close("abandoned", str(r.error));
-        break;
-      case "step-started":
-      case "step-done":
-      case "step-failed":
-        addStep(d, { ...r, type }, t);
-        // A post step that fails ends its invocation; the runner's passes say so themselves.
-        if (raw.type === "post-step" && type === "step-failed") close("failed", str(r.error));
-        break;
-    }
+  });
+  // A verification that ran outside the runner: its result record is its whole pass.
+  for (const r of records) {
+    if (!isRecord(r, "verify-result") || str(r.pass)) continue;
+    const t = time(r.t)!;
+    const ms = num(r.durationMs) ?? 0;
+    const segments: PassSegment[] = [{ start: t - ms, end: t, outcome: "finished" }];
+    drafts.push({
+      phase: "verify",
+      pass: str(r.run) ?? r.t,
+      start: t - ms,
+      end: t,
+      workMs: ms,
+      status: "finished",
+      segments,
+      steps: [],
+      earlierFailures: [],
+    });
   }
-  const order = [...drafts.values()].sort((a, b) => firstTime(a) - firstTime(b));
+  const order = drafts.sort((a, b) => a.start - b.start);
   const perPhase = new Map<string, number>();
   const counts = new Map<string, number>();
   for (const d of order) counts.set(d.phase, (counts.get(d.phase) ?? 0) + 1);
   return order.map((d) => {
     const ordinal = (perPhase.get(d.phase) ?? 0) + 1;
     perPhase.set(d.phase, ordinal);
-    const segments = [...d.segments];
-    if (d.open !== undefined) segments.push({ start: d.open, end: d.lastSeen, outcome: "running" });
-    const first = segments[0]!;
-    const last = segments[segments.length - 1]!;
-    const status: PassStatus = d.open !== undefined ? "running" : (d.ended ?? "running");
-    const failed = status === "failed" || status === "abandoned";
-    return {
-      phase: d.phase,
-      pass: d.pass,
-      ordinal,
-      label: (counts.get(d.phase) ?? 1) > 1 ? `${d.phase} #${ordinal}` : d.phase,
-      start: first.start,
-      end: last.end,
-      workMs: segments.reduce((sum, s) => sum + (s.end - s.start), 0),
-      status,
-      segments,
-      steps: [...d.steps.values()].sort((a, b) => a.start - b.start),
-      ...(failed ? { error: d.failures[d.failures.length - 1] } : {}),
-      earlierFailures: failed ? d.failures.slice(0, -1) : d.failures,
-    };
+    return { ...d, ordinal, label: (counts.get(d.phase) ?? 1) > 1 ? `${d.phase} #${ordinal}` : d.phase };
   });
 }
 
-function firstTime(d: PassDraft): number {
-  return Math.min(d.segments[0]?.start ?? Infinity, d.open ?? Infinity);
-}
-
-function addStep(d: PassDraft, r: JournalRecord, t: number): void {
-  const id = str(r.step);
-  if (!id) return;
-  const prior = d.steps.get(id);
-  const title = str(r.title) ?? prior?.title ?? id;
-  const host = str(r.host) ?? prior?.host;
-  const base = { step: id, title, ...(host ? { host } : {}) };
-  if (r.type === "step-started") {
-    // A step started again on a resumed pass: its earlier failure no longer stands.
-    d.steps.set(id, { ...base, start: t, status: "started" });
-    return;
-  }
-  const durationMs = num(r.durationMs);
-  const start = prior?.start ?? (durationMs !== undefined ? t - durationMs : t);
-  if (r.type === "step-done") {
-    const data = obj(r.data);
-    const summary = str(r.summary);
-    d.steps.set(id, {
-      ...base,
-      start,
-      status: "done",
-      ...(durationMs !== undefined ? { durationMs } : {}),
-      ...(summary ? { summary } : {}),
-      ...(data ? { data } : {}),
-    });
-  } else {
-    const error = str(r.error);
-    d.steps.set(id, {
-      ...base,
-      start,
-      status: "failed",
-      ...(durationMs !== undefined ? { durationMs } : {}),
-      ...(error ? { error } : {}),
-    });
-  }
+function stepView(s: StepState, passStart: number): StepView {
+  return {
+    step: s.id,
+    title: s.title,
+    ...(s.host ? { host: s.host } : {}),
+    start: s.startedAt ? Date.parse(s.startedAt) : passStart,
+    status: s.state === "done" ? "done" : s.state === "failed" ? "failed" : "started",
+    ...(s.durationMs !== undefined && s.state !== "running" ? { durationMs: s.durationMs } : {}),
+    ...(s.summary && s.state === "done" ? { summary: s.summary } : {}),
+    ...(s.data && s.state === "done" ? { data: s.data } : {}),
+    ...(s.error && s.state === "failed" ? { error: s.error } : {}),
+  };
 }
 
 function phaseStates(passes: PassView[]): PhaseState[] {
-  const known: string[] = [...PHASES];
+  const known: string[] = [...RUN_PHASES];
   for (const p of passes) if (!known.includes(p.phase)) known.push(p.phase);
   return known.map((phase) => {
     const mine = passes.filter((p) => p.phase === phase);

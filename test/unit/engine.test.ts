@@ -222,8 +222,13 @@ test("bm.ini values may be quoted", () => {
 
 test("the downtime forecast is the stop plus the slowest copy as the cold sync will make it", () => {
   const first = new MemoryJournal();
-  const done = (j: MemoryJournal, pass: string, step: string, durationMs: number, data: object = {}) =>
-    j.append({ type: "step-done", pass, step, durationMs, data });
+  const done = (
+    j: MemoryJournal,
+    pass: string,
+    step: string,
+    durationMs: number,
+    data: Record<string, unknown> = {},
+  ) => j.append({ type: "step-done", pass, step, durationMs, data });
   // A first pass with the change journal: the directories' listed copies cost little, the
   // database's delta is estimated from its size (111 MB at 250 MB/s, plus 300 ms).
   done(first, "h1", "stop-services:target", 80);
@@ -319,7 +324,7 @@ test("the runner waits for the journal's records on disk at the end of each stag
   class FlushSpy extends MemoryJournal {
     marks: string[] = [];
     override append(r: Parameters<MemoryJournal["append"]>[0]): void {
-      this.marks.push(`${r.type}${r.step ? `:${r.step}` : ""}`);
+      this.marks.push(`${String(r.type)}${typeof r.step === "string" ? `:${r.step}` : ""}`);
       super.append(r);
     }
     override flush(): Promise<void> {

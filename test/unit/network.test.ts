@@ -273,7 +273,7 @@ void test("gate and flags: refusal reasons in words; takeover needs the origin o
     type,
     ...extra,
   });
-  const cold = rec("pass-finished", { phase: "cold-sync" });
+  const cold = rec("pass-finished", { phase: "cold-sync", pass: "cold-1" });
   assert.match(gateProblem(latestVerification([])) ?? "", /no cold sync/);
   assert.match(gateProblem(latestVerification([cold])) ?? "", /no verification/);
   const ok = rec("verify-result", { ok: true, differences: [], counts: {}, durationMs: 1 });

@@ -139,31 +139,43 @@ test("databases: a dump and a restore of one pass are joined; a later pass repla
   assert.deepEqual(later, [{ db: "bj", passLabel: "cold-sync #2", bytes: 600, tables: 3, dumpMs: 1000 }]);
 });
 
-test("post's own records make a pass per invocation, with its steps", () => {
+test("post runs as a phase of the runner: a failed invocation and a later one are two passes, with their steps", () => {
+  const post = { phase: "post" };
   const recs: JournalRecord[] = [
-    { t: at("21:00:00"), type: "post-step", run: "r1", phase: "post", step: "firewall", status: "started" },
+    { t: at("21:00:00"), type: "pass-started", run: "r1", ...post, pass: "post-1" },
+    { t: at("21:00:00"), type: "step-started", run: "r1", ...post, pass: "post-1", step: "firewall" },
     {
       t: at("21:00:02"),
-      type: "post-step",
+      type: "step-failed",
       run: "r1",
-      phase: "post",
+      ...post,
+      pass: "post-1",
       step: "firewall",
-      status: "failed",
       error: "401",
       durationMs: 2000,
     },
-    { t: at("21:05:00"), type: "post-step", run: "r2", phase: "post", step: "firewall", status: "started" },
+    {
+      t: at("21:00:02"),
+      type: "pass-failed",
+      run: "r1",
+      ...post,
+      pass: "post-1",
+      step: "firewall",
+      error: "401",
+    },
+    { t: at("21:05:00"), type: "pass-started", run: "r2", ...post, pass: "post-2" },
+    { t: at("21:05:00"), type: "step-started", run: "r2", ...post, pass: "post-2", step: "firewall" },
     {
       t: at("21:05:03"),
-      type: "post-step",
+      type: "step-done",
       run: "r2",
-      phase: "post",
+      ...post,
+      pass: "post-2",
       step: "firewall",
-      status: "done",
       summary: "rules regenerated",
       durationMs: 3000,
     },
-    { t: at("21:05:04"), type: "post-finished", run: "r2", phase: "post", changed: true },
+    { t: at("21:05:04"), type: "pass-finished", run: "r2", ...post, pass: "post-2", durationMs: 4000 },
   ];
   const m = buildReportModel(recs, { now: NOW });
   assert.deepEqual(

@@ -210,8 +210,8 @@ void test("the swap gate: a passing verification newer than the last finished co
   let t = 0;
   const rec = (r: Record<string, unknown>): JournalRecord =>
     ({ t: new Date(1_700_000_000_000 + t++ * 1000).toISOString(), ...r }) as JournalRecord;
-  const coldDone = rec({ type: "pass-finished", phase: "cold-sync" });
-  const hotDone = rec({ type: "pass-finished", phase: "hot-sync" });
+  const coldDone = rec({ type: "pass-finished", phase: "cold-sync", pass: "cold-1" });
+  const hotDone = rec({ type: "pass-finished", phase: "hot-sync", pass: "hot-1" });
   const pass = rec({ type: "verify-result", ok: true, differences: [], counts: {}, durationMs: 1 });
   const fail = rec({ type: "verify-result", ok: false, differences: [], counts: {}, durationMs: 1 });
 
