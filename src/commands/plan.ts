@@ -21,7 +21,9 @@ import { finishMigration, originDatabase, prepareMigration } from "../phases/pre
 import type { MigrationContext } from "../phases/context.js";
 import { swapPlan, readLocalFile } from "../network/swapPlan.js";
 import { latestVerification } from "../verify/gate.js";
-import { gateProblem, parseSwapFlags, readFacts } from "./swap.js";
+import { parseSwapFlags } from "./swap.js";
+import { readFacts } from "../phases/swap.js";
+import { gateProblem } from "../verify/swapGate.js";
 
 /** The phases in the order a migration runs them. */
 export const PLAN_PHASES = ["check", "hot-sync", "cold-sync", "verify", "swap", "post"] as const;
