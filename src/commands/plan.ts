@@ -12,7 +12,8 @@ import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
 import type { Profile } from "../bluemind/profiles.js";
 import { postOutline as postPhaseOutline } from "../phases/post.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
-import { explainSsh, formatPlan, readableCommand, shortenedSsh, type PlanOutline } from "../engine/plan.js";
+import { explainSsh } from "../engine/plan.js";
+import { formatPlans, viewOf, type PlanView } from "../engine/planView.js";
 import { newPassId, unfinishedPass } from "../engine/runner.js";
 import { foldJournal } from "../engine/status.js";
 import type { JournalRecord } from "../engine/journal.js";
@@ -30,47 +31,6 @@ export const PLAN_PHASES = ["check", "hot-sync", "cold-sync", "verify", "swap", 
 /** What `--phase` accepts: one phase, rollback (not part of a migration's order), or all. */
 export const PHASE_CHOICES = [...PLAN_PHASES, "rollback", "all"] as const;
 export type PlanPhase = (typeof PLAN_PHASES)[number] | "rollback";
-
-export interface PlanStepView {
-  id: string;
-  title: string;
-  host: Role | "both";
-  /** As people read them (`-e ssh` for the master connection's remote shell). */
-  commands: string[];
-  /** Steps of its stage it starts after. */
-  waitFor?: string[];
-}
-
-/** A phase's plan as data, without the work: what `--json` prints and the text is made from. */
-export interface PlanView {
-  phase: string;
-  stages: { name: string; steps: PlanStepView[]; maxParallel?: number }[];
-  /** What the steps alone do not say (resumed pass, gate, why no plan could be made). */
-  notes: string[];
-  /** The full remote shell that `-e ssh` stands for in the commands, when one was shortened. */
-  ssh?: string;
-}
-
-/** A runnable plan as a view: the steps' data without their `run`. */
-export function viewOf(plan: PlanOutline, notes: string[] = []): PlanView {
-  const ssh = shortenedSsh(plan);
-  return {
-    phase: plan.phase,
-    stages: plan.stages.map((s) => ({
-      name: s.name,
-      ...(s.maxParallel !== undefined ? { maxParallel: s.maxParallel } : {}),
-      steps: s.steps.map((st) => ({
-        id: st.id,
-        title: st.title,
-        host: st.host,
-        commands: st.commands.map((c) => readableCommand(c).text),
-        ...(st.waitFor?.length ? { waitFor: st.waitFor } : {}),
-      })),
-    })),
-    notes,
-    ...(ssh ? { ssh } : {}),
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Outlines of the phases that do not run through the runner. Step ids are those their commands
@@ -311,23 +271,6 @@ export function parsePhase(value: unknown): PlanPhase | "all" {
   throw new ConfigError(`--phase takes one of ${PHASE_CHOICES.join(", ")}, not '${JSON.stringify(value)}'`);
 }
 
-/** The plans as text: a heading, each phase's plan and its notes, the SSH note once. */
-export function formatPlans(
-  views: PlanView[],
-  heading: string,
-  hosts: Partial<Record<Role, string>>,
-): string {
-  const parts = [heading];
-  for (const v of views) {
-    const text = v.stages.some((s) => s.steps.length)
-      ? formatPlan(v, { hosts, explainSsh: false })
-      : `Plan for ${v.phase}: no steps`;
-    parts.push([text, ...v.notes.map((n) => `  Note: ${n}`)].join("\n"));
-  }
-  parts.push("Nothing was done.");
-  return parts.join("\n\n");
-}
-
 export async function planCommand(app: App, opts: PlanOptions): Promise<number> {
   const phases: PlanPhase[] = opts.phase === "all" ? [...PLAN_PHASES] : [opts.phase];
   const needsOrigin = phases.some((p) => p !== "post" && p !== "rollback");
@@ -396,13 +339,4 @@ export function swapWithDryRun(run: CommandRun): CommandRun {
       ? planCommand(app, { phase: "swap", swapOptions: opts })
       : run(app, { ...opts, apply: false });
   };
-}
-
-/** A phase command's --dry-run: its plan as text, or one `plan` JSON line with --json. */
-export function printPlan(app: App, plan: PlanOutline): void {
-  if (app.flags.json)
-    process.stdout.write(
-      JSON.stringify({ ts: new Date().toISOString(), type: "plan", ...viewOf(plan) }) + "\n",
-    );
-  else app.print(formatPlan(plan));
 }

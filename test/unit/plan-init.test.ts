@@ -13,7 +13,8 @@ import { formatPlan, readableCommand, type Plan } from "../../src/engine/plan.js
 import { loadSettings, type Settings } from "../../src/engine/settings.js";
 import { parseFacts, type HostFacts } from "../../src/bluemind/facts.js";
 import { PROFILES } from "../../src/bluemind/profiles.js";
-import { checkOutline, postOutline, verifyOutline, viewOf } from "../../src/commands/plan.js";
+import { checkOutline, postOutline, verifyOutline } from "../../src/commands/plan.js";
+import { viewOf } from "../../src/engine/planView.js";
 import { formatDestination, renderConfigFile, type ConfigDraft } from "../../src/config/configFile.js";
 import type { SshTarget } from "../../src/engine/destination.js";
 
