@@ -25,6 +25,7 @@ import { latestVerification } from "../verify/gate.js";
 import { parseSwapFlags } from "./swap.js";
 import { readFacts } from "../phases/swap.js";
 import { gateProblem } from "../verify/swapGate.js";
+import { ROLLBACK_NOTES, rollbackPlan } from "../phases/rollback.js";
 
 /** The phases in the order a migration runs them. */
 export const PLAN_PHASES = ["check", "hot-sync", "cold-sync", "verify", "swap", "post"] as const;
@@ -149,32 +150,6 @@ export function postOutline(bmVersion: string | undefined): PlanView {
   ]);
 }
 
-export function rollbackOutline(): PlanView {
-  return {
-    phase: "rollback",
-    stages: [
-      {
-        name: "Give the service back to the origin",
-        steps: [
-          {
-            id: "rollback:origin",
-            title: "Restart PostgreSQL, postfix and BlueMind on the origin",
-            host: "origin",
-            commands: [
-              "service postgresql status || service postgresql start",
-              "service postfix start; bmctl start",
-            ],
-          },
-        ],
-      },
-    ],
-    notes: [
-      "An open cold-sync pass is marked abandoned in the journal; the target's BlueMind stays stopped.",
-      "Refused once the swap is done.",
-    ],
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Plans built from the facts
 
@@ -232,7 +207,11 @@ async function viewFor(
 ): Promise<PlanView> {
   const records = app.journal.records();
   if (phase === "post") return postOutline(targetFacts?.bmVersion);
-  if (phase === "rollback") return rollbackOutline();
+  if (phase === "rollback")
+    return viewOf(
+      rollbackPlan(() => Promise.reject(new ConfigError("the plan runs nothing"))),
+      ROLLBACK_NOTES,
+    );
   if (!mc) throw new ConfigError(`the ${phase} plan needs the origin`);
   switch (phase) {
     case "check":
