@@ -9,7 +9,6 @@ import type { App } from "../engine/app.js";
 import { LocalHost } from "../adapters/host.js";
 import type { Role } from "../engine/plan.js";
 import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
-import type { Profile } from "../bluemind/profiles.js";
 import { postOutline as postPhaseOutline } from "../phases/post.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { explainSsh } from "../engine/plan.js";
@@ -26,6 +25,8 @@ import { parseSwapFlags } from "./swap.js";
 import { readFacts } from "../phases/swap.js";
 import { gateProblem } from "../verify/swapGate.js";
 import { ROLLBACK_NOTES, rollbackPlan } from "../phases/rollback.js";
+import { newFound, VERIFY_NOTES, verifyPlan } from "../verify/run.js";
+import { DifferenceLog } from "../verify/compare.js";
 
 /** The phases in the order a migration runs them. */
 export const PLAN_PHASES = ["check", "hot-sync", "cold-sync", "verify", "swap", "post"] as const;
@@ -104,41 +105,6 @@ export function checkOutline(dataDirs: readonly string[], stateDir: string, orig
       },
     ],
     notes: ["hot-sync and cold-sync run this check first and stop on a blocker."],
-  };
-}
-
-export function verifyOutline(profile: Profile): PlanView {
-  return {
-    phase: "verify",
-    stages: [
-      {
-        name: "Compare the files, and alongside them the databases one by one (read-only)",
-        maxParallel: 2,
-        steps: [
-          {
-            id: "verify-files",
-            title: "Compare files",
-            host: "both",
-            commands: [
-              `bash -c <file manifest of ${profile.dataDirs.length} data directories and ${profile.configMirrors.length + profile.configFiles.length} configuration patterns: find | sort, sha256sum> on each server, compared as the lists arrive`,
-            ],
-          },
-          ...profile.databases.map((db) => ({
-            id: `verify-db:${db}`,
-            title: `Compare database ${db}`,
-            host: "both" as const,
-            commands: [
-              `psql -h 127.0.0.1 -p <tunnel> -U bj -d ${db} <schema and table hashes>  (origin, through the SSH tunnel)`,
-              `runuser -u postgres -- psql -d ${db} <schema and table hashes>  (target)`,
-            ],
-          })),
-        ],
-      },
-    ],
-    notes: [
-      "A warning is given when BlueMind or postfix runs on either server (differences are then expected).",
-      "The result is journaled: swap --apply needs a passing verification newer than the last cold sync.",
-    ],
   };
 }
 
@@ -230,7 +196,18 @@ async function viewFor(
       ]);
     }
     case "verify":
-      return verifyOutline(mc.profile);
+      return viewOf(
+        verifyPlan(
+          mc,
+          {
+            port: () => {
+              throw new ConfigError("the plan runs nothing");
+            },
+          },
+          { app, log: new DifferenceLog(0), found: newFound() },
+        ),
+        VERIFY_NOTES,
+      );
     case "swap":
       return swapView(app, mc, records, opts.swapOptions ?? {});
   }

@@ -20,7 +20,9 @@ import { readDbManifest } from "../database/manifest.js";
 import { compareDbManifests, type DbCounts } from "./dbCompare.js";
 import { compareManifestRun, usableAhead } from "./ahead.js";
 import { verifyAhead, verifyChangedDatabases, verifyChangedFiles, verifyRefresh } from "./sinceAhead.js";
-import { dbAccess } from "./verifyAccess.js";
+import { dbAccess, stepEvents } from "./verifyAccess.js";
+import type { Plan } from "../engine/plan.js";
+import { newPassId, runPhase } from "../engine/runner.js";
 
 /** Differences journaled (and printed); all are counted. */
 const JOURNAL_DIFFERENCES = 200;
@@ -77,9 +79,11 @@ export async function verifyIn(
   const samplePercent = opts.samplePercent;
   const records = app.journal.records();
   const ahead = scope === "changed" || scope === "refresh" ? usableAhead(records) : undefined;
+  /** The full comparison runs through the runner (its pass); the others announce themselves. */
+  const whole = scope === "full" || (scope === "changed" && !ahead);
   let tunnel: Tunnel | undefined;
   try {
-    app.events.emit({ type: "phase-started", phase: "verify" });
+    if (!whole) app.events.emit({ type: "phase-started", phase: "verify" });
     const [running, t] = await Promise.all([
       scope === "ahead" || scope === "refresh" ? Promise.resolve([]) : runningServices(mc),
       openTunnel(mc.ssh),
@@ -103,6 +107,7 @@ export async function verifyIn(
       return await verifyAhead(app, mc, tunnel.port, started);
     if (scope === "refresh") return await verifyRefresh(app, mc, tunnel.port, started, ahead!, records);
     const log = new DifferenceLog(1000);
+    let pass: string | undefined;
     const [files, dbs] = ahead
       ? await Promise.all([
           verifyChangedFiles(app, mc, log, ahead, records),
@@ -111,11 +116,23 @@ export async function verifyIn(
           ),
           verifyNoLeftovers(mc, log),
         ])
-      : await Promise.all([
-          verifyFiles(app, mc, log, samplePercent),
-          verifyDatabases(app, mc, tunnel.port, log),
-          verifyNoLeftovers(mc, log),
-        ]);
+      : await (async () => {
+          const found = newFound();
+          pass = newPassId();
+          const plan = verifyPlan(mc, { samplePercent, port: () => tunnel!.port }, { app, log, found });
+          await Promise.all([
+            runPhase(
+              app,
+              plan,
+              pass,
+              false,
+              { scope: "full", ...(samplePercent !== undefined ? { sample: samplePercent } : {}) },
+              { callerFinishes: true },
+            ),
+            verifyNoLeftovers(mc, log),
+          ]);
+          return [found.files, found.dbs] as const;
+        })();
     const durationMs = Date.now() - started;
     const ok = log.total === 0;
     const normalised: string[] = "normalised" in dbs ? dbs.normalised : [];
@@ -130,6 +147,7 @@ export async function verifyIn(
       type: "verify-result",
       run: app.runId,
       phase: "verify",
+      ...(pass ? { pass } : {}),
       startedAt: new Date(started).toISOString(),
       scope: ahead ? "changed" : "full",
       ...(ahead ? { aheadAt: ahead.startedAt } : {}),
@@ -219,23 +237,102 @@ async function runningServices(
   });
 }
 
-async function verifyFiles(
+/** What the full comparison's steps found, filled as they end. */
+export interface Found {
+  files: FileCounts;
+  dbs: DbCounts & { normalised: string[] };
+}
+
+export function newFound(): Found {
+  return {
+    files: { files: 0, dirs: 0, symlinks: 0, other: 0, bytes: 0, contentCompared: 0 },
+    dbs: { tables: 0, rows: 0, normalised: [] },
+  };
+}
+
+/** What the full comparison's plan is built from. */
+export interface VerifyPlanInput {
+  samplePercent?: number | undefined;
+  /** The local port of the tunnel to the origin's PostgreSQL, once it is open. */
+  port: () => number;
+}
+
+/**
+ * The full comparison as a plan (phase `verify`): the files, and alongside them the databases one
+ * by one. `bm-migrate plan` prints it; `verify` runs it, its steps adding their differences to
+ * `into.log` and their counts to `into.found`.
+ */
+export function verifyPlan(
+  mc: MigrationContext,
+  input: VerifyPlanInput,
+  into: { app: App; log: DifferenceLog; found: Found },
+): Plan {
+  const { samplePercent } = input;
+  const profile = mc.profile;
+  return {
+    phase: "verify",
+    stages: [
+      {
+        name: "Compare the files, and alongside them the databases one by one (read-only)",
+        maxParallel: 2,
+        steps: [
+          {
+            id: "verify-files",
+            title: `Compare files${samplePercent !== undefined ? ` (content of a ${samplePercent}% sample)` : ""}`,
+            host: "both",
+            commands: [
+              `bash -c <file manifest of ${profile.dataDirs.length} data directories and ${profile.configMirrors.length + profile.configFiles.length} configuration patterns: find | sort, sha256sum> on each server, compared as the lists arrive`,
+            ],
+            run: async () => {
+              const counts = await compareFiles(into.app, mc, into.log, samplePercent);
+              into.found.files = counts;
+              return {
+                summary: `${formatCount(counts.files)} files, ${formatCount(counts.dirs)} directories, ${formatBytes(counts.bytes)}`,
+              };
+            },
+          },
+          ...profile.databases.map((db) => ({
+            id: `verify-db:${db}`,
+            title: `Compare database ${db}`,
+            host: "both" as const,
+            commands: [
+              `psql -h 127.0.0.1 -p <tunnel> -U bj -d ${db} <schema and table hashes>  (origin, through the SSH tunnel)`,
+              `runuser -u postgres -- psql -d ${db} <schema and table hashes>  (target)`,
+            ],
+            run: async () => {
+              const { counts, summary } = await compareDatabase(into.app, mc, input.port(), into.log, db);
+              into.found.dbs.tables += counts.tables;
+              into.found.dbs.rows += counts.rows;
+              into.found.dbs.normalised.push(...counts.normalised);
+              return { summary };
+            },
+          })),
+        ],
+      },
+    ],
+  };
+}
+
+/** What `plan` says beside the verification's steps. */
+export const VERIFY_NOTES = [
+  "A warning is given when BlueMind or postfix runs on either server (differences are then expected).",
+  "The result is journaled: swap --apply needs a passing verification newer than the last cold sync.",
+];
+
+async function compareFiles(
   app: App,
   mc: MigrationContext,
   log: DifferenceLog,
   samplePercent: number | undefined,
 ): Promise<FileCounts> {
   const step = "verify-files";
-  const title = `Compare files${samplePercent !== undefined ? ` (content of a ${samplePercent}% sample)` : ""}`;
-  const started = Date.now();
-  app.events.emit({ type: "step-started", step, title, host: "both" });
   const script = fileManifestScript(
     { dataDirs: mc.profile.dataDirs, configFiles: configScope(mc.profile) },
     samplePercent !== undefined ? { samplePercent } : {},
   );
   app.logCommand(mc.origin.label, "bash -c <file manifest: find | sort, sha256sum> (verify)");
   app.logCommand(mc.target.label, "bash -c <file manifest: find | sort, sha256sum> (verify)");
-  const counts = await compareManifestRun({
+  return compareManifestRun({
     origin: mc.origin,
     target: mc.target,
     script,
@@ -247,73 +344,66 @@ async function verifyFiles(
       "run bm-migrate verify again; if it fails again, check the tools (find, sort, sha256sum) on that host",
     onStderr: (host, noise) => app.events.emit({ type: "warning", step, message: `${host}: ${noise}` }),
   });
-  app.events.emit({
-    type: "step-finished",
-    step,
-    title,
-    durationMs: Date.now() - started,
-    summary: `${formatCount(counts.files)} files, ${formatCount(counts.dirs)} directories, ${formatBytes(counts.bytes)}`,
-  });
-  return counts;
 }
 
+/** The databases one by one, each its own step's events (the verification of what changed). */
 async function verifyDatabases(
   app: App,
   mc: MigrationContext,
   port: number,
   log: DifferenceLog,
 ): Promise<DbCounts & { normalised: string[] }> {
-  const { origin, target, creds } = dbAccess(mc, port);
   const total: DbCounts & { normalised: string[] } = { tables: 0, rows: 0, normalised: [] };
   for (const db of mc.profile.databases) {
-    const step = `verify-db:${db}`;
-    const title = `Compare database ${db}`;
-    const started = Date.now();
-    app.events.emit({ type: "step-started", step, title, host: "both" });
-    app.logCommand(
-      origin.label,
-      `psql -h 127.0.0.1 -p ${port} -U ${creds.user} -d ${db} <schema and table hashes> (via tunnel)`,
-    );
-    app.logCommand(target.label, `runuser -u postgres -- psql -d ${db} <schema and table hashes>`);
-    const [o, t] = await Promise.all([
-      readDbManifest(origin, db, app.signal),
-      readDbManifest(target, db, app.signal),
-    ]);
-    for (const [access, r] of [
-      [origin, o],
-      [target, t],
-    ] as const) {
-      if (r.kind === "failed")
-        throw failure(
-          access.label,
-          r.result,
-          `check that PostgreSQL runs on that host and that ${db} is readable, then run verify again`,
-        );
-    }
-    if (o.kind !== "ok" || t.kind !== "ok") {
-      if (o.kind === "ok") log.add({ where: `database ${db}`, what: "missing on target" });
-      else if (t.kind === "ok") log.add({ where: `database ${db}`, what: "extra on target" });
-      app.events.emit({
-        type: "step-finished",
-        step,
-        title,
-        durationMs: Date.now() - started,
-        summary: "absent",
-      });
-      continue;
-    }
-    const { differences, counts, normalised } = compareDbManifests(db, o.manifest, t.manifest);
-    for (const d of differences) log.add(d);
-    total.normalised.push(...normalised);
+    const counts = await stepEvents(app, `verify-db:${db}`, `Compare database ${db}`, async () => {
+      const r = await compareDatabase(app, mc, port, log, db);
+      return { value: r.counts, summary: r.summary };
+    });
+    total.normalised.push(...counts.normalised);
     total.tables += counts.tables;
     total.rows += counts.rows;
-    app.events.emit({
-      type: "step-finished",
-      step,
-      title,
-      durationMs: Date.now() - started,
-      summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}${normalised.length ? ` (${normalised.length} accepted as the change of PostgreSQL version implies)` : ""}`,
-    });
   }
   return total;
+}
+
+/** One database's schema and table hashes on both sides, compared. */
+async function compareDatabase(
+  app: App,
+  mc: MigrationContext,
+  port: number,
+  log: DifferenceLog,
+  db: string,
+): Promise<{ counts: DbCounts & { normalised: string[] }; summary: string }> {
+  const { origin, target, creds } = dbAccess(mc, port);
+  app.logCommand(
+    origin.label,
+    `psql -h 127.0.0.1 -p ${port} -U ${creds.user} -d ${db} <schema and table hashes> (via tunnel)`,
+  );
+  app.logCommand(target.label, `runuser -u postgres -- psql -d ${db} <schema and table hashes>`);
+  const [o, t] = await Promise.all([
+    readDbManifest(origin, db, app.signal),
+    readDbManifest(target, db, app.signal),
+  ]);
+  for (const [access, r] of [
+    [origin, o],
+    [target, t],
+  ] as const) {
+    if (r.kind === "failed")
+      throw failure(
+        access.label,
+        r.result,
+        `check that PostgreSQL runs on that host and that ${db} is readable, then run verify again`,
+      );
+  }
+  if (o.kind !== "ok" || t.kind !== "ok") {
+    if (o.kind === "ok") log.add({ where: `database ${db}`, what: "missing on target" });
+    else if (t.kind === "ok") log.add({ where: `database ${db}`, what: "extra on target" });
+    return { counts: { tables: 0, rows: 0, normalised: [] }, summary: "absent" };
+  }
+  const { differences, counts, normalised } = compareDbManifests(db, o.manifest, t.manifest);
+  for (const d of differences) log.add(d);
+  return {
+    counts: { ...counts, normalised },
+    summary: `${formatCount(counts.tables)} tables, ${formatCount(counts.rows)} rows${differences.length ? `, ${differences.length} differences` : ", identical"}${normalised.length ? ` (${normalised.length} accepted as the change of PostgreSQL version implies)` : ""}`,
+  };
 }
