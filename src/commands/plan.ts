@@ -1,9 +1,10 @@
 /**
  * `bm-migrate plan`: every phase's plan in order (check, hot-sync, cold-sync, verify, swap, post),
  * from the facts of both servers, with step ids, hosts and commands. Reads only: no lock, nothing
- * journaled, nothing written on either server. The copying phases and the swap print the very plans
- * their runs execute; the others (check, verify, post, rollback do not run through the runner) are
- * described here as outlines of what their commands do, with the same step ids they emit.
+ * journaled, nothing written on either server. The copying phases, verify (its full comparison),
+ * the swap, post and rollback print the very plans their runs execute, built by the same functions.
+ * check does not run through the runner yet: it is described here as an outline of what the
+ * preflight does.
  */
 import type { App } from "../engine/app.js";
 import { LocalHost } from "../adapters/host.js";
@@ -35,8 +36,8 @@ export const PHASE_CHOICES = [...PLAN_PHASES, "rollback", "all"] as const;
 export type PlanPhase = (typeof PLAN_PHASES)[number] | "rollback";
 
 // ---------------------------------------------------------------------------------------------
-// Outlines of the phases that do not run through the runner. Step ids are those their commands
-// emit in step-started events (check's probes excepted: the preflight emits no step events).
+// The outline of check, which does not run through the runner (the preflight emits no step
+// events; its probes' ids are named here only).
 
 export function checkOutline(dataDirs: readonly string[], stateDir: string, origin: string): PlanView {
   const probes = (role: Role) => [
