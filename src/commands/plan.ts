@@ -1,18 +1,19 @@
 /**
  * `bm-migrate plan`: every phase's plan in order (check, hot-sync, cold-sync, verify, swap, post),
  * from the facts of both servers, with step ids, hosts and commands. Reads only: no lock, nothing
- * journaled, nothing written on either server. The copying phases and the swap print the very plans
- * their runs execute; the others (check, verify, post, rollback do not run through the runner) are
- * described here as outlines of what their commands do, with the same step ids they emit.
+ * journaled, nothing written on either server. The copying phases, verify (its full comparison),
+ * the swap, post and rollback print the very plans their runs execute, built by the same functions.
+ * check does not run through the runner yet: it is described here as an outline of what the
+ * preflight does.
  */
 import type { App } from "../engine/app.js";
 import { LocalHost } from "../adapters/host.js";
 import type { Role } from "../engine/plan.js";
 import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
-import type { Profile } from "../bluemind/profiles.js";
 import { postOutline as postPhaseOutline } from "../phases/post.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
-import { explainSsh, formatPlan, readableCommand, shortenedSsh, type PlanOutline } from "../engine/plan.js";
+import { explainSsh } from "../engine/plan.js";
+import { formatPlans, viewOf, type PlanView } from "../engine/planView.js";
 import { newPassId, unfinishedPass } from "../engine/runner.js";
 import { foldJournal } from "../engine/status.js";
 import { PHASES } from "../engine/records.js";
@@ -22,7 +23,12 @@ import { finishMigration, originDatabase, prepareMigration } from "../phases/pre
 import type { MigrationContext } from "../phases/context.js";
 import { swapPlan, readLocalFile } from "../network/swapPlan.js";
 import { latestVerification } from "../verify/gate.js";
-import { gateProblem, parseSwapFlags, readFacts } from "./swap.js";
+import { parseSwapFlags } from "./swap.js";
+import { readFacts } from "../phases/swap.js";
+import { gateProblem } from "../verify/swapGate.js";
+import { ROLLBACK_NOTES, rollbackPlan } from "../phases/rollback.js";
+import { newFound, VERIFY_NOTES, verifyPlan } from "../verify/run.js";
+import { DifferenceLog } from "../verify/compare.js";
 
 /** The phases in the order a migration runs them. */
 export const PLAN_PHASES = PHASES;
@@ -30,50 +36,9 @@ export const PLAN_PHASES = PHASES;
 export const PHASE_CHOICES = [...PLAN_PHASES, "rollback", "all"] as const;
 export type PlanPhase = (typeof PLAN_PHASES)[number] | "rollback";
 
-export interface PlanStepView {
-  id: string;
-  title: string;
-  host: Role | "both";
-  /** As people read them (`-e ssh` for the master connection's remote shell). */
-  commands: string[];
-  /** Steps of its stage it starts after. */
-  waitFor?: string[];
-}
-
-/** A phase's plan as data, without the work: what `--json` prints and the text is made from. */
-export interface PlanView {
-  phase: string;
-  stages: { name: string; steps: PlanStepView[]; maxParallel?: number }[];
-  /** What the steps alone do not say (resumed pass, gate, why no plan could be made). */
-  notes: string[];
-  /** The full remote shell that `-e ssh` stands for in the commands, when one was shortened. */
-  ssh?: string;
-}
-
-/** A runnable plan as a view: the steps' data without their `run`. */
-export function viewOf(plan: PlanOutline, notes: string[] = []): PlanView {
-  const ssh = shortenedSsh(plan);
-  return {
-    phase: plan.phase,
-    stages: plan.stages.map((s) => ({
-      name: s.name,
-      ...(s.maxParallel !== undefined ? { maxParallel: s.maxParallel } : {}),
-      steps: s.steps.map((st) => ({
-        id: st.id,
-        title: st.title,
-        host: st.host,
-        commands: st.commands.map((c) => readableCommand(c).text),
-        ...(st.waitFor?.length ? { waitFor: st.waitFor } : {}),
-      })),
-    })),
-    notes,
-    ...(ssh ? { ssh } : {}),
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
-// Outlines of the phases that do not run through the runner. Step ids are those their commands
-// emit in step-started events (check's probes excepted: the preflight emits no step events).
+// The outline of check, which does not run through the runner (the preflight emits no step
+// events; its probes' ids are named here only).
 
 export function checkOutline(dataDirs: readonly string[], stateDir: string, origin: string): PlanView {
   const probes = (role: Role) => [
@@ -145,73 +110,12 @@ export function checkOutline(dataDirs: readonly string[], stateDir: string, orig
   };
 }
 
-export function verifyOutline(profile: Profile): PlanView {
-  return {
-    phase: "verify",
-    stages: [
-      {
-        name: "Compare the files, and alongside them the databases one by one (read-only)",
-        maxParallel: 2,
-        steps: [
-          {
-            id: "verify-files",
-            title: "Compare files",
-            host: "both",
-            commands: [
-              `bash -c <file manifest of ${profile.dataDirs.length} data directories and ${profile.configMirrors.length + profile.configFiles.length} configuration patterns: find | sort, sha256sum> on each server, compared as the lists arrive`,
-            ],
-          },
-          ...profile.databases.map((db) => ({
-            id: `verify-db:${db}`,
-            title: `Compare database ${db}`,
-            host: "both" as const,
-            commands: [
-              `psql -h 127.0.0.1 -p <tunnel> -U bj -d ${db} <schema and table hashes>  (origin, through the SSH tunnel)`,
-              `runuser -u postgres -- psql -d ${db} <schema and table hashes>  (target)`,
-            ],
-          })),
-        ],
-      },
-    ],
-    notes: [
-      "A warning is given when BlueMind or postfix runs on either server (differences are then expected).",
-      "The result is journaled: swap --apply needs a passing verification newer than the last cold sync.",
-    ],
-  };
-}
-
 export function postOutline(bmVersion: string | undefined): PlanView {
   return viewOf(postPhaseOutline(bmVersion, undefined, false), [
     `BlueMind ${bmVersion ?? "version unknown here"}: the core's own version (GET /api/system/installation/version) chooses the firewall endpoint; --bm-version forces one.`,
     "The old and new addresses come from the swap's journal (--old-ip, --new-ip override); after an address takeover mynetworks stays as it is.",
     "After a cold sync, a last step drops the target's own databases it replaced (bj.bm-migrate-old, bj-data.bm-migrate-old).",
   ]);
-}
-
-export function rollbackOutline(): PlanView {
-  return {
-    phase: "rollback",
-    stages: [
-      {
-        name: "Give the service back to the origin",
-        steps: [
-          {
-            id: "rollback:origin",
-            title: "Restart PostgreSQL, postfix and BlueMind on the origin",
-            host: "origin",
-            commands: [
-              "service postgresql status || service postgresql start",
-              "service postfix start; bmctl start",
-            ],
-          },
-        ],
-      },
-    ],
-    notes: [
-      "An open cold-sync pass is marked abandoned in the journal; the target's BlueMind stays stopped.",
-      "Refused once the swap is done.",
-    ],
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +175,11 @@ async function viewFor(
 ): Promise<PlanView> {
   const records = app.journal.records();
   if (phase === "post") return postOutline(targetFacts?.bmVersion);
-  if (phase === "rollback") return rollbackOutline();
+  if (phase === "rollback")
+    return viewOf(
+      rollbackPlan(() => Promise.reject(new ConfigError("the plan runs nothing"))),
+      ROLLBACK_NOTES,
+    );
   if (!mc) throw new ConfigError(`the ${phase} plan needs the origin`);
   switch (phase) {
     case "check":
@@ -290,7 +198,18 @@ async function viewFor(
       ]);
     }
     case "verify":
-      return verifyOutline(mc.profile);
+      return viewOf(
+        verifyPlan(
+          mc,
+          {
+            port: () => {
+              throw new ConfigError("the plan runs nothing");
+            },
+          },
+          { app, log: new DifferenceLog(0), found: newFound() },
+        ),
+        VERIFY_NOTES,
+      );
     case "swap":
       return swapView(app, mc, records, opts.swapOptions ?? {});
   }
@@ -308,23 +227,6 @@ export function parsePhase(value: unknown): PlanPhase | "all" {
   if (typeof value === "string" && (PHASE_CHOICES as readonly string[]).includes(value))
     return value as PlanPhase | "all";
   throw new ConfigError(`--phase takes one of ${PHASE_CHOICES.join(", ")}, not '${JSON.stringify(value)}'`);
-}
-
-/** The plans as text: a heading, each phase's plan and its notes, the SSH note once. */
-export function formatPlans(
-  views: PlanView[],
-  heading: string,
-  hosts: Partial<Record<Role, string>>,
-): string {
-  const parts = [heading];
-  for (const v of views) {
-    const text = v.stages.some((s) => s.steps.length)
-      ? formatPlan(v, { hosts, explainSsh: false })
-      : `Plan for ${v.phase}: no steps`;
-    parts.push([text, ...v.notes.map((n) => `  Note: ${n}`)].join("\n"));
-  }
-  parts.push("Nothing was done.");
-  return parts.join("\n\n");
 }
 
 export async function planCommand(app: App, opts: PlanOptions): Promise<number> {
@@ -395,13 +297,4 @@ export function swapWithDryRun(run: CommandRun): CommandRun {
       ? planCommand(app, { phase: "swap", swapOptions: opts })
       : run(app, { ...opts, apply: false });
   };
-}
-
-/** A phase command's --dry-run: its plan as text, or one `plan` JSON line with --json. */
-export function printPlan(app: App, plan: PlanOutline): void {
-  if (app.flags.json)
-    process.stdout.write(
-      JSON.stringify({ ts: new Date().toISOString(), type: "plan", ...viewOf(plan) }) + "\n",
-    );
-  else app.print(formatPlan(plan));
 }

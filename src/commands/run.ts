@@ -11,8 +11,10 @@ import { usableAhead } from "../verify/ahead.js";
 import type { PreflightOptions } from "../check/preflight.js";
 import { hotSyncCommand } from "./hotSync.js";
 import { coldSyncCommand } from "./coldSync.js";
-import { verifyCommand, verifyIn } from "./verify.js";
-import { parseSwapFlags, readFacts, swapCommand } from "./swap.js";
+import { parseVerifyOptions, verifyCommand } from "./verify.js";
+import { verifyIn } from "../verify/run.js";
+import { parseSwapFlags, swapCommand } from "./swap.js";
+import { readFacts } from "../phases/swap.js";
 import type { SwapFacts } from "../network/swapPlan.js";
 import { postCommand } from "./post.js";
 import { formatDuration } from "../engine/format.js";
@@ -153,7 +155,7 @@ export async function runCommand(
             );
           },
           then: async (mc) => {
-            const verified = await verifyIn(app, mc, opts, "changed");
+            const verified = await verifyIn(app, mc, parseVerifyOptions(opts), "changed");
             if (verified !== ExitCode.ok) {
               failedAt = "verify";
               return verified;

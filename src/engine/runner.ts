@@ -22,6 +22,11 @@ export interface RunPlanOptions {
   logCommand?: (host: string, command: string) => void;
   /** Journal fields added to pass-started (e.g. forecast, flags). */
   passData?: Record<string, unknown>;
+  /**
+   * Leave the `phase-finished` event to the caller, who says what the pass found (verify: identical,
+   * or how many differences). Default: the runner emits it.
+   */
+  callerFinishes?: boolean;
 }
 
 export interface PassOutcome {
@@ -153,7 +158,7 @@ export async function runPlan(plan: Plan, opts: RunPlanOptions): Promise<PassOut
   const durationMs = Date.now() - started;
   journal.append({ ...base, type: "pass-finished", durationMs });
   await journal.flush();
-  events.emit({ type: "phase-finished", phase: plan.phase, durationMs });
+  if (!opts.callerFinishes) events.emit({ type: "phase-finished", phase: plan.phase, durationMs });
   return { pass, durationMs, results };
 }
 
@@ -203,8 +208,10 @@ export function runPhase(
   pass: string,
   resume: boolean,
   passData: Record<string, unknown>,
+  options: Pick<RunPlanOptions, "callerFinishes"> = {},
 ): Promise<PassOutcome> {
   return runPlan(plan, {
+    ...options,
     journal: app.journal,
     events: app.events,
     signal: app.signal,

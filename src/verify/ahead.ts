@@ -26,7 +26,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { privateDir, readNoFollow } from "../engine/stateDir.js";
-import { FileComparer, fileKey, mergeJoin, type DifferenceLog, type FileCounts } from "./compare.js";
+import { compareFileManifests, type DifferenceLog, type FileCounts } from "./compare.js";
 import { fileManifestScript, parseFileManifest, type FileEntry, type ListedEntry } from "./fileManifest.js";
 import { PG_OPTIONS, type PsqlAccess } from "../database/manifest.js";
 import {
@@ -160,6 +160,12 @@ export interface ManifestRun {
   onDifferent?: (path: string) => void;
   /** Each entry of each side, as it passes. */
   onEntry?: (side: "origin" | "target", e: FileEntry) => void;
+  /** The entries compared so far (see compareFileManifests). */
+  onProgress?: (entries: number) => void;
+  /** What the error says to do next when a host's script fails. */
+  failureHint?: string;
+  /** The tail of a host's stderr when its script succeeded but said something. */
+  onStderr?: (host: string, tail: string) => void;
 }
 
 /** Both manifests of one script, compared as they stream. */
@@ -170,30 +176,32 @@ export async function compareManifestRun(m: ManifestRun): Promise<FileCounts> {
   const o = streamManifest(m.origin, m.script, stop.signal, m.input);
   const t = streamManifest(m.target, m.script, stop.signal, m.input);
   try {
-    const comparer = new FileComparer(m.dataDirs, m.log);
     const side = (s: "origin" | "target", x: AsyncIterable<FileEntry>) =>
       m.onEntry ? observe(x, (e) => m.onEntry!(s, e)) : x;
-    for await (const pair of mergeJoin(
+    const counts = await compareFileManifests(
       side("origin", parseFileManifest(o.stream)),
       side("target", parseFileManifest(t.stream)),
-      fileKey,
-    )) {
-      const before = m.log.total;
-      comparer.add(pair);
-      if (m.log.total !== before) m.onDifferent?.((pair.origin ?? pair.target)!.path);
-    }
+      m.dataDirs,
+      m.log,
+      m.onProgress,
+      m.onDifferent,
+    );
     const [ro, rt] = await Promise.all([o.done, t.done]);
     for (const [host, r] of [
       [m.origin, ro],
       [m.target, rt],
-    ] as const)
+    ] as const) {
       if (r.exitCode !== 0)
         throw failure(
           host.label,
           r,
-          "run bm-migrate verify again; if it fails again, check find, sort and sha256sum there",
+          m.failureHint ??
+            "run bm-migrate verify again; if it fails again, check find, sort and sha256sum there",
         );
-    return comparer.counts;
+      const noise = m.onStderr ? stderrTail(r.stderr, 3) : "";
+      if (noise) m.onStderr?.(host.label, noise);
+    }
+    return counts;
   } catch (err) {
     stop.abort();
     o.stream.resume();

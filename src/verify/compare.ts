@@ -214,18 +214,24 @@ function isoTime(seconds: number): string {
 /** The key file entries are joined on. */
 export const fileKey = (e: FileEntry): string => pathKey(e.path);
 
-/** Compare two file manifests; returns when both are read. */
+/**
+ * Compare two file manifests; returns when both are read. `onDifferent` gets the raw path of each
+ * entry that had a difference; `onProgress` the entries seen, every 5,000 and at the end.
+ */
 export async function compareFileManifests(
   origin: AsyncIterable<FileEntry>,
   target: AsyncIterable<FileEntry>,
   dataDirs: readonly string[],
   log: DifferenceLog,
   onProgress?: (entries: number) => void,
+  onDifferent?: (path: string) => void,
 ): Promise<FileCounts> {
   const comparer = new FileComparer(dataDirs, log);
   let n = 0;
   for await (const pair of mergeJoin(origin, target, fileKey)) {
+    const before = log.total;
     comparer.add(pair);
+    if (onDifferent && log.total !== before) onDifferent((pair.origin ?? pair.target)!.path);
     if (++n % 5000 === 0) onProgress?.(n);
   }
   onProgress?.(n);

@@ -13,7 +13,13 @@ import { formatPlan, readableCommand, type Plan } from "../../src/engine/plan.js
 import { loadSettings, type Settings } from "../../src/engine/settings.js";
 import { parseFacts, type HostFacts } from "../../src/bluemind/facts.js";
 import { PROFILES } from "../../src/bluemind/profiles.js";
-import { checkOutline, postOutline, verifyOutline, viewOf } from "../../src/commands/plan.js";
+import { checkOutline, postOutline } from "../../src/commands/plan.js";
+import { newFound, verifyPlan } from "../../src/verify/run.js";
+import { DifferenceLog } from "../../src/verify/compare.js";
+import type { MigrationContext } from "../../src/phases/context.js";
+import type { App } from "../../src/engine/app.js";
+import type { Profile } from "../../src/bluemind/profiles.js";
+import { viewOf } from "../../src/engine/planView.js";
 import { formatDestination, renderConfigFile, type ConfigDraft } from "../../src/config/configFile.js";
 import type { SshTarget } from "../../src/engine/destination.js";
 
@@ -118,6 +124,12 @@ test("viewOf: the JSON plan keeps id, title, host, readable commands, and the fu
   assert.match(json.ssh ?? "", /^ssh -o BatchMode=yes .* -o ControlPath=/);
   assert.deepEqual(json.notes, ["a note"]);
 });
+
+/** The verification's plan for a profile (built as `plan` builds it; nothing runs). */
+function verifyOutline(profile: Profile) {
+  const into = { app: {} as App, log: new DifferenceLog(0), found: newFound() };
+  return verifyPlan({ profile } as MigrationContext, { port: () => 0 }, into);
+}
 
 test("outlines follow the profile and the version", () => {
   const v35 = verifyOutline(PROFILES["3.5"]!);
