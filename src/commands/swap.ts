@@ -11,7 +11,7 @@ import type { SshConnection } from "../adapters/ssh.js";
 import { ConfigError } from "../engine/errors.js";
 import type { SwapFacts, SwapMode } from "../network/swapPlan.js";
 import { swapPhase, type SwapFlags } from "../phases/swap.js";
-import { swapGate } from "../verify/swapGate.js";
+import { swapGate } from "../verify/gate.js";
 
 export type { SwapFlags };
 

@@ -23,8 +23,7 @@ import {
 } from "../../src/network/ipChange.js";
 import { listeningPorts, originOffScript, type SwapFacts } from "../../src/network/swapPlan.js";
 import { parseSwapFlags } from "../../src/commands/swap.js";
-import { gateProblem } from "../../src/verify/swapGate.js";
-import { latestVerification } from "../../src/verify/gate.js";
+import { gateProblem, latestVerification } from "../../src/verify/gate.js";
 import type { JournalRecord } from "../../src/engine/journal.js";
 import { ConfigError } from "../../src/engine/errors.js";
 
