@@ -1,20 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { cliShellCommand, runCli } from "../support/cli.js";
 
-const BIN = new URL("../../bin/bm-migrate", import.meta.url).pathname;
 function cli(...args: string[]) {
-  const tmp = mkdtempSync(join(tmpdir(), "bm-cli-"));
-  const r = spawnSync(BIN, [...args], {
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
-    cwd: tmp,
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  const r = runCli(args, { cwd: mkdtempSync(join(tmpdir(), "bm-cli-")) });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 test("--help lists every command of the interface", () => {
@@ -161,7 +156,15 @@ test("a terminal that hangs up while a question waits: the answer is no, said in
   const dir = mkdtempSync(join(tmpdir(), "bm-hup-"));
   const [state, log] = [join(dir, "state"), join(dir, "log")];
   // On a pty of its own (script), as over SSH; killing script hangs that terminal up.
-  const command = `${BIN} cold-sync --origin root@192.0.2.1 --state-dir ${state} --log-dir ${log}`;
+  const command = cliShellCommand([
+    "cold-sync",
+    "--origin",
+    "root@192.0.2.1",
+    "--state-dir",
+    state,
+    "--log-dir",
+    log,
+  ]);
   const term = spawn("script", ["-qfec", command, "/dev/null"], { stdio: ["pipe", "pipe", "ignore"] });
   let shown = "";
   await new Promise<void>((resolve, reject) => {

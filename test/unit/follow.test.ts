@@ -1,14 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { runCli } from "../support/cli.js";
 import { mkdtempSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JournalRecord } from "../../src/engine/journal.js";
 import { runGoingOn } from "../../src/commands/status.js";
 import { HumanSink } from "../../src/cli/output.js";
-
-const BIN = new URL("../../bin/bm-migrate", import.meta.url).pathname;
 
 /** A cold sync pass started and never ended: a run killed in its downtime, or one going on. */
 const openColdPass: JournalRecord[] = [
@@ -43,14 +41,10 @@ test("status --follow after a run killed mid-pass says no run is going on, and e
   const old = new Date(Date.now() - 10 * 60_000);
   utimesSync(journal, old, old);
   const t0 = Date.now();
-  const r = spawnSync(BIN, ["status", "--follow", "--state-dir", state, "--log-dir", log], {
-    encoding: "utf8",
-    env: { ...process.env, NO_COLOR: "1" },
-    timeout: 30_000,
-  });
+  const r = runCli(["status", "--follow", "--state-dir", state, "--log-dir", log], { timeoutMs: 30_000 });
   // Killed at 30 s it would still exit 0 (SIGTERM stops it cleanly): the time tells.
   assert.ok(Date.now() - t0 < 20_000, `it ended by itself (${Date.now() - t0} ms)`);
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /No run is going on now/);
   assert.doesNotMatch(r.stdout, /Following bm-migrate cold-sync/);
   assert.match(r.stdout, /cold-sync: 1 pass; last c1 unfinished/);

@@ -1,7 +1,8 @@
 // Issue 19: hostile names, stale state and torn journals. Each test here failed before its fix.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { REPO, runCli } from "../support/cli.js";
 import {
   appendFileSync,
   chmodSync,
@@ -68,12 +69,8 @@ test("a usage error found by the command itself creates neither the state nor th
     ["post", "--new-ip", "1.2.3"],
     ["verify", "--origin", "root@x", "--sample", "300%"],
   ]) {
-    const r = spawnSync(
-      process.execPath,
-      ["--import", "tsx", "src/cli/main.ts", ...args, "--state-dir", `${d}/s`, "--log-dir", `${d}/l`],
-      { cwd: new URL("../..", import.meta.url).pathname, encoding: "utf8" },
-    );
-    assert.equal(r.status, 2, `${args.join(" ")}: ${r.stderr}`);
+    const r = runCli([...args, "--state-dir", `${d}/s`, "--log-dir", `${d}/l`], { cwd: REPO });
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.deepEqual(readdirSync(d), [], `${args.join(" ")} left something behind`);
   }
 });

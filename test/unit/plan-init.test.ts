@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { runCli } from "../support/cli.js";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,10 +19,9 @@ import { formatDestination, renderConfigFile, type ConfigDraft } from "../../src
 import type { SshTarget } from "../../src/engine/destination.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "bm-plan-init-"));
-const BIN = new URL("../../bin/bm-migrate", import.meta.url).pathname;
 function cli(...args: string[]) {
-  const r = spawnSync(BIN, args, { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, cwd: tmp() });
-  return { code: r.status, out: r.stdout, err: r.stderr };
+  const r = runCli(args, { cwd: tmp() });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 function connection(port?: number): SshConnection {

@@ -1,11 +1,11 @@
 /**
- * `bm-migrate post` against a fake BlueMind core. The CLI is driven through bin/bm-migrate as a
- * user would; it runs as a child process while the fake answers in this one (so the child is
- * spawned asynchronously: spawnSync would block the fake's event loop).
+ * `bm-migrate post` against a fake BlueMind core. The CLI is driven from the sources as a user
+ * would; it runs as a child process while the fake answers in this one (so the child is spawned
+ * asynchronously: spawnSync would block the fake's event loop).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { runCliAsync } from "../support/cli.js";
 import {
   existsSync,
   mkdirSync,
@@ -27,8 +27,6 @@ import { JsonClient } from "../../src/adapters/http.js";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
-const BIN = new URL("../../bin/bm-migrate", import.meta.url).pathname;
-
 interface Run {
   code: number | null;
   out: string;
@@ -37,25 +35,20 @@ interface Run {
   log: string;
 }
 
-function cli(args: string[], opts: { dir: string; stdin?: string }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, [...args, "--state-dir", opts.dir, "--log-dir", opts.dir], {
-      env: { ...process.env, NO_COLOR: "1" },
-      cwd: opts.dir,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const read = (f: string): string =>
-        existsSync(join(opts.dir, f)) ? readFileSync(join(opts.dir, f), "utf8") : "";
-      resolve({ code, out, err, journal: read("journal.jsonl"), log: read("bm-migrate.log") });
-    });
-    child.stdin.end(opts.stdin ?? "");
+async function cli(args: string[], opts: { dir: string; stdin?: string }): Promise<Run> {
+  const r = await runCliAsync([...args, "--state-dir", opts.dir, "--log-dir", opts.dir], {
+    cwd: opts.dir,
+    input: opts.stdin ?? "",
   });
+  const read = (f: string): string =>
+    existsSync(join(opts.dir, f)) ? readFileSync(join(opts.dir, f), "utf8") : "";
+  return {
+    code: r.code,
+    out: r.stdout,
+    err: r.stderr,
+    journal: read("journal.jsonl"),
+    log: read("bm-migrate.log"),
+  };
 }
 
 const secret = (label: string): string => `${label}-${randomBytes(12).toString("hex")}`;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { runCli } from "../support/cli.js";
 import { existsSync, mkdtempSync, readFileSync, copyFileSync, mkdirSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +18,6 @@ import {
 import { buildTimeAxis, clusters, shares } from "../../src/report/timeAxis.js";
 
 const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
-const BIN = new URL("../../bin/bm-migrate", import.meta.url).pathname;
 const NOW = Date.parse("2025-06-14T20:12:00Z");
 
 function fixtureRecords(): JournalRecord[] {
@@ -516,19 +515,16 @@ test("bm-migrate report writes the file from the journal and prints its path", (
   mkdirSync(state);
   copyFileSync(join(FIXTURES, "journal-sample.jsonl"), join(state, "journal.jsonl"));
   const run = (...args: string[]) =>
-    spawnSync(BIN, ["report", "--state-dir", state, "--log-dir", join(tmp, "log"), ...args], {
-      encoding: "utf8",
-      env: { ...process.env, NO_COLOR: "1" },
-    });
+    runCli(["report", "--state-dir", state, "--log-dir", join(tmp, "log"), ...args]);
   const out = join(tmp, "r.html");
   const r = run("--out", out);
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), out);
   assert.match(readFileSync(out, "utf8"), /BlueMind migration report/);
   assert.ok(!existsSync(`${out}.partial`));
 
   const d = run();
-  assert.equal(d.status, 0, d.stderr);
+  assert.equal(d.code, 0, d.stderr);
   const written = readdirSync(join(state, "reports"));
   assert.equal(written.length, 1);
   assert.match(written[0]!, /^migration-report-\d{8}T\d{6}Z\.html$/);
