@@ -2,7 +2,7 @@
 // steps per scale, the service stop apart from the copies that run side by side.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { downtimeStepLines, type BenchResult, type SideRun } from "../../bench/report.js";
+import { downtimeStepLines, type BenchResult, type SideRun } from "../../../bench/report.js";
 
 const run = (stepMs: Record<string, number>): SideRun => ({
   side: "bm-migrate",

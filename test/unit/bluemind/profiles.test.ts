@@ -2,11 +2,11 @@
 // list from rsync's itemized output, the postfix queue listing, the domains BlueMind repairs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { PROFILES, configScope, profileFor } from "../../src/bluemind/profiles.js";
-import { deletedPaths, mirrorDirsScript, parseExpansion } from "../../src/phases/configSteps.js";
-import { parseQueueList } from "../../src/bluemind/postfixQueue.js";
-import { domainRepair, domainsToRepair, repairConfig } from "../../src/bluemind/repairs.js";
-import { parseFacts } from "../../src/bluemind/facts.js";
+import { PROFILES, configScope, profileFor } from "../../../src/bluemind/profiles.js";
+import { deletedPaths, mirrorDirsScript, parseExpansion } from "../../../src/phases/configSteps.js";
+import { parseQueueList } from "../../../src/bluemind/postfixQueue.js";
+import { domainRepair, domainsToRepair, repairConfig } from "../../../src/bluemind/repairs.js";
+import { parseFacts } from "../../../src/bluemind/facts.js";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -103,7 +103,7 @@ test("the facts list BlueMind's installed packages", () => {
 });
 
 test("the report lists what was set aside, the queue's counts and the repairs, from the journal", async () => {
-  const { carriedView } = await import("../../src/report/model.js");
+  const { carriedView } = await import("../../../src/report/model.js");
   const rec = (step: string, data: Record<string, unknown>, summary = "") => ({
     t: "2026-12-04T22:00:00.000Z",
     type: "step-done",

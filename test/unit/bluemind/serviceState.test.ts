@@ -10,8 +10,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { getEventListeners } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SERVICE_STATE_SCRIPT, parseServiceState } from "../../src/bluemind/serviceState.js";
-import { sleep } from "../../src/engine/sleep.js";
+import { SERVICE_STATE_SCRIPT, parseServiceState } from "../../../src/bluemind/serviceState.js";
+import { sleep } from "../../../src/engine/sleep.js";
 
 function runWith(stubs: Record<string, string>): string {
   const bin = mkdtempSync(join(tmpdir(), "bm-svc-"));

@@ -4,15 +4,15 @@ import assert from "node:assert/strict";
 import { linkSync, mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LocalHost } from "../../src/adapters/host.js";
-import { DATA_DIRS_4, PROFILES } from "../../src/bluemind/profiles.js";
-import type { HostFacts } from "../../src/bluemind/facts.js";
-import type { CheckContext } from "../../src/check/context.js";
-import { evaluateChecks } from "../../src/check/evaluate.js";
-import { applySkips, blockers, type Finding } from "../../src/check/findings.js";
-import { formatFindings } from "../../src/check/formatFindings.js";
-import type { PreflightFacts } from "../../src/check/gather.js";
-import { journalShowsSync, validateSkips } from "../../src/check/preflight.js";
+import { LocalHost } from "../../../src/adapters/host.js";
+import { DATA_DIRS_4, PROFILES } from "../../../src/bluemind/profiles.js";
+import type { HostFacts } from "../../../src/bluemind/facts.js";
+import type { CheckContext } from "../../../src/check/context.js";
+import { evaluateChecks } from "../../../src/check/evaluate.js";
+import { applySkips, blockers, type Finding } from "../../../src/check/findings.js";
+import { formatFindings } from "../../../src/check/formatFindings.js";
+import type { PreflightFacts } from "../../../src/check/gather.js";
+import { journalShowsSync, validateSkips } from "../../../src/check/preflight.js";
 import {
   classifyPsqlFailure,
   parseDbProbe,
@@ -21,7 +21,7 @@ import {
   pgMajor,
   storageScript,
   type SideFacts,
-} from "../../src/check/probes.js";
+} from "../../../src/check/probes.js";
 
 const DIRS = DATA_DIRS_4;
 const GiB = 1024 ** 3;

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { cliShellCommand, runCli } from "../support/cli.js";
+import { cliShellCommand, runCli } from "../../support/cli.js";
 
 function cli(...args: string[]) {
   const r = runCli(args, { cwd: mkdtempSync(join(tmpdir(), "bm-cli-")) });

@@ -1,7 +1,7 @@
 // When the cold sync first catches up with a hot pass, while the origin still serves.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { catchUpReason } from "../../src/commands/coldSync.js";
+import { catchUpReason } from "../../../src/commands/coldSync.js";
 
 const T0 = Date.parse("2026-11-27T10:00:00Z");
 const at = (s: number): string => new Date(T0 + s * 1000).toISOString();

@@ -3,20 +3,20 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { runCli } from "../support/cli.js";
+import { runCli } from "../../support/cli.js";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SshConnection } from "../../src/adapters/ssh.js";
-import { rsyncArgs } from "../../src/adapters/rsync.js";
-import { shellQuote } from "../../src/adapters/process.js";
-import { formatPlan, readableCommand, type Plan } from "../../src/engine/plan.js";
-import { loadSettings, type Settings } from "../../src/engine/settings.js";
-import { parseFacts, type HostFacts } from "../../src/bluemind/facts.js";
-import { PROFILES } from "../../src/bluemind/profiles.js";
-import { checkOutline, postOutline, verifyOutline, viewOf } from "../../src/commands/plan.js";
-import { formatDestination, renderConfigFile, type ConfigDraft } from "../../src/config/configFile.js";
-import type { SshTarget } from "../../src/engine/destination.js";
+import { SshConnection } from "../../../src/adapters/ssh.js";
+import { rsyncArgs } from "../../../src/adapters/rsync.js";
+import { shellQuote } from "../../../src/adapters/process.js";
+import { formatPlan, readableCommand, type Plan } from "../../../src/engine/plan.js";
+import { loadSettings, type Settings } from "../../../src/engine/settings.js";
+import { parseFacts, type HostFacts } from "../../../src/bluemind/facts.js";
+import { PROFILES } from "../../../src/bluemind/profiles.js";
+import { checkOutline, postOutline, verifyOutline, viewOf } from "../../../src/commands/plan.js";
+import { formatDestination, renderConfigFile, type ConfigDraft } from "../../../src/config/configFile.js";
+import type { SshTarget } from "../../../src/engine/destination.js";
 
 const tmp = () => mkdtempSync(join(tmpdir(), "bm-plan-init-"));
 function cli(...args: string[]) {
@@ -294,8 +294,8 @@ test("status --json prints one line with ts and type", () => {
 });
 
 test("docs/json-events.md documents every event type, with an example line that parses", () => {
-  const events = readFileSync(new URL("../../src/engine/events.ts", import.meta.url), "utf8");
-  const doc = readFileSync(new URL("../../docs/json-events.md", import.meta.url), "utf8");
+  const events = readFileSync(new URL("../../../src/engine/events.ts", import.meta.url), "utf8");
+  const doc = readFileSync(new URL("../../../docs/json-events.md", import.meta.url), "utf8");
   const types = [...events.matchAll(/type: "([a-z-]+)"/g)].map((m) => m[1]!);
   assert.ok(types.length >= 9, `types: ${types.join(", ")}`);
   const documented = [...types, "error", "finding", "check-result", "status", "plan", "config-written"];

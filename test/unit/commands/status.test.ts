@@ -1,12 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runCli } from "../support/cli.js";
+import { runCli } from "../../support/cli.js";
 import { mkdtempSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { JournalRecord } from "../../src/engine/journal.js";
-import { runGoingOn } from "../../src/commands/status.js";
-import { HumanSink } from "../../src/cli/output.js";
+import type { JournalRecord } from "../../../src/engine/journal.js";
+import { runGoingOn } from "../../../src/commands/status.js";
+import { HumanSink } from "../../../src/cli/output.js";
 
 /** A cold sync pass started and never ended: a run killed in its downtime, or one going on. */
 const openColdPass: JournalRecord[] = [

@@ -8,9 +8,9 @@ import {
   majorOf,
   normalisedInWords,
   PUBLIC_SCHEMA_FILTER,
-} from "../../src/database/majorUpgrade.js";
-import type { DbManifest } from "../../src/database/manifest.js";
-import { compareDbManifests } from "../../src/verify/dbCompare.js";
+} from "../../../src/database/majorUpgrade.js";
+import type { DbManifest } from "../../../src/database/manifest.js";
+import { compareDbManifests } from "../../../src/verify/dbCompare.js";
 
 test("major versions from server_version_num, and which copies cross public's change of owner", () => {
   assert.equal(majorOf(130016), 13);

@@ -5,19 +5,19 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FileJournal, MemoryJournal } from "../../src/engine/journal.js";
-import { runPlan, unfinishedPass } from "../../src/engine/runner.js";
-import { RecordingSink } from "../../src/engine/events.js";
-import type { Plan, Step } from "../../src/engine/plan.js";
-import { formatPlan } from "../../src/engine/plan.js";
-import { foldJournal } from "../../src/engine/status.js";
-import { RunLock } from "../../src/engine/lock.js";
-import { AlreadyRunning, StepFailed } from "../../src/engine/errors.js";
-import { parseProgressLine, parseStats } from "../../src/adapters/rsync.js";
-import { profileFor } from "../../src/bluemind/profiles.js";
-import { readBmIni } from "../../src/bluemind/bmIni.js";
-import { forecastFromPass } from "../../src/phases/forecast.js";
-import { grouping, differingKeys, parseHashes } from "../../src/phases/databaseDelta.js";
+import { FileJournal, MemoryJournal } from "../../../src/engine/journal.js";
+import { runPlan, unfinishedPass } from "../../../src/engine/runner.js";
+import { RecordingSink } from "../../../src/engine/events.js";
+import type { Plan, Step } from "../../../src/engine/plan.js";
+import { formatPlan } from "../../../src/engine/plan.js";
+import { foldJournal } from "../../../src/engine/status.js";
+import { RunLock } from "../../../src/engine/lock.js";
+import { AlreadyRunning, StepFailed } from "../../../src/engine/errors.js";
+import { parseProgressLine, parseStats } from "../../../src/adapters/rsync.js";
+import { profileFor } from "../../../src/bluemind/profiles.js";
+import { readBmIni } from "../../../src/bluemind/bmIni.js";
+import { forecastFromPass } from "../../../src/phases/forecast.js";
+import { grouping, differingKeys, parseHashes } from "../../../src/phases/databaseDelta.js";
 
 function step(id: string, log: string[], fail = false): Step {
   return {
@@ -277,7 +277,7 @@ test("database delta groups rows by integer key ranges, else by key hash, else t
 });
 
 test("configuration booleans read as written: nice = false turns niceness off", async () => {
-  const { loadSettings } = await import("../../src/engine/settings.js");
+  const { loadSettings } = await import("../../../src/engine/settings.js");
   const dir = mkdtempSync(join(tmpdir(), "bm-conf-"));
   const f = join(dir, "bm.conf");
   writeFileSync(f, "origin = root@old.example.org\nnice = false\n");

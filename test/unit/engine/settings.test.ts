@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { REPO, runCli } from "../support/cli.js";
+import { REPO, runCli } from "../../support/cli.js";
 import {
   appendFileSync,
   chmodSync,
@@ -16,26 +16,26 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError } from "../../src/engine/errors.js";
-import { loadSettings } from "../../src/engine/settings.js";
-import { FileJournal } from "../../src/engine/journal.js";
-import { RunLock, bootId, processStartTime } from "../../src/engine/lock.js";
-import { UnsafeStateDir } from "../../src/engine/stateDir.js";
-import { displayBytes, escapeControls } from "../../src/engine/text.js";
-import { HumanSink, JsonSink, LogFileSink } from "../../src/cli/output.js";
-import { esc } from "../../src/report/escape.js";
-import { classifyOriginDbFailure, scramVerifier } from "../../src/adapters/postgres.js";
-import { replaceDatabaseSql, rolePasswordSql } from "../../src/phases/databaseSteps.js";
+import { ConfigError } from "../../../src/engine/errors.js";
+import { loadSettings } from "../../../src/engine/settings.js";
+import { FileJournal } from "../../../src/engine/journal.js";
+import { RunLock, bootId, processStartTime } from "../../../src/engine/lock.js";
+import { UnsafeStateDir } from "../../../src/engine/stateDir.js";
+import { displayBytes, escapeControls } from "../../../src/engine/text.js";
+import { HumanSink, JsonSink, LogFileSink } from "../../../src/cli/output.js";
+import { esc } from "../../../src/report/escape.js";
+import { classifyOriginDbFailure, scramVerifier } from "../../../src/adapters/postgres.js";
+import { replaceDatabaseSql, rolePasswordSql } from "../../../src/phases/databaseSteps.js";
 import { createHmac, pbkdf2Sync } from "node:crypto";
-import { changesFor, parseChangeLog, withParents } from "../../src/phases/changeJournal.js";
-import { filterLiteral, rsyncListedArgs, safeRelative } from "../../src/adapters/rsyncListed.js";
-import { rsyncArgs } from "../../src/adapters/rsync.js";
-import { SshConnection } from "../../src/adapters/ssh.js";
+import { changesFor, parseChangeLog, withParents } from "../../../src/phases/changeJournal.js";
+import { filterLiteral, rsyncListedArgs, safeRelative } from "../../../src/adapters/rsyncListed.js";
+import { rsyncArgs } from "../../../src/adapters/rsync.js";
+import { SshConnection } from "../../../src/adapters/ssh.js";
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "bm-hostile-"));
 
 test("the README's example configuration, trailing comments and all, parses", () => {
-  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
   const example = /```ini\n([\s\S]*?)```/.exec(readme)?.[1];
   assert.ok(example, "the README has an ini example");
   assert.match(example, /\S\s+#/, "the example has a trailing comment (else this proves nothing)");

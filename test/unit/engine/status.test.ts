@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { JournalRecord } from "../../src/engine/journal.js";
-import { foldJournal, outageOf } from "../../src/engine/status.js";
+import type { JournalRecord } from "../../../src/engine/journal.js";
+import { foldJournal, outageOf } from "../../../src/engine/status.js";
 
 const at = (s: number): string => new Date(Date.UTC(2026, 11, 4, 22, 0, 0) + s * 1000).toISOString();
 
@@ -70,8 +70,8 @@ void test("outage: ongoing until the swap's check saw BlueMind answer; none afte
 });
 
 void test("outage in the report: headline card, the table row with its make-up, and its window on the timeline", async () => {
-  const { buildReportModel } = await import("../../src/report/model.js");
-  const { renderReport } = await import("../../src/report/html.js");
+  const { buildReportModel } = await import("../../../src/report/model.js");
+  const { renderReport } = await import("../../../src/report/html.js");
   const m = buildReportModel(journalOfAMigration(), { now: Date.parse(at(10)) });
   assert.equal(m.outage?.ms, 4000);
   const html = renderReport(m);

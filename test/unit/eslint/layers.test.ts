@@ -8,9 +8,9 @@ import { dirname, join, relative, resolve } from "node:path";
 import { test } from "node:test";
 import { ESLint } from "eslint";
 import tseslint from "typescript-eslint";
-import layers, { LAYERS, folderOf, layerProblem } from "../../eslint/layers.js";
+import layers, { LAYERS, folderOf, layerProblem } from "../../../eslint/layers.js";
+import { REPO } from "../../support/cli.js";
 
-const REPO = resolve(import.meta.dirname, "..", "..");
 const SRC = join(REPO, "src");
 const RULE = "layers/no-climbing-import";
 

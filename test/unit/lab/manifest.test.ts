@@ -25,11 +25,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compareManifests, type Difference } from "../../lab/compare.js";
-import { generate, TRAP_FILES } from "../../lab/generate.js";
-import { buildManifest, type FsRecord, type ManifestRecord } from "../../lab/manifest.js";
+import { compareManifests, type Difference } from "../../../lab/compare.js";
+import { generate, TRAP_FILES } from "../../../lab/generate.js";
+import { buildManifest, type FsRecord, type ManifestRecord } from "../../../lab/manifest.js";
 
-const REPO = fileURLToPath(new URL("../../", import.meta.url));
+const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 const T = 1_700_000_000;
 const SPARSE_SIZE = 8 * 1024 * 1024;
 

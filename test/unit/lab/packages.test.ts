@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const PACKAGES_SH = new URL("../../lab/packages.sh", import.meta.url).pathname;
+const PACKAGES_SH = new URL("../../../lab/packages.sh", import.meta.url).pathname;
 
 function stubs(uid: number, missing: string[]): { dir: string; log: string } {
   const dir = mkdtempSync(join(tmpdir(), "bm-lab-packages-"));

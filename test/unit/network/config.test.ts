@@ -3,7 +3,7 @@
 // the gate's words and the flags.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseIpAddrShow, parseRouteGet, swapAddresses } from "../../src/network/addresses.js";
+import { parseIpAddrShow, parseRouteGet, swapAddresses } from "../../../src/network/addresses.js";
 import {
   addIfcfgAddress,
   addIfupdownAddress,
@@ -12,20 +12,20 @@ import {
   chooseFlavour,
   editNetplan,
   parseNetworkProbe,
-} from "../../src/network/config.js";
-import { unifiedDiff } from "../../src/network/diff.js";
+} from "../../../src/network/config.js";
+import { unifiedDiff } from "../../../src/network/diff.js";
 import {
   dnsRecordsToChange,
   ipChangeSql,
   parseIpChangeCounts,
   setCoreSyncHost,
   setIniValues,
-} from "../../src/network/ipChange.js";
-import { listeningPorts, originOffScript, type SwapFacts } from "../../src/network/swapPlan.js";
-import { gateProblem, parseSwapFlags } from "../../src/commands/swap.js";
-import { latestVerification } from "../../src/verify/gate.js";
-import type { JournalRecord } from "../../src/engine/journal.js";
-import { ConfigError } from "../../src/engine/errors.js";
+} from "../../../src/network/ipChange.js";
+import { listeningPorts, originOffScript, type SwapFacts } from "../../../src/network/swapPlan.js";
+import { gateProblem, parseSwapFlags } from "../../../src/commands/swap.js";
+import { latestVerification } from "../../../src/verify/gate.js";
+import type { JournalRecord } from "../../../src/engine/journal.js";
+import { ConfigError } from "../../../src/engine/errors.js";
 
 const ADDR_SHOW = `1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever
 2: eth0    inet 10.1.2.10/24 brd 10.1.2.255 scope global eth0\\       valid_lft forever preferred_lft forever

@@ -13,9 +13,9 @@ import {
   trustFor,
   withParents,
   type ChangeLog,
-} from "../../src/phases/changeJournal.js";
-import type { JournalRecord } from "../../src/engine/journal.js";
-import { filterLiteral, topLevelFilters } from "../../src/adapters/rsyncListed.js";
+} from "../../../src/phases/changeJournal.js";
+import type { JournalRecord } from "../../../src/engine/journal.js";
+import { filterLiteral, topLevelFilters } from "../../../src/adapters/rsyncListed.js";
 import { spawnSync } from "node:child_process";
 import {
   mkdirSync,

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LocalHost, type Host } from "../../src/adapters/host.js";
+import { LocalHost, type Host } from "../../../src/adapters/host.js";
 import {
   classifyOriginDbFailure,
   freePort,
@@ -15,13 +15,13 @@ import {
   tunnelListening,
   type OriginDbProbes,
   type OriginServerState,
-} from "../../src/adapters/postgres.js";
-import type { ProcessResult } from "../../src/adapters/process.js";
-import { SshConnection } from "../../src/adapters/ssh.js";
-import { DATA_DIRS_4, PROFILES } from "../../src/bluemind/profiles.js";
-import { ConfigError } from "../../src/engine/errors.js";
-import { loadSettings, parseConfigFile, pathProblem } from "../../src/engine/settings.js";
-import { assertDataDestination, rsyncStep } from "../../src/phases/dataSteps.js";
+} from "../../../src/adapters/postgres.js";
+import type { ProcessResult } from "../../../src/adapters/process.js";
+import { SshConnection } from "../../../src/adapters/ssh.js";
+import { DATA_DIRS_4, PROFILES } from "../../../src/bluemind/profiles.js";
+import { ConfigError } from "../../../src/engine/errors.js";
+import { loadSettings, parseConfigFile, pathProblem } from "../../../src/engine/settings.js";
+import { assertDataDestination, rsyncStep } from "../../../src/phases/dataSteps.js";
 
 const ssh = new SshConnection(
   { user: "root", host: "bm-origin" },

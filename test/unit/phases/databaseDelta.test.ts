@@ -2,7 +2,7 @@
 // watermark may be trusted, and the per-group queries both servers run.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { groupExpr, groupFilter } from "../../src/database/rowGroups.js";
+import { groupExpr, groupFilter } from "../../../src/database/rowGroups.js";
 import {
   adjacentRuns,
   formatMarks,
@@ -14,8 +14,8 @@ import {
   splitBySize,
   watermarkOf,
   watermarkUsable,
-} from "../../src/phases/databaseDelta.js";
-import { rowHash, writtenSince } from "../../src/database/rowVersions.js";
+} from "../../../src/phases/databaseDelta.js";
+import { rowHash, writtenSince } from "../../../src/database/rowVersions.js";
 import {
   byRowsObstacle,
   changedRowsCopySql,
@@ -25,8 +25,8 @@ import {
   replaceRowsSql,
   rowsToReplace,
   tableChangesSql,
-} from "../../src/phases/changedRows.js";
-import { preferNewestPostgresBinaries } from "../../src/adapters/pgTools.js";
+} from "../../../src/phases/changedRows.js";
+import { preferNewestPostgresBinaries } from "../../../src/adapters/pgTools.js";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

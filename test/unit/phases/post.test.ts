@@ -5,7 +5,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runCliAsync } from "../support/cli.js";
+import { runCliAsync } from "../../support/cli.js";
 import {
   existsSync,
   mkdirSync,
@@ -18,12 +18,12 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { FakeCore, sanitizeMynetworks, type FakeCoreOptions } from "../fakes/fakeCore.js";
-import { networkEntryProblem, originIpFromJournal, swapFromJournal } from "../../src/phases/postSettings.js";
-import { checkMynetworks, networkSet, planMynetworks } from "../../src/bluemind/mynetworks.js";
-import { FIREWALL_INTERNAL, FIREWALL_SECURITY, firewallEndpoint } from "../../src/bluemind/api.js";
-import { parseMapTimes, staleMaps } from "../../src/bluemind/postfixMaps.js";
-import { JsonClient } from "../../src/adapters/http.js";
+import { FakeCore, sanitizeMynetworks, type FakeCoreOptions } from "../../fakes/fakeCore.js";
+import { networkEntryProblem, originIpFromJournal, swapFromJournal } from "../../../src/phases/postSettings.js";
+import { checkMynetworks, networkSet, planMynetworks } from "../../../src/bluemind/mynetworks.js";
+import { FIREWALL_INTERNAL, FIREWALL_SECURITY, firewallEndpoint } from "../../../src/bluemind/api.js";
+import { parseMapTimes, staleMaps } from "../../../src/bluemind/postfixMaps.js";
+import { JsonClient } from "../../../src/adapters/http.js";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 

@@ -1,23 +1,23 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runCli } from "../support/cli.js";
+import { runCli } from "../../support/cli.js";
 import { existsSync, mkdtempSync, readFileSync, copyFileSync, mkdirSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { JournalRecord } from "../../src/engine/journal.js";
-import { defaultReportPath } from "../../src/commands/report.js";
-import { esc } from "../../src/report/escape.js";
-import { deviation, renderReport } from "../../src/report/html.js";
+import type { JournalRecord } from "../../../src/engine/journal.js";
+import { defaultReportPath } from "../../../src/commands/report.js";
+import { esc } from "../../../src/report/escape.js";
+import { deviation, renderReport } from "../../../src/report/html.js";
 import {
   buildReportModel,
   commandsFromLog,
   mergeCommands,
   redactSecrets,
   type ReportModel,
-} from "../../src/report/model.js";
-import { buildTimeAxis, clusters, shares } from "../../src/report/timeAxis.js";
+} from "../../../src/report/model.js";
+import { buildTimeAxis, clusters, shares } from "../../../src/report/timeAxis.js";
 
-const FIXTURES = new URL("../fixtures/", import.meta.url).pathname;
+const FIXTURES = new URL("../../fixtures/", import.meta.url).pathname;
 const NOW = Date.parse("2025-06-14T20:12:00Z");
 
 function fixtureRecords(): JournalRecord[] {

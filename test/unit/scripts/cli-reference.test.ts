@@ -7,7 +7,7 @@ import {
   parseDescription,
   parseProse,
   renderCliReference,
-} from "../../scripts/cli-reference.js";
+} from "../../../scripts/cli-reference.js";
 
 test("docs/commands.md is what scripts/cli-reference.ts writes from the CLI's --help", async () => {
   const expected = await renderCliReference();

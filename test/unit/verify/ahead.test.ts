@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, linkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { JournalRecord } from "../../src/engine/journal.js";
+import type { JournalRecord } from "../../../src/engine/journal.js";
 import {
   differingGroups,
   groupExpr,
@@ -19,7 +19,7 @@ import {
   parseGroupLines,
   runs,
   type GroupTable,
-} from "../../src/database/rowGroups.js";
+} from "../../../src/database/rowGroups.js";
 import {
   aheadFiles,
   groupsToHash,
@@ -27,10 +27,10 @@ import {
   planListed,
   usableAhead,
   type VerifyAheadRecord,
-} from "../../src/verify/ahead.js";
-import { fileManifestScript, listedInput, parseFileManifest } from "../../src/verify/fileManifest.js";
-import { LocalHost } from "../../src/adapters/host.js";
-import { scanUsable } from "../../src/verify/sinceAhead.js";
+} from "../../../src/verify/ahead.js";
+import { fileManifestScript, listedInput, parseFileManifest } from "../../../src/verify/fileManifest.js";
+import { LocalHost } from "../../../src/adapters/host.js";
+import { scanUsable } from "../../../src/verify/sinceAhead.js";
 
 const intTable: GroupTable = { ident: "public.t_mailbox_record", pk: ["id"], pkType: "bigint" };
 const textTable: GroupTable = { ident: "public.t_domain", pk: ["name"], pkType: "text" };

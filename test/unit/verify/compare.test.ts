@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { LocalHost } from "../../src/adapters/host.js";
+import { LocalHost } from "../../../src/adapters/host.js";
 import {
   compareFileManifests,
   differenceKind,
@@ -15,7 +15,7 @@ import {
   FileComparer,
   formatDifference,
   mergeJoin,
-} from "../../src/verify/compare.js";
+} from "../../../src/verify/compare.js";
 import {
   displayPath,
   fileManifestScript,
@@ -23,12 +23,12 @@ import {
   WORKER_SHARE,
   parseFileManifest,
   type FileEntry,
-} from "../../src/verify/fileManifest.js";
-import { parseDbManifest, type DbManifest } from "../../src/database/manifest.js";
-import { compareDbManifests } from "../../src/verify/dbCompare.js";
-import { latestVerification } from "../../src/verify/gate.js";
-import { parseSample } from "../../src/commands/verify.js";
-import type { JournalRecord } from "../../src/engine/journal.js";
+} from "../../../src/verify/fileManifest.js";
+import { parseDbManifest, type DbManifest } from "../../../src/database/manifest.js";
+import { compareDbManifests } from "../../../src/verify/dbCompare.js";
+import { latestVerification } from "../../../src/verify/gate.js";
+import { parseSample } from "../../../src/commands/verify.js";
+import type { JournalRecord } from "../../../src/engine/journal.js";
 
 async function* from<T>(items: T[]): AsyncGenerator<T> {
   for (const i of items) yield await Promise.resolve(i);
