@@ -19,7 +19,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { FakeCore, sanitizeMynetworks, type FakeCoreOptions } from "../../fakes/fakeCore.js";
-import { networkEntryProblem, originIpFromJournal, swapFromJournal } from "../../../src/phases/postSettings.js";
+import {
+  networkEntryProblem,
+  originIpFromJournal,
+  swapFromJournal,
+} from "../../../src/phases/postSettings.js";
 import { checkMynetworks, networkSet, planMynetworks } from "../../../src/bluemind/mynetworks.js";
 import { FIREWALL_INTERNAL, FIREWALL_SECURITY, firewallEndpoint } from "../../../src/bluemind/api.js";
 import { parseMapTimes, staleMaps } from "../../../src/bluemind/postfixMaps.js";
