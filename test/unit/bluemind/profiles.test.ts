@@ -136,3 +136,13 @@ test("the report lists what was set aside, the queue's counts and the repairs, f
   });
   assert.match(c.repairs ?? "", /hollow\.directory/);
 });
+
+test("the profile follows the BlueMind version", () => {
+  assert.deepEqual(profileFor("3.5.14-2")?.databases, ["bj"]);
+  assert.equal(profileFor("4.1.56")?.id, "4");
+  assert.ok(profileFor("4.1.56")?.configFiles.some((c) => c.pattern === "/etc/imapd*"));
+  assert.ok(!profileFor("5.1.2")?.configFiles.some((c) => c.pattern.startsWith("/etc/bm-hps")));
+  assert.equal(profileFor("5.3.0-1")?.dbPasswordInIni, true);
+  assert.equal(profileFor("2.9"), undefined);
+  assert.equal(profileFor("not a version"), undefined);
+});

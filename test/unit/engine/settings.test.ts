@@ -323,3 +323,15 @@ test("no rsync of the tool follows a symlink out of the data directories", () =>
       a,
     );
 });
+
+test("configuration booleans read as written: nice = false turns niceness off", async () => {
+  const { loadSettings } = await import("../../../src/engine/settings.js");
+  const dir = mkdtempSync(join(tmpdir(), "bm-conf-"));
+  const f = join(dir, "bm.conf");
+  writeFileSync(f, "origin = root@old.example.org\nnice = false\n");
+  assert.equal(loadSettings({ flags: {}, configFile: f }).nice, false);
+  writeFileSync(f, "nice = yes\n");
+  assert.equal(loadSettings({ flags: {}, configFile: f }).nice, true);
+  writeFileSync(f, "nice = maybe\n");
+  assert.throws(() => loadSettings({ flags: {}, configFile: f }), /nice/);
+});

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { JournalRecord } from "../../../src/engine/journal.js";
 import { foldJournal, outageOf } from "../../../src/engine/status.js";
+import { MemoryJournal } from "../../../src/engine/journal.js";
 
 const at = (s: number): string => new Date(Date.UTC(2026, 11, 4, 22, 0, 0) + s * 1000).toISOString();
 
@@ -81,4 +82,18 @@ void test("outage in the report: headline card, the table row with its make-up, 
     html,
     /stop 300 ms, copy 700 ms, verification 500 ms, swap 400 ms, start 1\.6 s, between commands 500 ms/,
   );
+});
+
+test("status tells the next command at each point of the migration", () => {
+  const j = new MemoryJournal();
+  assert.match(foldJournal(j.records()).next, /bm-migrate check, then bm-migrate hot-sync/);
+  j.append({ type: "pass-started", phase: "hot-sync", pass: "h1" });
+  assert.match(foldJournal(j.records()).next, /hot-sync \(resumes pass h1\)/);
+  j.append({ type: "pass-finished", phase: "hot-sync", pass: "h1", durationMs: 5 });
+  assert.match(foldJournal(j.records()).next, /cold-sync when ready/);
+  j.append({ type: "pass-started", phase: "cold-sync", pass: "c1" });
+  assert.match(foldJournal(j.records()).next, /cold-sync \(resumes pass c1.*rollback/);
+  j.append({ type: "rollback" });
+  j.append({ type: "pass-abandoned", phase: "cold-sync", pass: "c1" });
+  assert.match(foldJournal(j.records()).next, /hot-sync again/);
 });

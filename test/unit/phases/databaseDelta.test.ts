@@ -14,6 +14,8 @@ import {
   splitBySize,
   watermarkOf,
   watermarkUsable,
+  differingKeys,
+  parseHashes,
 } from "../../../src/phases/databaseDelta.js";
 import { rowHash, writtenSince } from "../../../src/database/rowVersions.js";
 import {
@@ -259,4 +261,23 @@ test("primary key columns come as a JSON array: a name may hold a comma or a quo
     '"Mixed ""Case"""',
   ]);
   assert.deepEqual(parsePk(""), []);
+});
+
+test("database delta groups rows by integer key ranges, else by key hash, else the whole table", () => {
+  const byRange = grouping({ ident: "public.t", pk: ["id"], pkType: "bigint" }, 100000);
+  assert.equal(byRange.expr, "(r.id >> 9)");
+  assert.equal(byRange.where([0, 2]), "(r.id >= 0 AND r.id < 512) OR (r.id >= 1024 AND r.id < 1536)");
+  const byHash = grouping({ ident: "public.b", pk: ["guid"], pkType: "text" }, 100000);
+  assert.equal(byHash.expr, "(hashtext(r.guid::text) & 8191)");
+  assert.equal(grouping({ ident: "public.n", pk: [] }, 10).where([0]), "true");
+  const a = parseHashes([
+    ["1", "10", "abc"],
+    ["2", "5", "def"],
+  ]);
+  const b = parseHashes([
+    ["1", "10", "abc"],
+    ["2", "5", "xyz"],
+    ["3", "1", "q"],
+  ]);
+  assert.deepEqual(differingKeys(a, b), ["2", "3"]);
 });
