@@ -1,6 +1,7 @@
 // Type-aware linting: floating promises are the bug class that loses data in a runner like this.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import layers from "./eslint/layers.js";
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "bench/results/", "lab/state/", "test-output/"] },
@@ -30,5 +31,7 @@ export default tseslint.config(
       ],
     },
   },
-  { files: ["*.js", "lab/**/*.js"], ...tseslint.configs.disableTypeChecked },
+  { files: ["*.js", "eslint/*.js", "lab/**/*.js"], ...tseslint.configs.disableTypeChecked },
+  // Each folder of src/ imports only from the folders below it; the order is in eslint/layers.js.
+  { files: ["src/**/*.ts"], plugins: { layers }, rules: { "layers/no-climbing-import": "error" } },
 );

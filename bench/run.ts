@@ -26,6 +26,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Lab, REPO, type LabUpOptions } from "../lab/lab.js";
 import { differences, journal, manifest } from "../test/lab/support.js";
+import { BIN as BM } from "../test/support/cli.js";
 import { outageOf } from "../src/engine/status.js";
 import {
   dumpBytes,
@@ -46,7 +47,6 @@ import {
 } from "./report.js";
 
 const ORIGIN = "root@bm-origin";
-const BM = join(REPO, "bin", "bm-migrate");
 const MANUAL = join(REPO, "bench", "manual-procedure.sh");
 const RESULTS = join(REPO, "bench", "results");
 const LAB_SH = join(REPO, "lab", "lab.sh");

@@ -5,8 +5,9 @@
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { BIN, REPO } from "../test/support/cli.js";
 
-export const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+export { REPO };
 const LAB_SH = join(REPO, "lab", "lab.sh");
 
 export type Role = "origin" | "target";
@@ -128,12 +129,12 @@ export class Lab {
 
   /** Run bin/bm-migrate on the target, as root would. */
   bm(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {}): Exec {
-    return this.exec("target", [join(REPO, "bin", "bm-migrate"), ...args], opts);
+    return this.exec("target", [BIN, ...args], opts);
   }
 
   /** Start bin/bm-migrate on the target in the background (for kill -9 tests). */
   bmSpawn(args: string[]) {
-    return spawn("nsenter", [...this.enter("target"), join(REPO, "bin", "bm-migrate"), ...args], {
+    return spawn("nsenter", [...this.enter("target"), BIN, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
   }

@@ -9,8 +9,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { join } from "node:path";
-import { Lab, REPO } from "../../lab/lab.js";
+import { Lab } from "../../lab/lab.js";
+import { BIN } from "../support/cli.js";
 import { journal, waitForJournal } from "./support.js";
 
 const ORIGIN = "--origin root@bm-origin";
@@ -37,7 +37,7 @@ function fileToCarry(name: string): void {
 
 /** Start bm-migrate ARGS on a pty of its own inside the target; returns the `script` process. */
 function onTerminal(args: string) {
-  const command = `${join(REPO, "bin", "bm-migrate")} ${args}`;
+  const command = `${BIN} ${args}`;
   const enter = ["-t", lab.pid("target"), "-m", "-n", "-u", "--", "env", "-C", "/root", "HOME=/root"];
   const child = spawn("nsenter", [...enter, "script", "-qfec", command, "/dev/null"], {
     stdio: ["pipe", "pipe", "pipe"],

@@ -3,8 +3,8 @@
 // the ahead found is carried to the downtime's verification, never dropped on the way.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { Lab, REPO } from "../../lab/lab.js";
+import { Lab } from "../../lab/lab.js";
+import { BIN } from "../support/cli.js";
 import { compareHosts, journal } from "./support.js";
 
 const ORIGIN = ["--origin", "root@bm-origin"];
@@ -103,11 +103,10 @@ test("a row of the target changed after the ahead, in a group the origin did not
   const hot = lab.bm(["hot-sync", ...ORIGIN, "-q"]);
   assert.equal(hot.code, 0, hot.stderr + hot.stdout);
   // On a terminal (a pty of util-linux's script), answered no: the verification ahead, no downtime.
-  const first = lab.exec(
-    "target",
-    ["script", "-qfec", `${join(REPO, "bin", "bm-migrate")} run ${ORIGIN.join(" ")}`, "/dev/null"],
-    { input: "n\n", timeoutMs: 600_000 },
-  );
+  const first = lab.exec("target", ["script", "-qfec", `${BIN} run ${ORIGIN.join(" ")}`, "/dev/null"], {
+    input: "n\n",
+    timeoutMs: 600_000,
+  });
   assert.equal(first.code, 0, first.stderr + first.stdout);
   assert.match(first.stdout, /Stopped before the downtime/);
   assert.equal(aheadRecords().length, 1, "the verification ahead is made");

@@ -9,10 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { chromium, type Browser } from "playwright-core";
+import { BIN, REPO } from "../support/cli.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const REPO = new URL("../../", import.meta.url).pathname;
-const BIN = join(REPO, "bin/bm-migrate");
 const FIXTURES = join(REPO, "test/fixtures");
 const OUTPUT = join(REPO, "test-output");
 

@@ -1,0 +1,27 @@
+// rsync's adapter: reading its output.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseProgressLine, parseStats } from "../../../src/adapters/rsync.js";
+
+test("rsync's progress and statistics lines are read, with or without digit grouping", () => {
+  const p = parseProgressLine("    12,345,678  45%   12.34MB/s    0:01:02 (xfr#12, ir-chk=1000/2000)");
+  assert.deepEqual(p, {
+    bytes: 12345678,
+    percent: 45,
+    rateBytesPerSec: 12340000,
+    etaSec: 62,
+    transferred: 12,
+    toCheck: 1000,
+    totalToCheck: 2000,
+  });
+  const s = parseStats(
+    "Number of files: 5,123 (reg: 4,900, dir: 223)\nNumber of regular files transferred: 12\nTotal file size: 1234567 bytes\nTotal transferred file size: 1,234 bytes\nNumber of deleted files: 3",
+  );
+  assert.equal(s.files, 5123);
+  assert.equal(s.regularFiles, 4900);
+  assert.equal(s.dirs, 223);
+  assert.equal(s.transferredFiles, 12);
+  assert.equal(s.totalBytes, 1234567);
+  assert.equal(s.transferredBytes, 1234);
+  assert.equal(s.deletedFiles, 3);
+});

@@ -1,0 +1,228 @@
+// The change journal's pure parts: reading the watcher's log, turning events into the list rsync
+// is given (with parents and hard-link names), and the rule for when the journal can be trusted.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  changesFor,
+  incompleteLinkGroups,
+  lastCopyStart,
+  namesFromFindOutput,
+  parseChangeLog,
+  REPLAY_MARGIN_SEC,
+  relativeTo,
+  trustFor,
+  withParents,
+  type ChangeLog,
+} from "../../../src/phases/changeJournal.js";
+import type { JournalRecord } from "../../../src/engine/journal.js";
+import { filterLiteral, topLevelFilters } from "../../../src/adapters/rsyncListed.js";
+import { spawnSync } from "node:child_process";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const D = "/var/spool/cyrus";
+
+test("the log is read: ready time, events, and what makes it untrusted", () => {
+  const log = parseChangeLog(
+    [
+      "R 100.5",
+      `E 101.0 ${D}/data/u/,CREATE,1.`,
+      `E 102.0 ${D}/data/u/,"CLOSE_WRITE,CLOSE",a b.`,
+      `E 103.0 ${D}/data/,"CREATE,ISDIR",new`,
+      `E 104.0 ${D}/,ATTRIB,`,
+      "",
+    ].join("\n"),
+  );
+  assert.equal(log.readyAt, 100.5);
+  assert.equal(log.untrusted, undefined);
+  assert.equal(log.ended, undefined);
+  assert.deepEqual(
+    log.events.map((e) => [e.time, e.events.join(","), e.path]),
+    [
+      [101, "CREATE", `${D}/data/u/1.`],
+      [102, "CLOSE_WRITE,CLOSE", `${D}/data/u/a b.`],
+      [103, "CREATE,ISDIR", `${D}/data/new`],
+      [104, "ATTRIB", D],
+    ],
+  );
+  assert.match(parseChangeLog("R 1\nE 2 Q_OVERFLOW,\n").untrusted ?? "", /overflow/);
+  assert.match(
+    parseChangeLog("R 1\nW 2 Failed to watch /x; upper limit on inotify watches reached!\n").untrusted ?? "",
+    /upper limit/,
+  );
+  // A line that is no CSV record: distrust, never guess.
+  assert.match(parseChangeLog(`R 1\nE 2 CREATE ${D}/a\n`).untrusted ?? "", /unreadable/);
+  assert.deepEqual(parseChangeLog("R 1\nX 5 exit 1\n").ended, { time: 5, why: "exit 1" });
+  // A last line still being written is left for the next look.
+  assert.equal(parseChangeLog(`R 1\nE 2 ${D}/,CREATE,a`).events.length, 0);
+});
+
+test("paths relative to the data directory", () => {
+  assert.equal(relativeTo(D, `${D}/data/x`), "data/x");
+  assert.equal(relativeTo(D, `${D}/`), "");
+  assert.equal(relativeTo(D, "/var/spool/cyrus2/x"), undefined);
+});
+
+const ev = (time: number, events: string, rel: string): ChangeLog["events"][number] => ({
+  time,
+  events: events.split(","),
+  path: `${D}/${rel}`,
+});
+
+test("changes since a time: files listed, new directories walked, renamed directories mean a full pass", () => {
+  const c = changesFor(
+    D,
+    [
+      ev(5, "MODIFY", "old"),
+      ev(10, "CREATE", "data/u/1."),
+      ev(11, "MOVED_FROM", "data/u/2."),
+      ev(11, "MOVED_TO", "data/u/3."),
+      ev(12, "DELETE", "data/u/4."),
+      ev(13, "ATTRIB", "data/u/5."),
+      ev(14, "CREATE,ISDIR", "data/v"),
+      { time: 15, events: ["CREATE"], path: "/var/lib/cyrus/elsewhere" },
+    ],
+    10,
+  );
+  assert.equal(c.full, undefined);
+  assert.deepEqual([...c.paths].sort(), [
+    "data/u/1.",
+    "data/u/2.",
+    "data/u/3.",
+    "data/u/4.",
+    "data/u/5.",
+    "data/v",
+  ]);
+  assert.deepEqual([...c.createdDirs], ["data/v"]);
+  assert.match(changesFor(D, [ev(10, "MOVED_TO,ISDIR", "data/w")], 0).full ?? "", /renamed/);
+  assert.match(changesFor(D, [ev(10, "MOVED_FROM,ISDIR", "data/w")], 0).full ?? "", /renamed/);
+  assert.match(changesFor(D, [ev(10, "DELETE,ISDIR", "data/w")], 0).full ?? "", /deleted/);
+  assert.match(changesFor(D, [ev(10, "DELETE_SELF", "data/w/")], 0).full ?? "", /moved or deleted/);
+  // The data directory's own attributes: listed as ".", no full pass.
+  assert.deepEqual([...changesFor(D, [ev(10, "ATTRIB,ISDIR", "")], 0).paths], ["."]);
+  // Events before the time do not count.
+  assert.equal(changesFor(D, [ev(1, "DELETE,ISDIR", "data/w")], 2).full, undefined);
+});
+
+test("the list carries every parent, parents first; the top only when a top-level entry changed", () => {
+  assert.deepEqual(withParents(["data/u/1.", "data/u/2.", "meta/x"]), [
+    "data",
+    "data/u",
+    "data/u/1.",
+    "data/u/2.",
+    "meta",
+    "meta/x",
+  ]);
+  assert.deepEqual(withParents(["top.db", "data/u/1."]), [".", "data", "data/u", "data/u/1.", "top.db"]);
+  assert.deepEqual(withParents([]), []);
+});
+
+test("hard-link names from find's NUL-separated output", () => {
+  assert.deepEqual(namesFromFindOutput("12 data/a/1.\u000012 data/b/1.\u000099 with space\u0000"), [
+    "data/a/1.",
+    "data/b/1.",
+    "with space",
+  ]);
+  assert.deepEqual(namesFromFindOutput(""), []);
+});
+
+const rec = (t: string, type: string, pass: string, step = `rsync:${D}`): JournalRecord => ({
+  t,
+  type,
+  pass,
+  step,
+});
+
+test("the last complete copy's start: done steps only, the current pass excluded", () => {
+  const records = [
+    rec("2026-01-01T10:00:00Z", "step-started", "h1"),
+    rec("2026-01-01T10:05:00Z", "step-done", "h1"),
+    rec("2026-01-01T11:00:00Z", "step-started", "h2"),
+    rec("2026-01-01T11:01:00Z", "step-failed", "h2"),
+    rec("2026-01-01T12:00:00Z", "step-started", "c1"),
+    rec("2026-01-01T12:00:10Z", "step-done", "c1"),
+  ];
+  assert.equal(lastCopyStart(records, D, "c1"), Date.parse("2026-01-01T10:00:00Z"));
+  assert.equal(lastCopyStart(records, D), Date.parse("2026-01-01T12:00:00Z"));
+  assert.equal(lastCopyStart(records, "/var/lib/cyrus"), undefined);
+});
+
+test("trusted only when alive, complete and started before the last copy began", () => {
+  const log: ChangeLog = { readyAt: 1000, events: [] };
+  const base = { dir: D, watchedDirs: [D], alive: true, log, lastCopyStartMs: 2000_000 };
+  const ok = trustFor(base);
+  assert.deepEqual(ok, { trusted: true, since: 2000 - REPLAY_MARGIN_SEC });
+  // The margin never reaches before the watcher was ready.
+  assert.deepEqual(trustFor({ ...base, lastCopyStartMs: 1010_000 }), { trusted: true, since: 1000 });
+  const why = (i: Partial<typeof base> & { log?: ChangeLog }): string => {
+    const t = trustFor({ ...base, ...i });
+    assert.equal(t.trusted, false);
+    return t.trusted ? "" : t.reason;
+  };
+  assert.match(why({ watchedDirs: undefined }), /no change journal/);
+  assert.match(why({ watchedDirs: ["/var/lib/cyrus"] }), /not watched/);
+  assert.match(why({ alive: false }), /gone/);
+  assert.match(why({ log: { ...log, untrusted: "the origin's inotify queue overflowed" } }), /overflowed/);
+  assert.match(why({ log: { ...log, ended: { time: 1500, why: "exit 255" } } }), /ended/);
+  assert.match(why({ log: { events: [] } }), /never established/);
+  assert.match(why({ lastCopyStartMs: undefined }), /no complete earlier copy/);
+  assert.match(why({ lastCopyStartMs: 999_000 }), /started after the last complete copy/);
+});
+
+test("a link group needs a walk only when some of its names are not listed", () => {
+  // Inode 7: both names listed (one delivery to two mailboxes). Inode 9: a new name for an old file.
+  const out = "7 2 ./a/1.\u00007 2 ./b/1.\u00009 2 ./c/new.\u0000";
+  assert.deepEqual(incompleteLinkGroups(out), ["9"]);
+  assert.deepEqual(incompleteLinkGroups(""), []);
+});
+
+test("a listed copy with the directory itself listed brings only the listed names at its top (real rsync)", () => {
+  const root = mkdtempSync(join(tmpdir(), "bm-listed-"));
+  try {
+    const src = join(root, "src");
+    const dst = join(root, "dst");
+    const names = ["changed.seq", "mailboxes.db", "a*b", "[x]", "c\\d", "q?"];
+    mkdirSync(join(src, "sub"), { recursive: true });
+    mkdirSync(dst);
+    for (const n of names) writeFileSync(join(src, n), `new ${n}`);
+    writeFileSync(join(src, "sub", "deep"), "new deep");
+    // Listed: ".", one plain name, the names with wildcards and a backslash, one deeper path.
+    const paths = [".", "changed.seq", "a*b", "[x]", "c\\d", "sub", "sub/deep"];
+    const filters = topLevelFilters(paths);
+    assert.equal(filters.at(-1), "--exclude=/*");
+    const r = spawnSync(
+      "rsync",
+      ["-aHS", "--from0", "--files-from=-", "--ignore-times", ...filters, `${src}/`, `${dst}/`],
+      { input: paths.map((p) => `${p}\0`).join(""), encoding: "utf8" },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const copied = readdirSync(dst).sort();
+    assert.deepEqual(copied, ["[x]", "a*b", "c\\d", "changed.seq", "sub"]);
+    assert.equal(readFileSync(join(dst, "sub", "deep"), "utf8"), "new deep");
+    // The directory's own attributes still come: its mtime is the origin's.
+    utimesSync(src, 1_000_000, 1_000_000);
+    spawnSync("rsync", ["-aHS", "--from0", "--files-from=-", ...filters, `${src}/`, `${dst}/`], {
+      input: paths.map((p) => `${p}\0`).join(""),
+    });
+    assert.equal(statSync(dst).mtimeMs, 1_000_000_000);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("without the directory itself listed, no filter; a wildcard name is escaped, a plain one is not", () => {
+  assert.deepEqual(topLevelFilters(["a", "a/b"]), []);
+  assert.equal(filterLiteral("plain\\name"), "plain\\name");
+  assert.equal(filterLiteral("a*b\\c"), "a\\*b\\\\c");
+  assert.deepEqual(topLevelFilters([".", "x", "y/z"]), ["--include=/x", "--exclude=/*"]);
+});
