@@ -248,8 +248,6 @@ const REQUIRED: Partial<Record<RecordType, Record<string, "string" | "number" | 
   "verify-result": { ok: "boolean" },
   downtime: { startedAt: "string", endedAt: "string", ms: "number" },
   forecast: { downtimeMs: "number" },
-  swap: { pass: "string" },
-  "swap-forced": { pass: "string" },
 };
 
 /** Narrow a record read back to its kind, once its required fields are there. */

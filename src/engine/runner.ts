@@ -9,6 +9,8 @@ import { StepFailed, describeError } from "./errors.js";
 import type { EventSink } from "./events.js";
 import type { Journal, JournalRecord } from "./journal.js";
 import type { Plan, Step, StepContext } from "./plan.js";
+import { foldJournal, lastPass } from "./status.js";
+import { isRecord, type StepDoneRecord } from "./records.js";
 
 export interface RunPlanOptions {
   journal: Journal;
@@ -40,19 +42,15 @@ export function newPassId(): string {
 }
 
 /** The pass of a phase that started and neither finished nor was abandoned, if any. */
-export function unfinishedPass(records: JournalRecord[], phase: string): string | undefined {
-  let open: string | undefined;
-  for (const r of records) {
-    if (r.phase !== phase) continue;
-    if (r.type === "pass-started") open = r.pass;
-    else if ((r.type === "pass-finished" || r.type === "pass-abandoned") && r.pass === open) open = undefined;
-  }
-  return open;
+export function unfinishedPass(records: readonly JournalRecord[], phase: string): string | undefined {
+  const last = lastPass(foldJournal(records), phase);
+  return last && (last.state === "unfinished" || last.state === "failed") ? last.pass : undefined;
 }
 
-export function doneSteps(records: JournalRecord[], pass: string): Map<string, JournalRecord> {
-  const done = new Map<string, JournalRecord>();
-  for (const r of records) if (r.pass === pass && r.type === "step-done" && r.step) done.set(r.step, r);
+/** The steps a pass has done, by id: a resumed pass skips them. */
+export function doneSteps(records: readonly JournalRecord[], pass: string): Map<string, StepDoneRecord> {
+  const done = new Map<string, StepDoneRecord>();
+  for (const r of records) if (isRecord(r, "step-done") && r.pass === pass) done.set(r.step, r);
   return done;
 }
 

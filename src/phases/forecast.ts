@@ -15,6 +15,8 @@
  * the slowest and why, and the cold sync journals the forecast beside the real downtime.
  */
 import type { JournalRecord } from "../engine/journal.js";
+import { foldJournal, type StepState } from "../engine/status.js";
+import { isRecord } from "../engine/records.js";
 
 export interface Forecast {
   downtimeMs: number;
@@ -45,9 +47,9 @@ interface Estimate {
 
 const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
 
-function dataEstimate(r: JournalRecord, watching: boolean, firstCopy: boolean): Estimate {
-  const step = String(r.step);
-  const data = (r["data"] ?? {}) as Record<string, unknown>;
+function dataEstimate(r: StepState, watching: boolean, firstCopy: boolean): Estimate {
+  const step = r.id;
+  const data = r.data ?? {};
   if (watching) {
     if (firstCopy) return { step, ms: LISTED_COPY_MS, how: "listed copy (change journal)" };
     const files = num(data["transferredFiles"]);
@@ -66,12 +68,12 @@ function dataEstimate(r: JournalRecord, watching: boolean, firstCopy: boolean): 
       how: `full walk of ${entries} entries (no change journal)`,
     };
   }
-  return { step, ms: num(r["durationMs"]), how: "full walk, as this pass (no change journal)" };
+  return { step, ms: num(r.durationMs), how: "full walk, as this pass (no change journal)" };
 }
 
-function databaseEstimate(r: JournalRecord): Estimate {
-  const step = String(r.step).replace("database-staging:", "database:");
-  const data = (r["data"] ?? {}) as Record<string, unknown>;
+function databaseEstimate(r: StepState): Estimate {
+  const step = r.id.replace("database-staging:", "database:");
+  const data = r.data ?? {};
   if (data["mode"] === "delta") {
     const t = (data["ms"] ?? {}) as Record<string, unknown>;
     const ms = num(t["about"]) + num(t["compare"]) + num(t["copy"]) + num(t["sequences"]);
@@ -86,24 +88,25 @@ function databaseEstimate(r: JournalRecord): Estimate {
 }
 
 export function forecastFromPass(records: JournalRecord[], pass: string): Forecast | undefined {
-  const done = records.filter((r) => r.pass === pass && r.type === "step-done");
-  const copies = done.filter((r) => r.step?.startsWith("rsync:") || r.step?.startsWith("database-staging:"));
+  const done = (foldJournal(records).passes.find((p) => p.pass === pass)?.steps ?? []).filter(
+    (s) => s.state === "done",
+  );
+  const copies = done.filter((r) => r.id.startsWith("rsync:") || r.id.startsWith("database-staging:"));
   if (!copies.length) return undefined;
-  const stops = done.filter((r) => r.step?.startsWith("stop-services:")).map((r) => num(r["durationMs"]));
+  const stops = done.filter((r) => r.id.startsWith("stop-services:")).map((r) => num(r.durationMs));
   const stopMs = stops.length ? Math.max(...stops) : 0;
   // The change journal as this pass left it (a later failure makes the cold sync walk: then the
   // forecast is low, and the cold sync's own record shows by how much).
-  const journal = done.find((r) => r.step === "change-journal:start");
-  const watching = (journal?.["data"] as Record<string, unknown> | undefined)?.["watching"] === true;
+  const watching = done.find((r) => r.id === "change-journal:start")?.data?.["watching"] === true;
   // First copies: directories set aside in this pass (they were empty), or copied by tar.
   const firstCopies = new Set(
-    done.filter((r) => r.step?.startsWith("set-aside:")).map((r) => r.step!.slice("set-aside:".length)),
+    done.filter((r) => r.id.startsWith("set-aside:")).map((r) => r.id.slice("set-aside:".length)),
   );
   const estimates: Estimate[] = [
     ...copies.map((r) => {
-      if (r.step!.startsWith("database-staging:")) return databaseEstimate(r);
-      const dir = r.step!.slice("rsync:".length);
-      const method = (r["data"] as Record<string, unknown> | undefined)?.["method"];
+      if (r.id.startsWith("database-staging:")) return databaseEstimate(r);
+      const dir = r.id.slice("rsync:".length);
+      const method = r.data?.["method"];
       return dataEstimate(r, watching, firstCopies.has(dir) || method === "tar" || method === "tar+rsync");
     }),
     { step: "config", ms: CONFIG_MS, how: "configuration files" },
@@ -117,6 +120,8 @@ export function forecastFromPass(records: JournalRecord[], pass: string): Foreca
 
 /** The newest forecast journaled before the given time. */
 export function latestForecast(records: JournalRecord[], before?: string): Forecast | undefined {
-  const f = records.filter((r) => r.type === "forecast" && (!before || r.t <= before)).at(-1);
-  return f ? { downtimeMs: Number(f["downtimeMs"]), basis: f["basis"] as Forecast["basis"] } : undefined;
+  const f = records.filter((r) => isRecord(r, "forecast") && (!before || r.t <= before)).at(-1);
+  return f && isRecord(f, "forecast")
+    ? { downtimeMs: f.downtimeMs, basis: f["basis"] as Forecast["basis"] }
+    : undefined;
 }

@@ -16,6 +16,7 @@ import { POSTFIX_DIR } from "../bluemind/postfixMaps.js";
 import { ConfigError } from "../engine/errors.js";
 import type { JournalRecord } from "../engine/journal.js";
 import type { AuthSource, Credentials, PostSettings } from "./post.js";
+import { isRecord } from "../engine/records.js";
 
 /** The flags `post` takes, as commander gives them. */
 export interface PostFlags {
@@ -50,11 +51,11 @@ export function swapFromJournal(
 ): { originIp: string; targetIp?: string; mode: string } | undefined {
   for (let i = records.length - 1; i >= 0; i--) {
     const r = records[i]!;
-    if (r.type === "swap" && typeof r["originIp"] === "string" && isIPv4(r["originIp"]))
+    if (isRecord(r, "swap") && typeof r.originIp === "string" && isIPv4(r.originIp))
       return {
-        originIp: r["originIp"],
-        ...(typeof r["targetIp"] === "string" && isIPv4(r["targetIp"]) ? { targetIp: r["targetIp"] } : {}),
-        mode: typeof r["mode"] === "string" ? r["mode"] : "takeover",
+        originIp: r.originIp,
+        ...(typeof r.targetIp === "string" && isIPv4(r.targetIp) ? { targetIp: r.targetIp } : {}),
+        mode: typeof r.mode === "string" ? r.mode : "takeover",
       };
   }
   return undefined;
@@ -200,9 +201,7 @@ export async function resolvePostSettings(flags: PostFlags, ctx: PostContext): P
       hint: "fix the flags and run: bm-migrate post (bm-migrate post --help)",
     });
   }
-  const replaced = ctx.records.some(
-    (r) => r.type === "step-done" && typeof r["step"] === "string" && r["step"].startsWith("database:"),
-  );
+  const replaced = ctx.records.some((r) => isRecord(r, "step-done") && r.step.startsWith("database:"));
   return {
     apiUrl,
     auth,

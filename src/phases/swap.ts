@@ -43,15 +43,16 @@ import { OriginUnreachable, requireOrigin } from "./connect.js";
 import { PROFILES, profileFor } from "../bluemind/profiles.js";
 import { repairStep } from "./repairSteps.js";
 import { queueDeliverStep } from "./queueSteps.js";
+import { isRecord } from "../engine/records.js";
 
 /**
  * Once the target runs: BlueMind's repairs of the profile the cold sync used, and the delivery of
  * the postfix queue it carried (the profile from the last cold-sync pass's journal record).
  */
 function afterStartSteps(records: JournalRecord[], target: Host) {
-  const started = records.filter((r) => r.phase === "cold-sync" && r.type === "pass-started").at(-1);
-  const id = typeof started?.["profile"] === "string" ? started["profile"] : undefined;
-  const version = typeof started?.["originVersion"] === "string" ? started["originVersion"] : undefined;
+  const started = records.filter((r) => isRecord(r, "pass-started") && r.phase === "cold-sync").at(-1);
+  const id = typeof started?.profile === "string" ? started.profile : undefined;
+  const version = typeof started?.originVersion === "string" ? started.originVersion : undefined;
   const profile = (id ? PROFILES[id] : undefined) ?? (version ? profileFor(version) : undefined);
   if (!profile) return [];
   return [
@@ -92,8 +93,8 @@ export class SwapRefused extends BmError {
 
 /** The `swap` journal record of a pass: the facts its plan was built from. */
 function journaledFacts(records: JournalRecord[], pass: string): SwapFacts | undefined {
-  const r = records.filter((x) => x.type === "swap" && x.pass === pass).at(-1);
-  return r && typeof r["facts"] === "object" ? (r["facts"] as SwapFacts) : undefined;
+  const r = records.filter((x) => isRecord(x, "swap") && x.pass === pass).at(-1);
+  return r && typeof r.facts === "object" && r.facts !== null ? (r.facts as SwapFacts) : undefined;
 }
 
 export async function readFacts(
@@ -216,7 +217,7 @@ export function emitOutage(app: App): void {
   const records = app.journal.records();
   const o = outageOf(records);
   if (!o) return;
-  const downtime = records.filter((r) => r.type === "downtime").at(-1);
+  const downtime = records.filter((r) => isRecord(r, "downtime")).at(-1);
   app.events.emit({
     type: "outage",
     startedAt: o.startedAt,

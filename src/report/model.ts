@@ -193,10 +193,10 @@ function lastStepData(
   records: JournalRecord[],
   step: string,
 ): { summary?: string; data?: Record<string, unknown> } | undefined {
-  const r = records.filter((x) => x.type === "step-done" && x.step === step).at(-1);
-  if (!r) return undefined;
-  const data = obj(r["data"]);
-  const summary = str(r["summary"]);
+  const r = records.filter((x) => isRecord(x, "step-done") && x.step === step).at(-1);
+  if (!r || !isRecord(r, "step-done")) return undefined;
+  const data = obj(r.data);
+  const summary = str(r.summary);
   return { ...(summary ? { summary } : {}), ...(data ? { data } : {}) };
 }
 
@@ -208,7 +208,7 @@ export function carriedView(records: JournalRecord[]): CarriedView {
     const paths = Array.isArray(d?.["setAside"]) ? (d["setAside"] as unknown[]) : [];
     for (const p of paths) if (typeof p === "string") setAside.push({ path: p, where });
   }
-  const flush = records.filter((r) => r.type === "postfix-flush").at(-1);
+  const flush = records.filter((r) => isRecord(r, "postfix-flush")).at(-1);
   const atStop = lastStepData(records, "postfix-queue:origin")?.data;
   const onTarget = lastStepData(records, "postfix-queue:target")?.data;
   const queue: CarriedView["queue"] = {};

@@ -47,6 +47,7 @@ import {
   type GroupTable,
 } from "../database/rowGroups.js";
 import { statePaths } from "../engine/paths.js";
+import { isRecord } from "../engine/records.js";
 
 /** Beyond this many paths to re-check in one directory, it is compared whole. */
 export const MAX_LISTED = 50_000;
@@ -112,8 +113,8 @@ export function usableAhead(records: readonly JournalRecord[]): VerifyAheadRecor
       }
       continue;
     }
-    if (!ahead || r.type !== "step-done" || typeof r.step !== "string") continue;
-    const data = (r["data"] ?? {}) as Record<string, unknown>;
+    if (!ahead || !isRecord(r, "step-done")) continue;
+    const data = r.data ?? {};
     const m = /^(rsync|database-staging|database):(.*)$/.exec(r.step);
     if (!m || data["mode"] !== "full") continue;
     if (m[1] === "rsync") ahead.files[m[2]!] = { whole: `${r.phase ?? "a"} pass after it copied it in full` };
@@ -281,8 +282,8 @@ export function planListed(
   const since = Date.parse(ahead.startedAt) / 1000 - EVENT_MARGIN_SEC;
   for (const dir of dataDirs) {
     const a = ahead.files[dir];
-    const copy = cold?.find((r) => r.type === "step-done" && r.step === `rsync:${dir}`);
-    const mode = (copy?.["data"] as Record<string, unknown> | undefined)?.["mode"];
+    const copy = cold?.find((r) => isRecord(r, "step-done") && r.step === `rsync:${dir}`);
+    const mode = copy && isRecord(copy, "step-done") ? copy.data?.["mode"] : undefined;
     const why = !a
       ? "not compared ahead"
       : "whole" in a

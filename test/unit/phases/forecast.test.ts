@@ -12,7 +12,7 @@ test("the downtime forecast is the stop plus the slowest copy as the cold sync w
     step: string,
     durationMs: number,
     data: Record<string, unknown> = {},
-  ) => j.append({ type: "step-done", pass, step, durationMs, data });
+  ) => j.append({ type: "step-done", phase: "hot-sync", pass, step, durationMs, data });
   // A first pass with the change journal: the directories' listed copies cost little, the
   // database's delta is estimated from its size (111 MB at 250 MB/s, plus 300 ms).
   done(first, "h1", "stop-services:target", 80);
