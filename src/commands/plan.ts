@@ -21,7 +21,7 @@ import type { JournalRecord } from "../engine/journal.js";
 import { coldSyncPlan, hotSyncPlan } from "../phases/plans.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
 import type { MigrationContext } from "../phases/context.js";
-import { swapPlan, readLocalFile } from "../network/swapPlan.js";
+import { swapPlan, readLocalFile } from "../phases/swapPlan.js";
 import { parseSwapFlags } from "./swap.js";
 import { readFacts } from "../phases/swap.js";
 import { gateProblem, latestVerification } from "../verify/gate.js";

@@ -15,7 +15,7 @@ import { parseVerifyOptions, verifyCommand } from "./verify.js";
 import { verifyIn } from "../verify/run.js";
 import { parseSwapFlags, swapCommand } from "./swap.js";
 import { readFacts } from "../phases/swap.js";
-import type { SwapFacts } from "../network/swapPlan.js";
+import type { SwapFacts } from "../phases/swapPlan.js";
 import { postCommand } from "./post.js";
 import { formatDuration } from "../engine/format.js";
 

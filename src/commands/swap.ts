@@ -9,7 +9,7 @@ import { Option } from "commander";
 import type { App } from "../engine/app.js";
 import type { SshConnection } from "../adapters/ssh.js";
 import { ConfigError } from "../engine/errors.js";
-import type { SwapFacts, SwapMode } from "../network/swapPlan.js";
+import type { SwapFacts, SwapMode } from "../phases/swapPlan.js";
 import { swapPhase, type SwapFlags } from "../phases/swap.js";
 import { swapGate } from "../verify/gate.js";
 

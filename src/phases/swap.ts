@@ -38,7 +38,7 @@ import {
   type SwapDeps,
   type SwapFacts,
   type SwapMode,
-} from "../network/swapPlan.js";
+} from "./swapPlan.js";
 import { OriginUnreachable, requireOrigin } from "./connect.js";
 import { PROFILES, profileFor } from "../bluemind/profiles.js";
 import { repairStep } from "./repairSteps.js";

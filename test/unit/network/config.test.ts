@@ -21,7 +21,7 @@ import {
   setCoreSyncHost,
   setIniValues,
 } from "../../../src/network/ipChange.js";
-import { listeningPorts, originOffScript, type SwapFacts } from "../../../src/network/swapPlan.js";
+import { listeningPorts, originOffScript, type SwapFacts } from "../../../src/phases/swapPlan.js";
 import { parseSwapFlags } from "../../../src/commands/swap.js";
 import { gateProblem, latestVerification } from "../../../src/verify/gate.js";
 import type { JournalRecord } from "../../../src/engine/journal.js";

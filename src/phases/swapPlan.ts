@@ -28,7 +28,7 @@ import {
 } from "../bluemind/services.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Plan, Stage, Step, StepResult } from "../engine/plan.js";
-import { editNetworkConfig, type FlavourChoice, type NetworkEdit } from "./config.js";
+import { editNetworkConfig, type FlavourChoice, type NetworkEdit } from "../network/config.js";
 import {
   ADDRESS_TABLES,
   BM_INI,
@@ -38,7 +38,7 @@ import {
   parseIpChangeCounts,
   setCoreSyncHost,
   setIniValues,
-} from "./ipChange.js";
+} from "../network/ipChange.js";
 import { statePaths } from "../engine/paths.js";
 
 export type SwapMode = "takeover" | "keep-target-ip";
