@@ -5,13 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { REPO, cliShellCommand, runCli } from "../../support/cli.js";
+import { REPO, cli, cliShellCommand, runCli } from "../../support/cli.js";
 import { tempDir } from "../../support/tmp.js";
-
-function cli(...args: string[]) {
-  const r = runCli(args, { cwd: mkdtempSync(join(tmpdir(), "bm-cli-")) });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
 
 test("--help lists every command of the interface", () => {
   const r = cli("--help");
