@@ -1,8 +1,9 @@
 // bm-migrate check in the two-host lab: a ready pair passes; each blocker, provoked on the real
 // hosts, is reported with its id and both sides' values, exit 3; several at once all appear.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
+import { labForTests } from "./support.js";
 
 interface JsonFinding {
   type: string;
@@ -16,10 +17,7 @@ interface JsonFinding {
 }
 
 let lab: Lab;
-before(() => {
-  lab = Lab.up("h4a", { scale: 1 });
-});
-after(() => lab?.down());
+labForTests("h4a", { scale: 1 }, (l) => (lab = l));
 
 function check(...extra: string[]): { code: number | null; findings: JsonFinding[]; stderr: string } {
   const r = lab.bm(["check", "--origin", "root@bm-origin", "--json", ...extra], { timeoutMs: 120_000 });
