@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
-import { labForTests } from "./support.js";
+import { bmJson, labForTests } from "./support.js";
 
 interface JsonFinding {
   type: string;
@@ -20,12 +20,8 @@ let lab: Lab;
 labForTests("h4a", { scale: 1 }, (l) => (lab = l));
 
 function check(...extra: string[]): { code: number | null; findings: JsonFinding[]; stderr: string } {
-  const r = lab.bm(["check", "--origin", "root@bm-origin", "--json", ...extra], { timeoutMs: 120_000 });
-  const findings = r.stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as JsonFinding)
-    .filter((o) => o.type === "finding");
+  const r = bmJson(lab, ["check", "--origin", "root@bm-origin", ...extra], { timeoutMs: 120_000 });
+  const findings = (r.lines as unknown as JsonFinding[]).filter((o) => o.type === "finding");
   return { code: r.code, findings, stderr: r.stderr };
 }
 
