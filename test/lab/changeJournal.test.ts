@@ -3,19 +3,15 @@
 // cold sync, then the cold sync's final pass visits only the changed paths, and the oracle finds
 // both hosts identical. A watcher killed between hot and
 // cold means a full pass, with the same result.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
-import { compareHosts, journal } from "./support.js";
+import { compareHosts, journal, labForTests, ORIGIN } from "./support.js";
 
 const SCALE = Number(process.env["BM_TEST_SCALE"] ?? 1);
-const ORIGIN = ["--origin", "root@bm-origin"];
 let lab: Lab;
 
-before(() => {
-  lab = Lab.up("cj1", { scale: SCALE });
-});
-after(() => lab?.down());
+labForTests("cj1", { scale: SCALE }, (l) => (lab = l));
 
 /** Every kind of change the final pass must carry, made in /var/spool/cyrus (and one in bm-docs). */
 const CHANGES = String.raw`set -e

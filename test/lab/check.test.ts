@@ -1,8 +1,9 @@
 // bm-migrate check in the two-host lab: a ready pair passes; each blocker, provoked on the real
 // hosts, is reported with its id and both sides' values, exit 3; several at once all appear.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
+import { bmJson, labForTests } from "./support.js";
 
 interface JsonFinding {
   type: string;
@@ -16,18 +17,11 @@ interface JsonFinding {
 }
 
 let lab: Lab;
-before(() => {
-  lab = Lab.up("h4a", { scale: 1 });
-});
-after(() => lab?.down());
+labForTests("h4a", { scale: 1 }, (l) => (lab = l));
 
 function check(...extra: string[]): { code: number | null; findings: JsonFinding[]; stderr: string } {
-  const r = lab.bm(["check", "--origin", "root@bm-origin", "--json", ...extra], { timeoutMs: 120_000 });
-  const findings = r.stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as JsonFinding)
-    .filter((o) => o.type === "finding");
+  const r = bmJson(lab, ["check", "--origin", "root@bm-origin", ...extra], { timeoutMs: 120_000 });
+  const findings = (r.lines as unknown as JsonFinding[]).filter((o) => o.type === "finding");
   return { code: r.code, findings, stderr: r.stderr };
 }
 

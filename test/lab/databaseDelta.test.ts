@@ -7,12 +7,11 @@
 // itself (its xid is the watermark), one in a savepoint of it. In the cold pass, a table the origin
 // only updated and added to is brought by its changed rows alone (one and two-column keys); a
 // table with a row deleted goes by groups, even when an insert keeps its count.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
-import { compareHosts, journal } from "./support.js";
+import { compareHosts, journal, labForTests, ORIGIN } from "./support.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 let lab: Lab;
 
 /** SQL on the origin's bj-data, as its owner (what BlueMind itself would do). */
@@ -44,11 +43,14 @@ const TX_FIFO = "/root/delta-tx.fifo";
 const txSend = (sql: string): string =>
   lab.must("origin", `printf '%s\\n' ${JSON.stringify(sql)} > ${TX_FIFO}`);
 
-before(() => {
-  lab = Lab.up("t-delta", { scale: 1 });
-  // Quiet origin: only this test's changes happen between the passes.
-  lab.must("origin", "bmctl stop >/dev/null; service postfix stop >/dev/null");
-  onOrigin(`
+labForTests(
+  "t-delta",
+  { scale: 1 },
+  (l) => {
+    lab = l;
+    // Quiet origin: only this test's changes happen between the passes.
+    lab.must("origin", "bmctl stop >/dev/null; service postfix stop >/dev/null");
+    onOrigin(`
 CREATE TABLE t_delta_int (id bigint PRIMARY KEY, v text);
 INSERT INTO t_delta_int SELECT i * 2, 'row ' || i FROM generate_series(1, 10000) i;
 CREATE TABLE t_delta_text (k text PRIMARY KEY, n int);
@@ -61,11 +63,9 @@ CREATE TABLE t_delta_pair (a int, b text, n numeric, PRIMARY KEY (a, b));
 INSERT INTO t_delta_pair SELECT i % 50, 'b' || i, i / 7.0 FROM generate_series(1, 2000) i;
 CREATE TABLE t_delta_bulk (id int PRIMARY KEY, v text);
 INSERT INTO t_delta_bulk SELECT i, 'row ' || i FROM generate_series(1, 6000) i;`);
-});
-after(() => {
-  lab?.sh("origin", `pkill -f 'sleep 86400' ; rm -f ${TX_FIFO}`);
-  lab?.down();
-});
+  },
+  () => lab?.sh("origin", `pkill -f 'sleep 86400' ; rm -f ${TX_FIFO}`),
+);
 
 test("the cold sync's database delta by watermark carries every kind of change, and only the changed groups", () => {
   // A transaction opens before the first hot sync and updates a row itself (its xid becomes the

@@ -4,32 +4,43 @@
 // sync's service stop, database delta and configuration copy, and during verify. Each fault ends
 // with a clear message naming the origin and the step; the re-run completes, and the target ends
 // identical to the origin.
-import { after, before, test, type TestContext } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Lab } from "../../lab/lab.js";
-import { compareHosts, differences, journal, jsonLines, manifest, waitForJournal } from "./support.js";
+import {
+  compareHosts,
+  differences,
+  journal,
+  jsonLines,
+  labForTests,
+  manifest,
+  ORIGIN,
+  waitForJournal,
+} from "./support.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 /** A cut must end the run within this (SSH notices a dead peer after 5 s × 3). */
 const CUT_DEADLINE_MS = 60_000;
 const BJ_DATA = `PGPASSWORD=bj psql -q -h localhost -U bj -d bj-data`;
 const STAGING = "bj-data.bm-migrate-new";
 let lab: Lab;
 
-before(() => {
-  lab = Lab.up("f1", { scale: 1 });
-  // Enough rows for the dump and the delta to be caught in the middle.
-  lab.must(
-    "origin",
-    `${BJ_DATA} -c "CREATE TABLE t_bulk (i int PRIMARY KEY, h text); INSERT INTO t_bulk SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, 300000) i"`,
-  );
-});
-after(() => {
-  if (lab?.env) link("up");
-  lab?.down();
-});
+labForTests(
+  "f1",
+  { scale: 1 },
+  (l) => {
+    lab = l;
+    // Enough rows for the dump and the delta to be caught in the middle.
+    lab.must(
+      "origin",
+      `${BJ_DATA} -c "CREATE TABLE t_bulk (i int PRIMARY KEY, h text); INSERT INTO t_bulk SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, 300000) i"`,
+    );
+  },
+  () => {
+    if (lab?.env) link("up");
+  },
+);
 
 function link(state: "up" | "down"): void {
   const r = spawnSync("ip", ["-n", lab.env.LAB_LAN_NS, "link", "set", "origin", state], { encoding: "utf8" });

@@ -6,12 +6,12 @@
 // and the kernel sends SIGHUP to the session on it, as sshd does when a connection drops. What
 // follows the hang-up must be seen: each test's final copy carries a file the origin wrote just
 // before, at a limited pace, so that the follower always comes while the run still goes on.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Lab } from "../../lab/lab.js";
 import { BIN } from "../support/cli.js";
-import { journal, waitForJournal } from "./support.js";
+import { journal, labForTests, waitForJournal } from "./support.js";
 
 const ORIGIN = "--origin root@bm-origin";
 /**
@@ -21,14 +21,13 @@ const ORIGIN = "--origin root@bm-origin";
 const SLOW = "--bwlimit 1024";
 let lab: Lab;
 
-before(() => {
-  lab = Lab.up("t-hup", { scale: 2 });
+labForTests("t-hup", { scale: 2 }, (l) => {
+  lab = l;
   for (let i = 0; i < 2; i++) {
     const r = lab.bm(["hot-sync", "--origin", "root@bm-origin", "-q"]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
   }
 });
-after(() => lab?.down());
 
 /** 8 MiB of new data on the origin, which the next cold sync's final copy carries. */
 function fileToCarry(name: string): void {

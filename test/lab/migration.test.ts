@@ -1,19 +1,15 @@
 // The migration itself, end to end in the lab, driven only through bin/bm-migrate on the target:
 // two hot passes while the origin's live writer runs, then the cold sync; the oracle then finds
 // the target identical to the origin, and the origin untouched.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
-import { compareHosts, differences, journal, manifest } from "./support.js";
+import { compareHosts, differences, journal, labForTests, manifest, ORIGIN } from "./support.js";
 
 const SCALE = Number(process.env["BM_TEST_SCALE"] ?? 20);
-const ORIGIN = ["--origin", "root@bm-origin"];
 let lab: Lab;
 
-before(() => {
-  lab = Lab.up("t-mig", { scale: SCALE });
-});
-after(() => lab?.down());
+labForTests("t-mig", { scale: SCALE }, (l) => (lab = l));
 
 test(`full migration at scale ${SCALE}: two hot passes with the origin serving, then the cold sync`, async () => {
   assert.match(

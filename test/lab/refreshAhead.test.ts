@@ -5,9 +5,8 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
 import { BIN } from "../support/cli.js";
-import { compareHosts, journal } from "./support.js";
+import { compareHosts, journal, ORIGIN } from "./support.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 let lab: Lab;
 
 /** A lab whose origin serves (its live writer adds mail and rows) until the cold sync stops it. */

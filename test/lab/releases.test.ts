@@ -8,10 +8,9 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
-import { differences, journal, manifest } from "./support.js";
+import { differences, journal, manifest, ORIGIN } from "./support.js";
 import type { Difference } from "../../lab/compare.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 const RELEASES: Record<string, { debian: string; pg: number }> = {
   bullseye: { debian: "11", pg: 13 },
   bookworm: { debian: "12", pg: 15 },

@@ -1,18 +1,14 @@
 // kill -9 of the tool in the middle of the hot sync, of the final rsync and of the database
 // restore: each time a re-run resumes, completes, and the target ends identical to the origin.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Lab } from "../../lab/lab.js";
-import { compareHosts, journal, waitForJournal } from "./support.js";
+import { compareHosts, journal, labForTests, ORIGIN, waitForJournal } from "./support.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 let lab: Lab;
 
-before(() => {
-  lab = Lab.up("t-resume", { scale: 2 });
-});
-after(() => lab?.down());
+labForTests("t-resume", { scale: 2 }, (l) => (lab = l));
 
 async function killWhen(args: string[], ready: () => Promise<void>): Promise<void> {
   const child = lab.bmSpawn(args);

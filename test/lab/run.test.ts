@@ -1,17 +1,13 @@
 // `bm-migrate run`: every phase in order in one command; interrupted, it resumes from the journal.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Lab } from "../../lab/lab.js";
-import { journal, waitForJournal } from "./support.js";
+import { journal, labForTests, ORIGIN, waitForJournal } from "./support.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 let lab: Lab;
 
-before(() => {
-  lab = Lab.up("t-run", { scale: 1 });
-});
-after(() => lab?.down());
+labForTests("t-run", { scale: 1 }, (l) => (lab = l));
 
 test("run refuses to start without a terminal or --yes (it must ask before the downtime)", () => {
   const r = lab.bm(["run", ...ORIGIN]);

@@ -2,14 +2,13 @@
 // distinctive database password on the origin, while a sampler inside each host records every
 // process's command line every 50 ms. The password (and the origin's admin API key) must appear
 // in no command line, log, journal entry or report; the tool's state is for root only.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Lab, type Role } from "../../lab/lab.js";
-import { compareHosts } from "./support.js";
+import { compareHosts, labForTests, ORIGIN } from "./support.js";
 import { rolePasswordSql } from "../../src/phases/databaseSteps.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 const SECRET = `S3cr3t-${randomBytes(6).toString("hex")}`;
 const SAMPLES = "/tmp/bm-cmdline-samples";
 const STOP = "/tmp/bm-cmdline-stop";
@@ -17,8 +16,8 @@ const ENVIRONS = "/tmp/bm-environ-samples";
 let lab: Lab;
 let apiKey = "";
 
-before(() => {
-  lab = Lab.up("f2", { scale: 1 });
+labForTests("f2", { scale: 1 }, (l) => {
+  lab = l;
   // The role's password and bm.ini's change together; the writer reads bm.ini when it starts.
   lab.must(
     "origin",
@@ -30,7 +29,6 @@ before(() => {
   );
   apiKey = lab.must("origin", "cat /etc/bm/bm-core.tok").trim();
 });
-after(() => lab?.down());
 
 /**
  * Start a detached sampler of all command lines inside a host, and of the environment of every

@@ -1,13 +1,16 @@
 /**
- * Helpers for lab tests: the test oracle (lab/manifest.ts run inside a host, lab/compare.ts),
- * waiting for the journal to reach a step, and reading bm-migrate's JSON output.
+ * Helpers for lab tests: a lab per test file, bm-migrate run inside the target (its JSON lines
+ * parsed, the usual sequence of phases), the test oracle (lab/manifest.ts run inside a host,
+ * lab/compare.ts), reading the journal and waiting for it to reach a step.
  */
+import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { compareManifests, readManifest, type CompareOptions, type Difference } from "../../lab/compare.js";
-import { REPO, type Lab, type Role } from "../../lab/lab.js";
+import { Lab, REPO, type Exec, type LabUpOptions, type Role } from "../../lab/lab.js";
 
 const TSX = join(REPO, "node_modules", ".bin", "tsx");
 const outDir = mkdtempSync(join(tmpdir(), "bm-oracle-"));
@@ -97,4 +100,47 @@ export function timedBm(lab: Lab, args: string[]): { code: number | null; out: s
     `# [${lab.name}] bm-migrate ${args.join(" ")}: exit ${r.code} in ${seconds.toFixed(1)} s\n`,
   );
   return { code: r.code, out: r.stdout + r.stderr, seconds };
+}
+
+/** What every command on the target is told about the origin. */
+export const ORIGIN: readonly string[] = ["--origin", "root@bm-origin"];
+
+/**
+ * The lab of a test file (or of the describe block this is called in): brought up before its
+ * first test and given to `setUp` (keep it there; prepare the hosts there too), taken down after
+ * its last test, `tearDown` first.
+ */
+export function labForTests(
+  name: string,
+  opts: LabUpOptions,
+  setUp: (lab: Lab) => void,
+  tearDown?: () => void,
+): void {
+  let lab: Lab | undefined;
+  before(() => {
+    lab = Lab.up(name, opts);
+    setUp(lab);
+  });
+  after(() => {
+    tearDown?.();
+    lab?.down();
+  });
+}
+
+/** Run bm-migrate inside the target with --json added; `lines` are its JSON lines, parsed. */
+export function bmJson(
+  lab: Lab,
+  args: string[],
+  opts: Parameters<Lab["bm"]>[1] = {},
+): Exec & { lines: Record<string, unknown>[] } {
+  const r = lab.bm([...args, "--json"], opts);
+  return { ...r, lines: jsonLines(r.stdout) };
+}
+
+/** check, hot-sync, cold-sync --yes and verify against the lab's origin, in order, each timed and asserted to exit 0. */
+export function migrateThroughVerify(lab: Lab): void {
+  for (const args of [["check"], ["hot-sync"], ["cold-sync", "--yes"], ["verify"]]) {
+    const r = timedBm(lab, [...args, ...ORIGIN]);
+    assert.equal(r.code, 0, `${args.join(" ")}:\n${r.out}`);
+  }
 }

@@ -1,8 +1,9 @@
 // `bm-migrate verify` in the two-host lab: the target is made equal to the origin by hand (the
 // procedure's own commands), then verify must pass, and must name each change made afterwards.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
+import { labForTests } from "./support.js";
 import { PROFILES } from "../../src/bluemind/profiles.js";
 
 // Everything the profile moves (issue 17): the data directories with the hollow directory and the
@@ -41,10 +42,7 @@ done`;
 }
 
 let lab: Lab;
-before(() => {
-  lab = Lab.up("h5a", { scale: 1 });
-});
-after(() => lab?.down());
+labForTests("h5a", { scale: 1 }, (l) => (lab = l));
 
 const verify = () => lab.bm(["verify", "--origin", "root@bm-origin"], { timeoutMs: 600_000 });
 

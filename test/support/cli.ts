@@ -4,6 +4,8 @@
  * binary, bin/bm-migrate, inside the lab's hosts, which see the repository at the same path.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -85,4 +87,17 @@ export function runCliAsync(args: readonly string[], opts: CliOptions = {}): Pro
     child.on("close", (code) => done({ code, stdout, stderr }));
     child.stdin.end(opts.input ?? "");
   });
+}
+
+/** What a run from a new scratch working directory gave back, in the short names tests use. */
+export interface ScratchResult {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+/** Run the CLI from the sources in a new scratch working directory (nothing on stdin). */
+export function cli(...args: string[]): ScratchResult {
+  const r = runCli(args, { cwd: mkdtempSync(join(tmpdir(), "bm-cli-")) });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }

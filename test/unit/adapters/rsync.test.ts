@@ -1,7 +1,10 @@
-// rsync's adapter: reading its output.
+// rsync's adapter: reading its output, and never following a symlink out of a data directory.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseProgressLine, parseStats } from "../../../src/adapters/rsync.js";
+import { parseProgressLine, parseStats, rsyncArgs } from "../../../src/adapters/rsync.js";
+import { rsyncListedArgs } from "../../../src/adapters/rsyncListed.js";
+import { SshConnection } from "../../../src/adapters/ssh.js";
+import { tempDir } from "../../support/tmp.js";
 
 test("rsync's progress and statistics lines are read, with or without digit grouping", () => {
   const p = parseProgressLine("    12,345,678  45%   12.34MB/s    0:01:02 (xfr#12, ir-chk=1000/2000)");
@@ -24,4 +27,19 @@ test("rsync's progress and statistics lines are read, with or without digit grou
   assert.equal(s.totalBytes, 1234567);
   assert.equal(s.transferredBytes, 1234);
   assert.equal(s.deletedFiles, 3);
+});
+
+test("no rsync of the tool follows a symlink out of the data directories", () => {
+  const ssh = new SshConnection({ user: "root", host: "origin" }, { socketDir: tempDir() });
+  const args = [
+    ...rsyncListedArgs({ ssh, dir: "/var/spool/cyrus", paths: [".", "a", "a/b"] }),
+    ...rsyncArgs({ ssh, source: "/var/spool/cyrus", dest: "/var/spool/cyrus" }),
+  ];
+  for (const a of args)
+    assert.ok(
+      !/^(?:-[a-zA-Z]*[LkK]|--copy-links|--copy-unsafe-links|--copy-dirlinks|--keep-dirlinks|--safe-links)$/.test(
+        a,
+      ),
+      a,
+    );
 });

@@ -1,16 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { cliShellCommand, runCli } from "../../support/cli.js";
-
-function cli(...args: string[]) {
-  const r = runCli(args, { cwd: mkdtempSync(join(tmpdir(), "bm-cli-")) });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
+import { REPO, cli, cliShellCommand, runCli } from "../../support/cli.js";
+import { tempDir } from "../../support/tmp.js";
 
 test("--help lists every command of the interface", () => {
   const r = cli("--help");
@@ -189,3 +185,15 @@ test("a terminal that hangs up while a question waits: the answer is no, said in
 function readIfThere(path: string): string {
   return existsSync(path) ? readFileSync(path, "utf8") : "";
 }
+
+test("a usage error found by the command itself creates neither the state nor the log directory", () => {
+  const d = tempDir();
+  for (const args of [
+    ["post", "--new-ip", "1.2.3"],
+    ["verify", "--origin", "root@x", "--sample", "300%"],
+  ]) {
+    const r = runCli([...args, "--state-dir", `${d}/s`, "--log-dir", `${d}/l`], { cwd: REPO });
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.deepEqual(readdirSync(d), [], `${args.join(" ")} left something behind`);
+  }
+});

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runCli } from "../../support/cli.js";
+import { cli, runCli } from "../../support/cli.js";
+import { tempDir } from "../../support/tmp.js";
 import { mkdtempSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -66,4 +67,15 @@ test("follow: a log's line is shown with the time it was logged, not the time it
     "01:02:03 Cold sync pass c1: the downtime starts now\n",
     "01:02:05 Outage so far: 5.0 s (since 01:02:00 UTC; it ends when BlueMind answers on the target)\n",
   ]);
+});
+
+test("status --json prints one line with ts and type", () => {
+  const dir = tempDir();
+  const r = cli("status", "--json", "--state-dir", dir, "--log-dir", join(dir, "log"));
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.split("\n").filter(Boolean);
+  assert.equal(lines.length, 1);
+  const o = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(o["type"], "status");
+  assert.ok(typeof o["ts"] === "string" && !Number.isNaN(Date.parse(o["ts"])), `ts: ${String(o["ts"])}`);
 });

@@ -1,10 +1,11 @@
-// The file journal: each record written at once, synced off the event loop.
+// The file journal: each record written at once, synced off the event loop; a torn last line lost no later record.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileJournal, MemoryJournal } from "../../../src/engine/journal.js";
+import { tempDir } from "../../support/tmp.js";
 
 test("the file journal writes each record at once and syncs it off the event loop; flush waits for it", async () => {
   const dir = mkdtempSync(join(tmpdir(), "bm-journal-"));
@@ -31,4 +32,27 @@ test("the file journal writes each record at once and syncs it off the event loo
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("a torn last journal line loses no later record, and is reported", () => {
+  const d = tempDir();
+  const j1 = new FileJournal(d);
+  j1.append({ type: "step-done", step: "a" });
+  j1.close();
+  // A power cut in the middle of the next record.
+  appendFileSync(join(d, "journal.jsonl"), '{"t":"2026-12-04T00:00:00Z","type":"step-sta');
+  const torn: string[] = [];
+  const j2 = new FileJournal(d, (p) => torn.push(p));
+  j2.append({ type: "verify-result", ok: true });
+  j2.close();
+  assert.deepEqual(
+    j2.records().map((r) => r.type),
+    ["step-done", "verify-result"],
+  );
+  assert.deepEqual(torn, [join(d, "journal.jsonl")]);
+  // A journal that ends well is not reported.
+  const j3 = new FileJournal(d, (p) => torn.push(p));
+  j3.append({ type: "x" });
+  j3.close();
+  assert.equal(torn.length, 1);
 });

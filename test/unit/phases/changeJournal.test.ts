@@ -226,3 +226,38 @@ test("without the directory itself listed, no filter; a wildcard name is escaped
   assert.equal(filterLiteral("a*b\\c"), "a\\*b\\\\c");
   assert.deepEqual(topLevelFilters([".", "x", "y/z"]), ["--include=/x", "--exclude=/*"]);
 });
+
+test("a name with a newline and fake event text is one event with its exact path, never two", () => {
+  // What inotifywait --csv printed for `mkdir -p $'nl\nMODIFY /root'` (the same bytes seen from 3.14,
+  // Debian 11, and 3.22, Debian 12).
+  const log = parseChangeLog(
+    [
+      "R 1",
+      `E 2 ${D}/,"CREATE,ISDIR","nl`,
+      `E 2 MODIFY "`,
+      `E 3 "${D}/nl`,
+      `E 3 MODIFY /","CREATE,ISDIR",root`,
+      "",
+    ].join("\n"),
+    [D],
+  );
+  assert.deepEqual(
+    log.events.map((e) => e.path),
+    [`${D}/nl\nMODIFY `],
+    "the forged MODIFY is part of the name",
+  );
+  // The event inside the directory whose own path needed quoting is not guessed at: full pass.
+  assert.match(log.untrusted ?? "", /cannot be read back with certainty/);
+  // The name with a quote and a comma, once the directory is plain, reads back exactly.
+  assert.deepEqual(
+    parseChangeLog(`R 1\nE 4 ${D}/,CREATE,"q""uote,comma"\n`, [D]).events.map((e) => e.path),
+    [`${D}/q"uote,comma`],
+  );
+  // The old --format '%e %w%f' line, or any path outside the watched trees, is refused.
+  assert.match(parseChangeLog(`R 1\nE 2 MODIFY /root/x\n`, [D]).untrusted ?? "", /unreadable/);
+  assert.match(parseChangeLog(`R 1\nE 2 /root/,MODIFY,x\n`, [D]).untrusted ?? "", /outside the watched/);
+  assert.match(parseChangeLog(`R 1\nE 2 ${D}/,MODIFY,"a/b"\n`, [D]).untrusted ?? "", /holds a \//);
+  assert.match(parseChangeLog(`R 1\nE 2 ${D}/../,MODIFY,x\n`, [D]).untrusted ?? "", /not plain/);
+  // A record still open at the end of what was read.
+  assert.match(parseChangeLog(`R 1\nE 2 ${D}/,CREATE,"a\n`, [D]).untrusted ?? "", /ends inside an event/);
+});

@@ -1,15 +1,12 @@
-// plan and init in the two-host lab, driven only through bin/bm-migrate on the target: the plans of
-// every phase from the real hosts' facts, read-only; init's file, which status and check then use.
-import { after, before, test } from "node:test";
+// plan in the two-host lab, driven only through bin/bm-migrate on the target: the plans of every
+// phase from the real hosts' facts, read-only. (init's file: init.test.ts.)
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
-import { jsonLines } from "./support.js";
+import { bmJson, labForTests } from "./support.js";
 
 let lab: Lab;
-before(() => {
-  lab = Lab.up("p1", { scale: 1 });
-});
-after(() => lab?.down());
+labForTests("p1", { scale: 1 }, (l) => (lab = l));
 
 /**
  * What plan must leave as it was: the state directory's content (journal, lock) and the data.
@@ -54,9 +51,9 @@ test("plan prints every phase in order with ids, hosts and readable commands, an
 });
 
 test("plan --json: one plan object per phase with stages of steps {id, title, host, commands[, waitFor]}", () => {
-  const r = lab.bm(["plan", "--origin", "root@bm-origin", "--json"], { timeoutMs: 120_000 });
+  const r = bmJson(lab, ["plan", "--origin", "root@bm-origin"], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
-  const plans = jsonLines(r.stdout).filter((o) => o["type"] === "plan");
+  const plans = r.lines.filter((o) => o["type"] === "plan");
   assert.deepEqual(
     plans.map((p) => p["phase"]),
     ["check", "hot-sync", "cold-sync", "verify", "swap", "post"],
@@ -94,9 +91,9 @@ test("--dry-run on verify and swap, and plan --phase, print one phase's plan", (
     [...v.stdout.matchAll(/^Plan for ([a-z-]+):/gm)].map((m) => m[1]),
     ["verify"],
   );
-  const s = lab.bm(["swap", "--dry-run", "--origin", "root@bm-origin", "--json"]);
+  const s = bmJson(lab, ["swap", "--dry-run", "--origin", "root@bm-origin"]);
   assert.equal(s.code, 0, s.stderr);
-  const swap = jsonLines(s.stdout).filter((o) => o["type"] === "plan");
+  const swap = s.lines.filter((o) => o["type"] === "plan");
   assert.deepEqual(
     swap.map((p) => p["phase"]),
     ["swap"],
@@ -110,67 +107,4 @@ test("--dry-run on verify and swap, and plan --phase, print one phase's plan", (
     ["cold-sync"],
   );
   assert.match(c.stdout, /\[database:bj\]/);
-});
-
-test("init writes a commented file that status and check then use; an existing file is kept", () => {
-  lab.must("target", "rm -f /tmp/p1-init.conf");
-  const t0 = Date.now();
-  const r = lab.bm(
-    ["init", "--origin", "root@bm-origin", "--out", "/tmp/p1-init.conf", "--bwlimit", "7000"],
-    {
-      env: { NO_COLOR: "1" },
-      timeoutMs: 120_000,
-    },
-  );
-  const seconds = (Date.now() - t0) / 1000;
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /Wrote \/tmp\/p1-init\.conf: origin root@bm-origin, profile 4/);
-  assert.match(r.stdout, /Next: bm-migrate check --config \/tmp\/p1-init\.conf/);
-  const text = lab.must("target", "cat /tmp/p1-init.conf");
-  assert.match(text, /^origin = root@bm-origin$/m);
-  assert.match(text, /^bwlimit = 7000$/m);
-  assert.match(text, /origin root@bm-origin: .*BlueMind 4\.1\.56/);
-  assert.match(text, /target bm-target: .*BlueMind 4\.1\.56/);
-  assert.match(text, /What moves: profile 4/);
-  assert.match(text, /Free space on the target \(at init\)\n# +\/\S*: [\d.]+ [KMGT]?i?B/);
-  assert.ok(seconds < 30, `init took ${seconds} s`);
-
-  const st = lab.bm(["status", "--config", "/tmp/p1-init.conf", "--json"]);
-  assert.equal(st.code, 0, st.stderr);
-  assert.equal(jsonLines(st.stdout)[0]?.["type"], "status");
-
-  // No --origin: check takes it from the file.
-  const chk = lab.bm(["check", "--config", "/tmp/p1-init.conf", "--json"], { timeoutMs: 120_000 });
-  assert.equal(chk.code, 0, chk.stdout + chk.stderr);
-  const lines = jsonLines(chk.stdout);
-  const ssh = lines.find((o) => o["type"] === "finding" && o["id"] === "ssh");
-  assert.ok(ssh, "check reports its ssh finding");
-  assert.match(JSON.stringify(ssh), /bm-origin/);
-  assert.equal(lines.find((o) => o["type"] === "check-result")?.["blockers"], 0);
-
-  const again = lab.bm(["init", "--origin", "root@other", "--out", "/tmp/p1-init.conf"]);
-  assert.equal(again.code, 2);
-  assert.match(again.stderr, /exists; it was kept as it is/);
-  assert.equal(lab.must("target", "cat /tmp/p1-init.conf"), text);
-  const forced = lab.bm([
-    "init",
-    "--origin",
-    "root@bm-origin",
-    "--out",
-    "/tmp/p1-init.conf",
-    "--force",
-    "--json",
-  ]);
-  assert.equal(forced.code, 0, forced.stderr);
-  const written = jsonLines(forced.stdout).find((o) => o["type"] === "config-written");
-  assert.deepEqual(
-    {
-      path: written?.["path"],
-      origin: written?.["origin"],
-      profile: written?.["profile"],
-      warnings: written?.["warnings"],
-    },
-    { path: "/tmp/p1-init.conf", origin: "root@bm-origin", profile: "4", warnings: [] },
-  );
-  assert.match(lab.must("target", "cat /tmp/p1-init.conf"), /^bwlimit = 0$/m);
 });

@@ -1,15 +1,13 @@
 // The lab itself: two isolated hosts that behave like two BlueMind servers.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { Lab } from "../../lab/lab.js";
+import { labForTests } from "./support.js";
 
 let lab: Lab;
-before(() => {
-  lab = Lab.up("t-lab", { scale: 1 });
-});
-after(() => lab?.down());
+labForTests("t-lab", { scale: 1 }, (l) => (lab = l));
 
 test("each host has its own hostname, files and PostgreSQL", () => {
   assert.equal(lab.must("origin", "hostname").trim(), "bm-origin");

@@ -3,7 +3,7 @@
 // database), what the target had is set aside and does not get in the way of verify, a plugin the
 // target lacks blocks the preflight, and mail queued on the origin at the stop (Debian's real
 // postfix, its relay unreachable) is delivered by the target's postfix after the swap.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -11,9 +11,8 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Lab, REPO } from "../../lab/lab.js";
 import { LAB_RELAY_PORT, TARGET_EXTRA_CONFIG } from "../../lab/generate.js";
-import { differences, manifest } from "./support.js";
+import { differences, labForTests, manifest, ORIGIN } from "./support.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 const QUEUED = 5;
 const PLUGIN = "bm-plugin-core-ldap-import";
 
@@ -25,14 +24,15 @@ for (const version of (process.env["BM_TEST_VERSIONS"] ?? "4.1.56,5.1.42").split
     let lab: Lab;
     let relay: ChildProcess | undefined;
     const relayLog = join("/tmp", `bm-relay-${process.pid}-${five ? 5 : 4}.jsonl`);
-    before(() => {
-      lab = Lab.up(five ? "t-all5" : "t-all4", { scale: 1, version });
-    });
-    after(() => {
-      relay?.kill();
-      rmSync(relayLog, { force: true });
-      lab?.down();
-    });
+    labForTests(
+      five ? "t-all5" : "t-all4",
+      { scale: 1, version },
+      (l) => (lab = l),
+      () => {
+        relay?.kill();
+        rmSync(relayLog, { force: true });
+      },
+    );
 
     test("mail for an unreachable relay waits in the origin's real postfix queue", async () => {
       assert.match(lab.must("origin", "service postfix status"), /running/);

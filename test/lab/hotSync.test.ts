@@ -2,20 +2,16 @@
 // bytes that are not UTF-8, terminal escapes, symlinks to outside the data directories) end
 // identical on the target, and nothing from outside the data directories is ever copied. A re-run
 // cold sync keeps the target's own database as <db>.bm-migrate-old.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
-import { compareHosts, journal } from "./support.js";
+import { compareHosts, journal, labForTests, ORIGIN } from "./support.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 const D = "/var/spool/cyrus/data";
 const SECRET = "OUTSIDE-SECRET-4b1d";
 let lab: Lab;
 
-before(() => {
-  lab = Lab.up("hn", { scale: 1 });
-});
-after(() => lab?.down());
+labForTests("hn", { scale: 1 }, (l) => (lab = l));
 
 /** Names made with printf, so that every byte is exactly what the test says. */
 const HOSTILE = String.raw`set -e

@@ -8,9 +8,8 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
 import { networkSet } from "../../src/bluemind/mynetworks.js";
-import { coreCalls, timedBm } from "./support.js";
+import { coreCalls, migrateThroughVerify, ORIGIN, timedBm } from "./support.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 const calls = coreCalls;
 const timed = timedBm;
 
@@ -68,10 +67,7 @@ for (const p of PROFILES) {
     void test("check, hot-sync, cold-sync, verify, swap --apply, post; what the core received and holds", () => {
       lab = Lab.up(p.base, { scale: 1, version: p.version });
       const { LAB_ORIGIN_IP: oldIp, LAB_TARGET_IP: targetIp } = lab.env;
-      for (const args of [["check"], ["hot-sync"], ["cold-sync", "--yes"], ["verify"]]) {
-        const r = timed(lab, [...args, ...ORIGIN]);
-        assert.equal(r.code, 0, `${args.join(" ")}:\n${r.out}`);
-      }
+      migrateThroughVerify(lab);
       const swap = timed(lab, [
         "swap",
         "--apply",

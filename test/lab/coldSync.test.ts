@@ -2,18 +2,14 @@
 // the target, the cold sync would have to copy it in full with the origin stopped, and a failure
 // there would leave the origin stopped for nothing. So it refuses before stopping anything, or
 // (when catching up is allowed) first makes the copies with a hot pass while the origin serves.
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
-import { journal } from "./support.js";
+import { journal, labForTests, ORIGIN } from "./support.js";
 
-const ORIGIN = ["--origin", "root@bm-origin"];
 let lab: Lab;
 
-before(() => {
-  lab = Lab.up("t-ready", { scale: 1 });
-});
-after(() => lab?.down());
+labForTests("t-ready", { scale: 1 }, (l) => (lab = l));
 
 const coldSteps = (): unknown[] =>
   journal(lab).filter((r) => r["phase"] === "cold-sync" && String(r["type"]).startsWith("step"));
