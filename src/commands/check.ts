@@ -5,20 +5,29 @@
 import { LocalHost } from "../adapters/host.js";
 import type { App } from "../engine/app.js";
 import { ExitCode } from "../engine/errors.js";
-import { runPreflight, validateSkips } from "../check/preflight.js";
+import { runPreflight, validateSkips, type PreflightOptions } from "../check/preflight.js";
 import type { PreflightHosts } from "../check/gather.js";
 import { blockers } from "../check/findings.js";
 import { OriginUnreachable, connect, requireOrigin } from "../phases/connect.js";
 
-export interface CheckOptions {
-  skipCheck?: string[];
-  forceOverwriteTarget?: boolean;
+/**
+ * The preflight's flags (--skip-check, --force-overwrite-target), checked: check, hot-sync,
+ * cold-sync and run take them.
+ */
+export function parsePreflightOptions(opts: Record<string, unknown>): PreflightOptions {
+  const given: unknown = opts["skipCheck"];
+  const skip = (Array.isArray(given) ? given : given === undefined ? [] : [given]).map((id) =>
+    typeof id === "string" ? id : JSON.stringify(id),
+  );
+  validateSkips(skip);
+  return { skip, forceOverwriteTarget: Boolean(opts["forceOverwriteTarget"]) };
 }
+
+export type CheckOptions = PreflightOptions;
 
 export async function checkCommand(app: App, opts: CheckOptions): Promise<number> {
   requireOrigin(app);
-  const skip = opts.skipCheck ?? [];
-  validateSkips(skip);
+  const skip = opts.skip;
   let hosts: PreflightHosts;
   try {
     hosts = await connect(app);
@@ -32,7 +41,7 @@ export async function checkCommand(app: App, opts: CheckOptions): Promise<number
   try {
     const result = await runPreflight(app, hosts, {
       skip,
-      forceOverwriteTarget: Boolean(opts.forceOverwriteTarget),
+      forceOverwriteTarget: opts.forceOverwriteTarget,
     });
     const exitCode = blockers(result.findings).length ? ExitCode.blockers : ExitCode.ok;
     if (app.flags.json) {

@@ -14,7 +14,8 @@ import { formatPlan, readableCommand, type Plan } from "../../../src/engine/plan
 import { loadSettings, type Settings } from "../../../src/engine/settings.js";
 import { parseFacts, type HostFacts } from "../../../src/bluemind/facts.js";
 import { PROFILES } from "../../../src/bluemind/profiles.js";
-import { checkOutline, postOutline } from "../../../src/commands/plan.js";
+import { checkOutline } from "../../../src/migration/plans.js";
+import { postOutline } from "../../../src/phases/post.js";
 import { newFound, verifyPlan } from "../../../src/verify/run.js";
 import { DifferenceLog } from "../../../src/verify/compare.js";
 import type { MigrationContext } from "../../../src/phases/context.js";
