@@ -49,8 +49,8 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "check",
     description: "preflight: inspect both servers and report blockers, warnings and facts",
-    options: [skipCheck(), forceOverwrite()],
-    run: (app, opts) => checkCommand(app, parsePreflightOptions(opts)),
+    options: [skipCheck(), forceOverwrite(), dryRun()],
+    run: dryRunOr("check", (app, opts) => checkCommand(app, parsePreflightOptions(opts))),
   },
   {
     name: "hot-sync",

@@ -1,11 +1,19 @@
 /**
- * `bm-migrate check`: the preflight alone. Reports every blocker, warning and fact at once; exit 3
- * while a blocker stands. When SSH to the origin fails, the target's checks are still reported.
+ * `bm-migrate check`: the preflight alone, its plan (src/check/preflight.ts) run through the
+ * runner as phase `check`. Reports every blocker, warning and fact at once; exit 3 while a
+ * blocker stands. When SSH to the origin fails, the target's checks are still reported.
  */
 import { LocalHost } from "../adapters/host.js";
 import type { App } from "../engine/app.js";
 import { ExitCode } from "../engine/errors.js";
-import { runPreflight, validateSkips, type PreflightOptions } from "../check/preflight.js";
+import { newPassId, runPhase } from "../engine/runner.js";
+import {
+  preflightPlan,
+  preflightResult,
+  validateSkips,
+  type PreflightOptions,
+  type PreflightState,
+} from "../check/preflight.js";
 import type { PreflightHosts } from "../check/gather.js";
 import { blockers } from "../check/findings.js";
 import { OriginUnreachable, connect, requireOrigin } from "../phases/connect.js";
@@ -39,10 +47,10 @@ export async function checkCommand(app: App, opts: CheckOptions): Promise<number
     };
   }
   try {
-    const result = await runPreflight(app, hosts, {
-      skip,
-      forceOverwriteTarget: opts.forceOverwriteTarget,
-    });
+    const state: PreflightState = {};
+    const plan = preflightPlan(app, hosts, { skip, forceOverwriteTarget: opts.forceOverwriteTarget }, state);
+    await runPhase(app, plan, newPassId(), false, {});
+    const result = preflightResult(state);
     const exitCode = blockers(result.findings).length ? ExitCode.blockers : ExitCode.ok;
     if (app.flags.json) {
       const ts = new Date().toISOString();

@@ -14,6 +14,7 @@ import { newPassId, unfinishedPass } from "../engine/runner.js";
 import { foldJournal } from "../engine/status.js";
 import { PHASES, type PlanPhase } from "../engine/records.js";
 import type { JournalRecord } from "../engine/journal.js";
+import { PREFLIGHT_NOTES, preflightPlan } from "../check/preflight.js";
 import { postOutline } from "../phases/post.js";
 import { coldSyncPlan, hotSyncPlan } from "../phases/plans.js";
 import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
@@ -30,80 +31,6 @@ export const PLAN_PHASES = PHASES;
 /** What `--phase` accepts: one phase, rollback (not part of a migration's order), or all. */
 export const PHASE_CHOICES = [...PLAN_PHASES, "rollback", "all"] as const;
 export type { PlanPhase };
-
-// ---------------------------------------------------------------------------------------------
-// The outline of check, which does not run through the runner (the preflight emits no step
-// events; its probes' ids are named here only).
-
-export function checkOutline(dataDirs: readonly string[], stateDir: string, origin: string): PlanView {
-  const probes = (role: Role) => [
-    {
-      id: `probe:facts:${role}`,
-      title: `Read the ${role}'s system and BlueMind facts`,
-      host: role,
-      commands: [
-        "dpkg-query -W -f='${Version}' bm-core (or rpm -q bm-core); cat /etc/os-release /etc/bm/bm.ini",
-        "rsync --version; pg_dump --version; date +%s.%N",
-      ],
-    },
-    {
-      id: `probe:services:${role}`,
-      title: `Which services run on the ${role}`,
-      host: role,
-      commands: [
-        "systemctl is-active bluemind.target bm-core postfix postgresql (without systemd: bm-core's process, port 8090, service postfix|postgresql status)",
-        "pg_isready -h localhost",
-      ],
-    },
-    {
-      id: `probe:storage:${role}`,
-      title: `Measure the data directories and free space on the ${role}`,
-      host: role,
-      commands: [
-        `nice -n 10 find ${dataDirs.join(" ")} -printf '%D:%i %n %b %s %U %G' | awk (sizes, inodes, owners)`,
-        `df -B1 --output=target,avail,iavail,itotal <each directory${role === "target" ? `, ${stateDir}` : ""}>`,
-      ],
-    },
-  ];
-  return {
-    phase: "check",
-    stages: [
-      {
-        name: "Read both servers (read-only)",
-        steps: [
-          ...probes("origin"),
-          ...probes("target"),
-          {
-            id: "probe:accounts:target",
-            title: "Users and groups of the target (owners are mapped by name)",
-            host: "target",
-            commands: ["getent passwd; getent group"],
-          },
-          {
-            id: "probe:database:origin",
-            title: "Log in to the origin's databases the way the copy will",
-            host: "target",
-            commands: [
-              `psql -h 127.0.0.1 -p <port forwarded to ${origin}:5432> -U <bm.ini user> -d bj  (password in PGPASSWORD only): version, sizes, users, mailboxes`,
-            ],
-          },
-        ],
-      },
-      {
-        name: "Evaluate the checks",
-        steps: [
-          {
-            id: "check",
-            title: "Blockers, warnings and facts, each with its id (--skip-check ID)",
-            host: "target",
-            commands: ["(no command: the report is kept in <state-dir>/reports/ and journaled)"],
-          },
-        ],
-      },
-    ],
-    notes: ["hot-sync and cold-sync run this check first and stop on a blocker."],
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Plans built from the facts
@@ -169,7 +96,15 @@ async function viewFor(
   if (!mc) throw new ConfigError(`the ${phase} plan needs the origin`);
   switch (phase) {
     case "check":
-      return checkOutline(mc.profile.dataDirs, app.settings.stateDir, mc.ssh.destination);
+      return viewOf(
+        preflightPlan(
+          app,
+          { origin: mc.origin, target: mc.target, ssh: mc.ssh },
+          { skip: [], forceOverwriteTarget: false },
+          {},
+        ),
+        PREFLIGHT_NOTES,
+      );
     case "hot-sync": {
       const { pass, notes } = passNote(records, phase);
       const plan = hotSyncPlan(mc, records, { originDb: originDatabase(mc).get, pass });

@@ -14,7 +14,6 @@ import { formatPlan, readableCommand, type Plan } from "../../../src/engine/plan
 import { loadSettings, type Settings } from "../../../src/engine/settings.js";
 import { parseFacts, type HostFacts } from "../../../src/bluemind/facts.js";
 import { PROFILES } from "../../../src/bluemind/profiles.js";
-import { checkOutline } from "../../../src/migration/plans.js";
 import { postOutline } from "../../../src/phases/post.js";
 import { newFound, verifyPlan } from "../../../src/verify/run.js";
 import { DifferenceLog } from "../../../src/verify/compare.js";
@@ -150,9 +149,6 @@ test("outlines follow the profile and the version", () => {
     /internal-api\/system\/firewall/,
     "every 5.x: the internal endpoint",
   );
-  const check = checkOutline(PROFILES["4"]!.dataDirs, "/srv/state", "root@o");
-  assert.match(JSON.stringify(check), /\/srv\/state/);
-  assert.ok(check.stages[0]!.steps.some((s) => s.id === "probe:facts:origin" && s.host === "origin"));
 });
 
 // ---------------------------------------------------------------------------------------------
