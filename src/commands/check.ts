@@ -35,7 +35,6 @@ export type CheckOptions = PreflightOptions;
 
 export async function checkCommand(app: App, opts: CheckOptions): Promise<number> {
   requireOrigin(app);
-  const skip = opts.skip;
   let hosts: PreflightHosts;
   try {
     hosts = await connect(app);
@@ -48,8 +47,7 @@ export async function checkCommand(app: App, opts: CheckOptions): Promise<number
   }
   try {
     const state: PreflightState = {};
-    const plan = preflightPlan(app, hosts, { skip, forceOverwriteTarget: opts.forceOverwriteTarget }, state);
-    await runPhase(app, plan, newPassId(), false, {});
+    await runPhase(app, preflightPlan(app, hosts, opts, state), newPassId(), false, {});
     const result = preflightResult(state);
     const exitCode = blockers(result.findings).length ? ExitCode.blockers : ExitCode.ok;
     if (app.flags.json) {
