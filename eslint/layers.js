@@ -18,7 +18,8 @@ export const LAYERS = Object.freeze([
   "phases", // the steps of each phase (hot-sync, cold-sync, post...) and the plans they make
   "verify", // the verification: manifests compared, the verification ahead, the swap gate
   "report", // the HTML report and its model
-  "commands", // one module per command: parses its options and calls a phase
+  "migration", // the phases chained: run's orchestration and every phase's plan
+  "commands", // one module per command: parses one typed options object and calls a phase or the migration
   "cli", // the entry point: flags, the App, output rendering, exit codes
 ]);
 

@@ -1,6 +1,6 @@
 /**
- * Collecting the preflight's facts: every probe of one host runs concurrently with the others and
- * with the other host's. On the origin everything is read-only; the database login is tested from
+ * Collecting the preflight's facts: every probe of one host runs concurrently with the others (the
+ * preflight's plan runs both hosts' probes as two steps of one stage, at the same time). On the origin everything is read-only; the database login is tested from
  * the target through the SSH master's tunnel, the way the dump will travel, the password passed to
  * psql in its environment only.
  */
@@ -67,31 +67,48 @@ export interface GatherOptions {
   signal?: AbortSignal;
 }
 
-export async function gatherPreflightFacts(
+/** What the origin's probes found: its side, and its clock against the target's. */
+export interface OriginProbe {
+  side: SideFacts;
+  clock?: ClockFacts;
+}
+
+/**
+ * Every probe of the origin (nothing when it could not be reached). The clock is read alone
+ * first: in the crowd of the other probes its round trip, hence its uncertainty, would grow.
+ */
+export async function gatherOrigin(hosts: PreflightHosts, opts: GatherOptions): Promise<OriginProbe> {
+  if (!hosts.origin) return { side: { errors: {} } };
+  const clock = await measureClock(hosts.origin, opts.signal);
+  const side = await gatherSide(hosts.origin, hosts.target, opts, hosts.ssh);
+  return { side, ...(clock ? { clock } : {}) };
+}
+
+/** Every probe of the target (this server). */
+export function gatherTarget(hosts: PreflightHosts, opts: GatherOptions): Promise<SideFacts> {
+  return gatherSide(hosts.target, hosts.target, opts);
+}
+
+/** The facts the checks look at, from both sides' probes. */
+export function preflightFacts(
   hosts: PreflightHosts,
   opts: GatherOptions,
-): Promise<PreflightFacts> {
-  const started = Date.now();
-  const targetSide = gatherSide(hosts.target, hosts.target, opts);
-  // The clock is read alone first: in the crowd of the other probes its round trip, hence its
-  // uncertainty, would grow.
-  const clock = hosts.origin ? await measureClock(hosts.origin, opts.signal) : undefined;
-  const originSide: Promise<SideFacts> = hosts.origin
-    ? gatherSide(hosts.origin, hosts.target, opts, hosts.ssh)
-    : Promise.resolve({ errors: {} });
-  const [origin, target] = await Promise.all([originSide, targetSide]);
+  origin: OriginProbe,
+  target: SideFacts,
+  durationMs: number,
+): PreflightFacts {
   const u = hosts.unreachable;
   return {
     originDestination: opts.originDestination,
     ssh: u ? { ok: false, kind: u.kind, message: u.sshMessage } : { ok: true },
-    origin,
+    origin: origin.side,
     target,
-    ...(clock ? { clock } : {}),
+    ...(origin.clock ? { clock: origin.clock } : {}),
     dataDirs: opts.dataDirs,
     stateDir: opts.stateDir,
     syncedBefore: opts.syncedBefore,
     databasesRestoredBefore: opts.databasesRestoredBefore,
-    durationMs: Date.now() - started,
+    durationMs,
   };
 }
 

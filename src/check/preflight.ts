@@ -1,7 +1,10 @@
 /**
- * The preflight: gather facts from both hosts in parallel, evaluate every check, apply
- * `--skip-check`, journal the result and keep the report under the state directory. `check` runs
- * it alone; hot-sync, cold-sync and run call it first and refuse to start while a blocker stands.
+ * The preflight, as a plan: a step per host whose facts are gathered (both at the same time), then
+ * one step that evaluates every check, applies `--skip-check`, journals the `check` record and
+ * keeps the report under the state directory. `check` runs the plan through the runner (phase
+ * `check`: a pass of its own); `plan --phase check` and `check --dry-run` print it. hot-sync,
+ * cold-sync and run run the same plan's steps first, inline (`runPreflight`: no pass of their own,
+ * the journal gains only the `check` record, as before), and refuse to start while a blocker stands.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { privateDir } from "../engine/stateDir.js";
@@ -9,6 +12,7 @@ import { join } from "node:path";
 import type { App } from "../engine/app.js";
 import { ConfigError, PreflightFailed } from "../engine/errors.js";
 import type { JournalRecord } from "../engine/journal.js";
+import type { Plan, Role, Step, StepContext } from "../engine/plan.js";
 import { PROFILES, profileFor, type Profile } from "../bluemind/profiles.js";
 import type { CheckContext } from "./context.js";
 import { evaluateChecks } from "./evaluate.js";
@@ -22,7 +26,16 @@ import {
   type Finding,
 } from "./findings.js";
 import { formatFindings } from "./formatFindings.js";
-import { gatherPreflightFacts, type PreflightFacts, type PreflightHosts } from "./gather.js";
+import {
+  gatherOrigin,
+  gatherTarget,
+  preflightFacts,
+  type GatherOptions,
+  type OriginProbe,
+  type PreflightFacts,
+  type PreflightHosts,
+} from "./gather.js";
+import type { SideFacts } from "./probes.js";
 import { statePaths } from "../engine/paths.js";
 
 export interface PreflightOptions {
@@ -84,26 +97,142 @@ export function chooseProfile(
   return p ? { profile: p, source: "version" } : {};
 }
 
-export async function runPreflight(
+/** What the preflight's steps learn as they run; `result` once the evaluation is done. */
+export interface PreflightState {
+  started?: number;
+  origin?: OriginProbe;
+  target?: SideFacts;
+  result?: PreflightResult;
+}
+
+/** The step ids of the preflight's plan. */
+export const PREFLIGHT_STEP_IDS = ["probe:origin", "probe:target", "check"] as const;
+
+/** What the plan says each host's probes run (the scripts themselves are in probes.ts). */
+function probeCommands(role: Role, dataDirs: readonly string[], stateDir: string, origin: string): string[] {
+  return [
+    ...(role === "origin" ? ["date +%s.%N  (the clock, read alone first)"] : []),
+    "dpkg-query -W -f='${Version}' bm-core (or rpm -q bm-core); cat /etc/os-release /etc/bm/bm.ini",
+    "rsync --version; pg_dump --version",
+    "systemctl is-active bluemind.target bm-core postfix postgresql (without systemd: bm-core's process, port 8090, service postfix|postgresql status); pg_isready -h localhost",
+    `nice -n 10 find ${dataDirs.join(" ")} -printf '%D:%i %n %b %s %U %G' | awk (sizes, inodes, owners)`,
+    `df -B1 --output=target,avail,iavail,itotal <each directory${role === "target" ? `, ${stateDir}` : ""}>`,
+    ...(role === "target" ? ["getent passwd; getent group  (owners are mapped by name)"] : []),
+    role === "origin"
+      ? `psql -h 127.0.0.1 -p <port forwarded to ${origin}:5432> -U <bm.ini user> -d bj  (from the target; password in PGPASSWORD only): version, sizes, users, mailboxes`
+      : "psql -h 127.0.0.1 -p 5432 -U <bm.ini user> -d bj  (password in PGPASSWORD only): version, sizes, users, mailboxes",
+  ];
+}
+
+function describeSide(side: SideFacts): string {
+  const h = side.host;
+  const what = h ? `BlueMind ${h.bmVersion ?? "not installed"} on ${h.osPrettyName}` : "no facts";
+  const failed = Object.keys(side.errors);
+  return failed.length ? `${what}; not read: ${failed.join(", ")}` : what;
+}
+
+/**
+ * The preflight's plan. Its steps fill `state`; once the last has run, `state.result` holds the
+ * findings and the report. Nothing is read before a step runs.
+ */
+export function preflightPlan(
   app: App,
   hosts: PreflightHosts,
   opts: PreflightOptions,
-): Promise<PreflightResult> {
+  state: PreflightState,
+): Plan {
   validateSkips(opts.skip);
-  const started = Date.now();
   const originDestination =
     hosts.ssh?.destination ??
     hosts.unreachable?.destination ??
     (app.settings.origin ? `${app.settings.origin.user}@${app.settings.origin.host}` : "(no origin)");
   const records = app.journal.records();
-  const facts = await gatherPreflightFacts(hosts, {
+  const gather: GatherOptions = {
     originDestination,
     dataDirs: ALL_DATA_DIRS,
     stateDir: app.settings.stateDir,
     syncedBefore: journalShowsSync(records),
     databasesRestoredBefore: journalShowsColdSync(records),
     signal: app.signal,
-  });
+  };
+  const begin = (): void => {
+    state.started ??= Date.now();
+  };
+  const probeOrigin: Step = {
+    id: "probe:origin",
+    title: "Read the origin's system, BlueMind, services, data directories and databases (read-only)",
+    host: "origin",
+    commands: probeCommands("origin", ALL_DATA_DIRS, app.settings.stateDir, originDestination),
+    async run() {
+      begin();
+      if (!hosts.origin) {
+        state.origin = { side: { errors: {} } };
+        return { summary: `not reached (${hosts.unreachable?.kind ?? "no connection"})` };
+      }
+      state.origin = await gatherOrigin(hosts, gather);
+      return { summary: describeSide(state.origin.side) };
+    },
+  };
+  const probeTarget: Step = {
+    id: "probe:target",
+    title: "Read the target's system, BlueMind, services, data directories, accounts and databases",
+    host: "target",
+    commands: probeCommands("target", ALL_DATA_DIRS, app.settings.stateDir, originDestination),
+    async run() {
+      begin();
+      state.target = await gatherTarget(hosts, gather);
+      return { summary: describeSide(state.target) };
+    },
+  };
+  const evaluate: Step = {
+    id: "check",
+    title: "Evaluate the checks: blockers, warnings and facts, each with its id (--skip-check ID)",
+    host: "target",
+    commands: ["(no command: the report is kept in <state-dir>/reports/ and journaled)"],
+    run() {
+      const started = state.started ?? Date.now();
+      const facts = preflightFacts(
+        hosts,
+        gather,
+        state.origin ?? { side: { errors: {} } },
+        state.target ?? { errors: {} },
+        Date.now() - started,
+      );
+      state.result = evaluatePreflight(app, facts, opts, started);
+      const n = countBySeverity(state.result.findings);
+      return Promise.resolve({
+        summary: `${n.blocker} blocker(s), ${n.warning} warning(s)${state.result.profile ? `; profile ${state.result.profile.id}` : ""}`,
+        data: {
+          blockers: n.blocker,
+          warnings: n.warning,
+          ...(state.result.profile ? { profile: state.result.profile.id } : {}),
+          ...(state.result.reportPath ? { report: state.result.reportPath } : {}),
+        },
+      });
+    },
+  };
+  return {
+    phase: "check",
+    stages: [
+      { name: "Read both servers (read-only)", steps: [probeOrigin, probeTarget] },
+      { name: "Evaluate the checks", steps: [evaluate] },
+    ],
+  };
+}
+
+/** What `plan` says of the preflight besides its steps. */
+export const PREFLIGHT_NOTES = [
+  "hot-sync, cold-sync and run run these steps first (without a pass of their own) and stop on a blocker.",
+];
+
+/** Judge the facts: findings, skips applied, the report kept, the `check` record journaled. */
+function evaluatePreflight(
+  app: App,
+  facts: PreflightFacts,
+  opts: PreflightOptions,
+  started: number,
+): PreflightResult {
+  const originDestination = facts.originDestination;
   const { profile, source } = chooseProfile(facts, app.settings.profile);
   const ctx: CheckContext = {
     forceOverwriteTarget: opts.forceOverwriteTarget,
@@ -143,6 +272,32 @@ export async function runPreflight(
     ...(reportPath ? { reportPath } : {}),
     durationMs,
   };
+}
+
+/** The preflight's result once its plan has run; a plan that did not finish has none. */
+export function preflightResult(state: PreflightState): PreflightResult {
+  if (!state.result) throw new Error("the preflight's evaluation did not run");
+  return state.result;
+}
+
+/**
+ * The preflight's plan run inline, without a pass of its own (hot-sync, cold-sync and run, before
+ * their phase): the steps of a stage at the same time, the stages in order.
+ */
+export async function runPreflight(
+  app: App,
+  hosts: PreflightHosts,
+  opts: PreflightOptions,
+): Promise<PreflightResult> {
+  const state: PreflightState = {};
+  const plan = preflightPlan(app, hosts, opts, state);
+  const ctx: StepContext = {
+    signal: app.signal,
+    events: app.events,
+    logCommand: (h, c) => app.logCommand(h, c),
+  };
+  for (const stage of plan.stages) await Promise.all(stage.steps.map((step) => step.run(ctx)));
+  return preflightResult(state);
 }
 
 /** For hot-sync, cold-sync and run: stop here while a blocker stands. */

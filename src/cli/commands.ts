@@ -1,22 +1,24 @@
 /**
- * The commands, their descriptions and their own options. A command without `run` is announced
- * in --help and says plainly that it is not built yet.
+ * The commands, their descriptions and their own options. Each `run` hands commander's record to
+ * the command's own parser (`parse<Command>Options`, at the top of its module), then calls the
+ * command with the typed object alone. A command without `run` is announced in --help and says
+ * plainly that it is not built yet.
  */
 import { Option } from "commander";
 import type { App } from "../engine/app.js";
-import { STOP_AFTER_PHASES } from "../engine/records.js";
-import { checkCommand } from "../commands/check.js";
-import { postCommand, postOptions } from "../commands/post.js";
-import { report } from "../commands/report.js";
-import { hotSyncCommand } from "../commands/hotSync.js";
-import { coldSyncCommand } from "../commands/coldSync.js";
-import { statusCommand } from "../commands/status.js";
+import { PLAN_CHOICES, STOP_AFTER_PHASES } from "../engine/records.js";
+import { checkCommand, parsePreflightOptions } from "../commands/check.js";
+import { parsePostOptions, postCommand, postOptions } from "../commands/post.js";
+import { parseReportOptions, report } from "../commands/report.js";
+import { hotSyncCommand, parseHotSyncOptions } from "../commands/hotSync.js";
+import { coldSyncCommand, parseColdSyncOptions } from "../commands/coldSync.js";
+import { parseStatusOptions, statusCommand } from "../commands/status.js";
 import { rollbackCommand } from "../commands/rollback.js";
-import { verifyCommand } from "../commands/verify.js";
-import { runCommand } from "../commands/run.js";
-import { swapCommand, swapOptions } from "../commands/swap.js";
-import { PHASE_CHOICES, dryRunOr, parsePhase, planCommand, swapWithDryRun } from "../commands/plan.js";
-import { initCommand, initOptions } from "../commands/init.js";
+import { parseVerifyOptions, verifyCommand } from "../commands/verify.js";
+import { parseRunOptions, runCommand } from "../commands/run.js";
+import { parseSwapFlags, swapCommand, swapOptions } from "../commands/swap.js";
+import { dryRunOr, parsePlanOptions, planCommand, swapWithDryRun } from "../commands/plan.js";
+import { initCommand, parseInitOptions } from "../commands/init.js";
 
 export interface CommandSpec {
   name: string;
@@ -41,35 +43,26 @@ const forceOverwrite = () =>
     "--force-overwrite-target",
     "accept a target that is already in use (its data will be replaced)",
   );
-/** The preflight options every copying phase takes. */
-const preflight = (opts: Record<string, unknown>) => ({
-  skip: (opts["skipCheck"] as string[] | undefined) ?? [],
-  forceOverwriteTarget: Boolean(opts["forceOverwriteTarget"]),
-});
 const dryRun = () => new Option("--dry-run", "print the plan (steps and commands per host) and do nothing");
 
 export const COMMANDS: CommandSpec[] = [
   {
     name: "check",
     description: "preflight: inspect both servers and report blockers, warnings and facts",
-    options: [skipCheck(), forceOverwrite()],
-    run: (app, opts) =>
-      checkCommand(app, {
-        skipCheck: opts["skipCheck"] as string[] | undefined,
-        forceOverwriteTarget: Boolean(opts["forceOverwriteTarget"]),
-      }),
+    options: [skipCheck(), forceOverwrite(), dryRun()],
+    run: dryRunOr("check", (app, opts) => checkCommand(app, parsePreflightOptions(opts))),
   },
   {
     name: "hot-sync",
     description: "copy the data directories while the origin keeps serving (repeatable)",
     options: [dryRun(), skipCheck(), forceOverwrite()],
-    run: (app, opts) => hotSyncCommand(app, preflight(opts)),
+    run: (app, opts) => hotSyncCommand(app, parseHotSyncOptions(opts)),
   },
   {
     name: "cold-sync",
     description: "downtime: stop services on both, final copy, databases and configuration",
     options: [yes(), catchUpAfter(), dryRun(), skipCheck(), forceOverwrite()],
-    run: (app, opts) => coldSyncCommand(app, preflight(opts)),
+    run: (app, opts) => coldSyncCommand(app, parseColdSyncOptions(opts)),
   },
   {
     name: "verify",
@@ -78,19 +71,19 @@ export const COMMANDS: CommandSpec[] = [
       new Option("--sample <percent>", "compare the content of only this share of data files (e.g. 10%)"),
       dryRun(),
     ],
-    run: dryRunOr("verify", (app, opts) => verifyCommand(app, opts)),
+    run: dryRunOr("verify", (app, opts) => verifyCommand(app, parseVerifyOptions(opts))),
   },
   {
     name: "swap",
     description: "stop the origin for good and give the target its place",
     options: [...swapOptions(), new Option("--dry-run", "the same as without --apply")],
-    run: swapWithDryRun(swapCommand),
+    run: swapWithDryRun((app, opts) => swapCommand(app, parseSwapFlags(opts))),
   },
   {
     name: "post",
     description: "BlueMind's post-migration admin steps (firewall, mail maintenance, my networks)",
     options: [...postOptions(), dryRun()],
-    run: dryRunOr("post", postCommand),
+    run: dryRunOr("post", (app, opts) => postCommand(app, parsePostOptions(opts))),
   },
   {
     name: "rollback",
@@ -107,7 +100,7 @@ export const COMMANDS: CommandSpec[] = [
         "then show a running command's output live (from another session too), until it ends",
       ),
     ],
-    run: (app, opts) => statusCommand(app, opts),
+    run: (app, opts) => statusCommand(app, parseStatusOptions(opts)),
   },
   {
     name: "run",
@@ -131,7 +124,7 @@ export const COMMANDS: CommandSpec[] = [
       ...postOptions(),
       dryRun(),
     ],
-    run: dryRunOr("all", (app, opts) => runCommand(app, opts, preflight(opts))),
+    run: dryRunOr("all", (app, opts) => runCommand(app, parseRunOptions(opts))),
   },
   {
     name: "report",
@@ -142,16 +135,16 @@ export const COMMANDS: CommandSpec[] = [
         "where to write it (default <state-dir>/reports/migration-report-<time>.html)",
       ),
     ],
-    run: (app, opts) => report(app, opts),
+    run: (app, opts) => report(app, parseReportOptions(opts)),
   },
   {
     name: "plan",
     description:
       "print every phase's plan (steps, hosts, commands) from both servers' facts; changes nothing",
     options: [
-      new Option("--phase <phase>", "only this phase's plan (default all)").choices([...PHASE_CHOICES]),
+      new Option("--phase <phase>", "only this phase's plan (default all)").choices([...PLAN_CHOICES]),
     ],
-    run: (app, opts) => planCommand(app, { phase: parsePhase(opts["phase"]) }),
+    run: (app, opts) => planCommand(app, parsePlanOptions(opts)),
   },
   {
     name: "init",
@@ -160,6 +153,6 @@ export const COMMANDS: CommandSpec[] = [
       new Option("--out <file>", "where to write it (default /etc/bm-migrate.conf)"),
       new Option("--force", "replace an existing file"),
     ],
-    run: (app, opts) => initCommand(app, initOptions(opts)),
+    run: (app, opts) => initCommand(app, parseInitOptions(opts)),
   },
 ];

@@ -1,24 +1,40 @@
 /**
- * `bm-migrate check`: the preflight alone. Reports every blocker, warning and fact at once; exit 3
- * while a blocker stands. When SSH to the origin fails, the target's checks are still reported.
+ * `bm-migrate check`: the preflight alone, its plan (src/check/preflight.ts) run through the
+ * runner as phase `check`. Reports every blocker, warning and fact at once; exit 3 while a
+ * blocker stands. When SSH to the origin fails, the target's checks are still reported.
  */
 import { LocalHost } from "../adapters/host.js";
 import type { App } from "../engine/app.js";
 import { ExitCode } from "../engine/errors.js";
-import { runPreflight, validateSkips } from "../check/preflight.js";
+import { newPassId, runPhase } from "../engine/runner.js";
+import {
+  preflightPlan,
+  preflightResult,
+  validateSkips,
+  type PreflightOptions,
+  type PreflightState,
+} from "../check/preflight.js";
 import type { PreflightHosts } from "../check/gather.js";
 import { blockers } from "../check/findings.js";
 import { OriginUnreachable, connect, requireOrigin } from "../phases/connect.js";
 
-export interface CheckOptions {
-  skipCheck?: string[];
-  forceOverwriteTarget?: boolean;
+/**
+ * The preflight's flags (--skip-check, --force-overwrite-target), checked: check, hot-sync,
+ * cold-sync and run take them.
+ */
+export function parsePreflightOptions(opts: Record<string, unknown>): PreflightOptions {
+  const given: unknown = opts["skipCheck"];
+  const skip = (Array.isArray(given) ? given : given === undefined ? [] : [given]).map((id) =>
+    typeof id === "string" ? id : JSON.stringify(id),
+  );
+  validateSkips(skip);
+  return { skip, forceOverwriteTarget: Boolean(opts["forceOverwriteTarget"]) };
 }
+
+export type CheckOptions = PreflightOptions;
 
 export async function checkCommand(app: App, opts: CheckOptions): Promise<number> {
   requireOrigin(app);
-  const skip = opts.skipCheck ?? [];
-  validateSkips(skip);
   let hosts: PreflightHosts;
   try {
     hosts = await connect(app);
@@ -30,10 +46,9 @@ export async function checkCommand(app: App, opts: CheckOptions): Promise<number
     };
   }
   try {
-    const result = await runPreflight(app, hosts, {
-      skip,
-      forceOverwriteTarget: Boolean(opts.forceOverwriteTarget),
-    });
+    const state: PreflightState = {};
+    await runPhase(app, preflightPlan(app, hosts, opts, state), newPassId(), false, {});
+    const result = preflightResult(state);
     const exitCode = blockers(result.findings).length ? ExitCode.blockers : ExitCode.ok;
     if (app.flags.json) {
       const ts = new Date().toISOString();

@@ -3,12 +3,18 @@
  */
 import type { App } from "../engine/app.js";
 import type { PreflightOptions } from "../check/preflight.js";
-import { coldSyncPhase, type ColdSyncOptions } from "../phases/coldSync.js";
+import { coldSyncPhase } from "../phases/coldSync.js";
+import { parsePreflightOptions } from "./check.js";
 
-export function coldSyncCommand(
-  app: App,
-  preflight: PreflightOptions,
-  opts: ColdSyncOptions = {},
-): Promise<number> {
-  return coldSyncPhase(app, preflight, opts);
+/** What cold-sync takes: the preflight's flags (--yes, --dry-run are the App's). */
+export interface ColdSyncCommandOptions {
+  preflight: PreflightOptions;
+}
+
+export function parseColdSyncOptions(opts: Record<string, unknown>): ColdSyncCommandOptions {
+  return { preflight: parsePreflightOptions(opts) };
+}
+
+export function coldSyncCommand(app: App, opts: ColdSyncCommandOptions): Promise<number> {
+  return coldSyncPhase(app, opts.preflight);
 }

@@ -20,7 +20,7 @@ export interface InitOptions {
   force: boolean;
 }
 
-export function initOptions(opts: Record<string, unknown>): InitOptions {
+export function parseInitOptions(opts: Record<string, unknown>): InitOptions {
   const out = typeof opts["out"] === "string" && opts["out"] !== "" ? opts["out"] : DEFAULT_CONFIG_FILE;
   return { out: resolve(out), force: Boolean(opts["force"]) };
 }

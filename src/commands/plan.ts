@@ -1,284 +1,69 @@
 /**
  * `bm-migrate plan`: every phase's plan in order (check, hot-sync, cold-sync, verify, swap, post),
- * from the facts of both servers, with step ids, hosts and commands. Reads only: no lock, nothing
- * journaled, nothing written on either server. The copying phases, verify (its full comparison),
- * the swap, post and rollback print the very plans their runs execute, built by the same functions.
- * check does not run through the runner yet: it is described here as an outline of what the
- * preflight does.
+ * or one (`--phase`, rollback too), printed as text or `plan` JSON lines. The plans are built in
+ * src/migration/plans.ts by the very functions each phase's run executes. Also the `--dry-run` of
+ * the phase commands that print their plan this way.
  */
 import type { App } from "../engine/app.js";
-import { LocalHost } from "../adapters/host.js";
-import type { Role } from "../engine/plan.js";
-import { gatherFacts, type HostFacts } from "../bluemind/facts.js";
-import { postOutline as postPhaseOutline } from "../phases/post.js";
 import { ConfigError, ExitCode } from "../engine/errors.js";
 import { explainSsh } from "../engine/plan.js";
-import { formatPlans, viewOf, type PlanView } from "../engine/planView.js";
-import { newPassId, unfinishedPass } from "../engine/runner.js";
-import { foldJournal } from "../engine/status.js";
-import { PHASES } from "../engine/records.js";
-import type { JournalRecord } from "../engine/journal.js";
-import { coldSyncPlan, hotSyncPlan } from "../phases/plans.js";
-import { finishMigration, originDatabase, prepareMigration } from "../phases/prepare.js";
-import type { MigrationContext } from "../phases/context.js";
-import { swapPlan, readLocalFile } from "../phases/swapPlan.js";
+import { formatPlans } from "../engine/planView.js";
+import { migrationPlans } from "../migration/plans.js";
+import { PHASES, PLAN_CHOICES, type PlanPhase } from "../engine/records.js";
+import type { SwapFlags } from "../phases/swap.js";
 import { parseSwapFlags } from "./swap.js";
-import { readFacts } from "../phases/swap.js";
-import { gateProblem, latestVerification } from "../verify/gate.js";
-import { ROLLBACK_NOTES, rollbackPlan } from "../phases/rollback.js";
-import { newFound, VERIFY_NOTES, verifyPlan } from "../verify/run.js";
-import { DifferenceLog } from "../verify/compare.js";
 
-/** The phases in the order a migration runs them. */
-export const PLAN_PHASES = PHASES;
-/** What `--phase` accepts: one phase, rollback (not part of a migration's order), or all. */
-export const PHASE_CHOICES = [...PLAN_PHASES, "rollback", "all"] as const;
-export type PlanPhase = (typeof PLAN_PHASES)[number] | "rollback";
-
-// ---------------------------------------------------------------------------------------------
-// The outline of check, which does not run through the runner (the preflight emits no step
-// events; its probes' ids are named here only).
-
-export function checkOutline(dataDirs: readonly string[], stateDir: string, origin: string): PlanView {
-  const probes = (role: Role) => [
-    {
-      id: `probe:facts:${role}`,
-      title: `Read the ${role}'s system and BlueMind facts`,
-      host: role,
-      commands: [
-        "dpkg-query -W -f='${Version}' bm-core (or rpm -q bm-core); cat /etc/os-release /etc/bm/bm.ini",
-        "rsync --version; pg_dump --version; date +%s.%N",
-      ],
-    },
-    {
-      id: `probe:services:${role}`,
-      title: `Which services run on the ${role}`,
-      host: role,
-      commands: [
-        "systemctl is-active bluemind.target bm-core postfix postgresql (without systemd: bm-core's process, port 8090, service postfix|postgresql status)",
-        "pg_isready -h localhost",
-      ],
-    },
-    {
-      id: `probe:storage:${role}`,
-      title: `Measure the data directories and free space on the ${role}`,
-      host: role,
-      commands: [
-        `nice -n 10 find ${dataDirs.join(" ")} -printf '%D:%i %n %b %s %U %G' | awk (sizes, inodes, owners)`,
-        `df -B1 --output=target,avail,iavail,itotal <each directory${role === "target" ? `, ${stateDir}` : ""}>`,
-      ],
-    },
-  ];
-  return {
-    phase: "check",
-    stages: [
-      {
-        name: "Read both servers (read-only)",
-        steps: [
-          ...probes("origin"),
-          ...probes("target"),
-          {
-            id: "probe:accounts:target",
-            title: "Users and groups of the target (owners are mapped by name)",
-            host: "target",
-            commands: ["getent passwd; getent group"],
-          },
-          {
-            id: "probe:database:origin",
-            title: "Log in to the origin's databases the way the copy will",
-            host: "target",
-            commands: [
-              `psql -h 127.0.0.1 -p <port forwarded to ${origin}:5432> -U <bm.ini user> -d bj  (password in PGPASSWORD only): version, sizes, users, mailboxes`,
-            ],
-          },
-        ],
-      },
-      {
-        name: "Evaluate the checks",
-        steps: [
-          {
-            id: "check",
-            title: "Blockers, warnings and facts, each with its id (--skip-check ID)",
-            host: "target",
-            commands: ["(no command: the report is kept in <state-dir>/reports/ and journaled)"],
-          },
-        ],
-      },
-    ],
-    notes: ["hot-sync and cold-sync run this check first and stop on a blocker."],
-  };
-}
-
-export function postOutline(bmVersion: string | undefined): PlanView {
-  return viewOf(postPhaseOutline(bmVersion, undefined, false), [
-    `BlueMind ${bmVersion ?? "version unknown here"}: the core's own version (GET /api/system/installation/version) chooses the firewall endpoint; --bm-version forces one.`,
-    "The old and new addresses come from the swap's journal (--old-ip, --new-ip override); after an address takeover mynetworks stays as it is.",
-    "After a cold sync, a last step drops the target's own databases it replaced (bj.bm-migrate-old, bj-data.bm-migrate-old).",
-  ]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Plans built from the facts
-
-function passNote(records: JournalRecord[], phase: string): { pass: string; notes: string[] } {
-  const open = unfinishedPass(records, phase);
-  return open
-    ? { pass: open, notes: [`Resumes the unfinished pass ${open}: steps already done are skipped.`] }
-    : { pass: newPassId(), notes: [] };
-}
-
-async function swapView(
-  app: App,
-  mc: MigrationContext,
-  records: JournalRecord[],
-  swapOptions: Record<string, unknown>,
-): Promise<PlanView> {
-  const st = foldJournal(records);
-  if (st.swappedAt) return { phase: "swap", stages: [], notes: [`The swap was done at ${st.swappedAt}.`] };
-  const flags = parseSwapFlags(swapOptions);
-  try {
-    const facts = await readFacts(mc.origin, mc.target, flags, app.signal);
-    const plan = swapPlan(facts, {
-      origin: () => Promise.resolve(mc.origin),
-      closeOrigin: () => Promise.resolve(),
-      target: mc.target,
-      stateDir: app.settings.stateDir,
-      readFile: readLocalFile,
-      writeFile: () => {
-        throw new ConfigError("the plan writes nothing");
-      },
-      goneTimeoutMs: flags.goneTimeoutMs,
-      startTimeoutMs: flags.startTimeoutMs,
-    });
-    const closed = gateProblem(latestVerification(records));
-    return viewOf(plan, [
-      `Default mode: the target takes over ${facts.originIp} (${facts.iface}); --keep-target-ip keeps ${facts.targetIp} and applies BlueMind's address change instead. bm-migrate swap shows the network-configuration diff.`,
-      ...(closed ? [`swap --apply would be refused now: ${closed}.`] : []),
-    ]);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    return {
-      phase: "swap",
-      stages: [],
-      notes: [`No swap plan can be made now: ${err.message}${err.hint ? ` (next: ${err.hint})` : ""}`],
-    };
-  }
-}
-
-async function viewFor(
-  phase: PlanPhase,
-  opts: PlanOptions,
-  app: App,
-  mc: MigrationContext | undefined,
-  targetFacts: HostFacts | undefined,
-): Promise<PlanView> {
-  const records = app.journal.records();
-  if (phase === "post") return postOutline(targetFacts?.bmVersion);
-  if (phase === "rollback")
-    return viewOf(
-      rollbackPlan(() => Promise.reject(new ConfigError("the plan runs nothing"))),
-      ROLLBACK_NOTES,
-    );
-  if (!mc) throw new ConfigError(`the ${phase} plan needs the origin`);
-  switch (phase) {
-    case "check":
-      return checkOutline(mc.profile.dataDirs, app.settings.stateDir, mc.ssh.destination);
-    case "hot-sync": {
-      const { pass, notes } = passNote(records, phase);
-      const plan = hotSyncPlan(mc, records, { originDb: originDatabase(mc).get, pass });
-      return viewOf(plan, notes);
-    }
-    case "cold-sync": {
-      const { pass, notes } = passNote(records, phase);
-      const plan = coldSyncPlan(mc, records, { originDb: originDatabase(mc).get, pass });
-      return viewOf(plan, [
-        ...notes,
-        "Downtime: from the first step until the swap has started BlueMind on the target.",
-      ]);
-    }
-    case "verify":
-      return viewOf(
-        verifyPlan(
-          mc,
-          {
-            port: () => {
-              throw new ConfigError("the plan runs nothing");
-            },
-          },
-          { app, log: new DifferenceLog(0), found: newFound() },
-        ),
-        VERIFY_NOTES,
-      );
-    case "swap":
-      return swapView(app, mc, records, opts.swapOptions ?? {});
-  }
-}
-
+/** What plan takes. */
 export interface PlanOptions {
   phase: PlanPhase | "all";
-  /** swap's own flags (--keep-target-ip, --origin-power...) when called from `swap --dry-run`. */
-  swapOptions?: Record<string, unknown>;
+  /** The swap's options its plan is made with (swap's own flags with `swap --dry-run --json`). */
+  swap: SwapFlags;
 }
 
 /** The `--phase` value, checked. */
 export function parsePhase(value: unknown): PlanPhase | "all" {
   if (value === undefined) return "all";
-  if (typeof value === "string" && (PHASE_CHOICES as readonly string[]).includes(value))
+  if (typeof value === "string" && (PLAN_CHOICES as readonly string[]).includes(value))
     return value as PlanPhase | "all";
-  throw new ConfigError(`--phase takes one of ${PHASE_CHOICES.join(", ")}, not '${JSON.stringify(value)}'`);
+  throw new ConfigError(`--phase takes one of ${PLAN_CHOICES.join(", ")}, not '${JSON.stringify(value)}'`);
+}
+
+/** plan's flags: --phase; the swap's plan with the swap's defaults. */
+export function parsePlanOptions(opts: Record<string, unknown>): PlanOptions {
+  return { phase: parsePhase(opts["phase"]), swap: parseSwapFlags({}) };
 }
 
 export async function planCommand(app: App, opts: PlanOptions): Promise<number> {
-  const phases: PlanPhase[] = opts.phase === "all" ? [...PLAN_PHASES] : [opts.phase];
-  const needsOrigin = phases.some((p) => p !== "post" && p !== "rollback");
-  // Only the origin's side is read through SSH; post and rollback alone need no connection (after
-  // the swap the origin is gone).
-  const mc = needsOrigin ? await prepareMigration(app, { lock: false }) : undefined;
-  try {
-    const targetFacts = mc?.targetFacts ?? (await gatherFacts(new LocalHost("target"), app.signal)).facts;
-    const views: PlanView[] = [];
-    for (const phase of phases) views.push(await viewFor(phase, opts, app, mc, targetFacts));
-    const ssh = views.find((v) => v.ssh)?.ssh;
-    const hosts = {
-      ...(mc ? { origin: mc.ssh.destination } : {}),
-      ...(targetFacts ? { target: targetFacts.hostname } : {}),
-    };
-    if (app.flags.json) {
-      const ts = new Date().toISOString();
-      for (const v of views)
-        process.stdout.write(
-          JSON.stringify({
-            ts,
-            type: "plan",
-            phase: v.phase,
-            hosts,
-            ...(mc ? { profile: mc.profile.id } : {}),
-            stages: v.stages,
-            notes: v.notes,
-            ...(v.ssh ? { ssh: v.ssh } : {}),
-          }) + "\n",
-        );
-      return ExitCode.ok;
-    }
-    const heading = mc
-      ? `Plans from ${mc.ssh.destination} (${describe(mc.originFacts)}) to ${mc.targetFacts.hostname} (${describe(mc.targetFacts)}); profile ${mc.profile.id}: ${mc.profile.description}.`
-      : `Plans on ${targetFacts?.hostname ?? "this server"}.`;
-    app.print(formatPlans(views, heading, hosts) + (ssh ? `\n${explainSsh(ssh)}` : ""));
+  const phases: PlanPhase[] = opts.phase === "all" ? [...PHASES] : [opts.phase];
+  const { views, hosts, profile, heading } = await migrationPlans(app, phases, opts.swap);
+  if (app.flags.json) {
+    const ts = new Date().toISOString();
+    for (const v of views)
+      process.stdout.write(
+        JSON.stringify({
+          ts,
+          type: "plan",
+          phase: v.phase,
+          hosts,
+          ...(profile ? { profile } : {}),
+          stages: v.stages,
+          notes: v.notes,
+          ...(v.ssh ? { ssh: v.ssh } : {}),
+        }) + "\n",
+      );
     return ExitCode.ok;
-  } finally {
-    if (mc) await finishMigration(app, mc, { lock: false });
   }
-}
-
-function describe(f: HostFacts): string {
-  return `${f.osPrettyName}, BlueMind ${f.bmVersion ?? "not installed"}`;
+  const ssh = views.find((v) => v.ssh)?.ssh;
+  app.print(formatPlans(views, heading, hosts) + (ssh ? `\n${explainSsh(ssh)}` : ""));
+  return ExitCode.ok;
 }
 
 type CommandRun = (app: App, opts: Record<string, unknown>) => Promise<number>;
 
 /** A command whose `--dry-run` prints its phase's plan (as `bm-migrate plan --phase P` does). */
 export function dryRunOr(phase: PlanPhase | "all", run: CommandRun): CommandRun {
-  return (app, opts) => (opts["dryRun"] ? planCommand(app, { phase }) : run(app, opts));
+  return (app, opts) =>
+    opts["dryRun"] ? planCommand(app, { phase, swap: parseSwapFlags({}) }) : run(app, opts);
 }
 
 /**
@@ -293,7 +78,7 @@ export function swapWithDryRun(run: CommandRun): CommandRun {
         hint: "drop one: bm-migrate swap prints the plan, bm-migrate swap --apply does it",
       });
     return app.flags.json
-      ? planCommand(app, { phase: "swap", swapOptions: opts })
+      ? planCommand(app, { phase: "swap", swap: parseSwapFlags(opts) })
       : run(app, { ...opts, apply: false });
   };
 }

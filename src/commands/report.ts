@@ -31,12 +31,20 @@ function readLogCommands(logDir: string): ReturnType<typeof commandsFromLog> {
   }
 }
 
-export function report(app: App, opts: Record<string, unknown>): Promise<number> {
+/** What report takes from its flags. */
+export interface ReportOptions {
+  /** --out, resolved; absent: the default place in the state directory. */
+  out?: string;
+}
+
+export function parseReportOptions(opts: Record<string, unknown>): ReportOptions {
+  const out = opts["out"];
+  return typeof out === "string" && out !== "" ? { out: resolve(out) } : {};
+}
+
+export function report(app: App, opts: ReportOptions): Promise<number> {
   const now = new Date();
-  const out =
-    typeof opts["out"] === "string" && opts["out"] !== ""
-      ? resolve(opts["out"])
-      : defaultReportPath(app.settings.stateDir, now);
+  const out = opts.out ?? defaultReportPath(app.settings.stateDir, now);
   const model = buildReportModel(app.journal.records(), {
     now: now.getTime(),
     logCommands: readLogCommands(app.settings.logDir),

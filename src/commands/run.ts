@@ -1,54 +1,16 @@
 /**
- * `bm-migrate run`: every phase in order — preflight, hot sync (a first pass, then passes until
- * one is short), cold sync, verify, swap, post — asking before the downtime and before the swap.
- * Each phase is the same command an administrator could run alone, so an interrupted `run`
- * resumes from the journal: finished phases are skipped, an unfinished one resumes.
+ * `bm-migrate run`: every phase in order, asking before the downtime and before the swap (the
+ * orchestration: src/migration/run.ts). This file parses every phase's flags into one typed
+ * object, so that a bad flag of a later phase is reported before the first phase starts.
  */
 import type { App } from "../engine/app.js";
-import { ConfigError, ExitCode } from "../engine/errors.js";
-import { foldJournal, lastPass, type NextPhase } from "../engine/status.js";
-import { usableAhead } from "../verify/ahead.js";
-import type { PreflightOptions } from "../check/preflight.js";
-import { hotSyncCommand } from "./hotSync.js";
-import { coldSyncCommand } from "./coldSync.js";
-import { parseVerifyOptions, verifyCommand } from "./verify.js";
-import { verifyIn } from "../verify/run.js";
-import { parseSwapFlags, swapCommand } from "./swap.js";
-import { readFacts } from "../phases/swap.js";
-import type { SwapFacts } from "../phases/swapPlan.js";
-import { postCommand } from "./post.js";
-import { formatDuration } from "../engine/format.js";
-
-/**
- * A verification ahead that began longer ago than this when the downtime is about to start is
- * refreshed first: a last hot pass, then a comparison of only what changed since the ahead. The
- * full ahead takes as long as the store is big, and the origin keeps changing meanwhile; without
- * the refresh, the downtime would copy and re-check all of that change.
- */
-const REFRESH_AHEAD_AFTER_MS = 15_000;
-
-/** The phase to run next, from the journal alone (the one fold that status and swap read too). */
-export function nextPhase(app: App): NextPhase {
-  return foldJournal(app.journal.records()).nextPhase;
-}
-
-function verificationFailed(app: App, code: number): number {
-  app.print(
-    "Verification found differences: nothing is swapped. See above, then run bm-migrate cold-sync --yes again, or bm-migrate rollback.",
-  );
-  return code;
-}
-
-/** The last cold sync pass finished (a failure after it was the verification's). */
-function coldFinished(app: App): boolean {
-  return lastPass(foldJournal(app.journal.records()), "cold-sync")?.state === "finished";
-}
-
-/** A cold sync pass is open (its downtime began): no verification ahead any more. */
-function coldSyncStarted(app: App): boolean {
-  const cold = lastPass(foldJournal(app.journal.records()), "cold-sync");
-  return cold?.state === "unfinished" || cold?.state === "failed";
-}
+import { ConfigError } from "../engine/errors.js";
+import { STOP_AFTER_PHASES } from "../engine/records.js";
+import { REFRESH_AHEAD_AFTER_MS, runMigration, type RunOptions } from "../migration/run.js";
+import { parsePreflightOptions } from "./check.js";
+import { parsePostOptions } from "./post.js";
+import { parseSwapFlags } from "./swap.js";
+import { parseVerifyOptions } from "./verify.js";
 
 /** --refresh-ahead-after in ms (a whole number of seconds; 15 s when absent). */
 export function refreshAfterMs(value: unknown): number {
@@ -63,149 +25,31 @@ export function refreshAfterMs(value: unknown): number {
   return Number(value) * 1000;
 }
 
-/**
- * Before the downtime: when the verification ahead is old, catch up with a hot pass and compare
- * what changed since it, so that the downtime only copies and re-checks the last seconds' changes.
- */
-async function refreshAhead(
-  app: App,
-  opts: Record<string, unknown>,
-  preflight: PreflightOptions,
-  afterMs: number,
-): Promise<number> {
-  const ahead = usableAhead(app.journal.records());
-  if (!ahead) return ExitCode.ok;
-  const age = Date.now() - Date.parse(ahead.startedAt);
-  if (!(age > afterMs)) return ExitCode.ok;
-  app.print(
-    `The verification ahead began ${formatDuration(age)} ago: a last hot pass, then a comparison of what changed since, so that the downtime covers only the last seconds' changes.`,
-  );
-  const code = await hotSyncCommand(app, preflight);
-  if (code !== ExitCode.ok) return code;
-  return verifyCommand(app, opts, "refresh");
+/** --stop-after, checked (commander's choices check it too; this keeps the type honest). */
+function stopAfter(value: unknown): RunOptions["stopAfter"] {
+  if (value === undefined) return undefined;
+  const phase = STOP_AFTER_PHASES.find((p) => p === value);
+  if (!phase)
+    throw new ConfigError(
+      `--stop-after takes one of ${STOP_AFTER_PHASES.join(", ")}, not '${JSON.stringify(value)}'`,
+    );
+  return phase;
 }
 
-/** Asks before the swap (yes with --yes); says how to go on when the answer is no. */
-async function confirmSwap(app: App): Promise<boolean> {
-  const ok = await app.confirm(
-    "Next is the swap: the origin is stopped for good and the target takes its place. Go on?",
-  );
-  if (!ok)
-    app.print("Stopped before the swap. Run bm-migrate run again when ready (or bm-migrate rollback).");
-  return ok;
+/** run's flags: the preflight's, verify's, swap's (applied, never forced) and post's. */
+export function parseRunOptions(opts: Record<string, unknown>): RunOptions {
+  const refreshAheadAfterMs = refreshAfterMs(opts["refreshAheadAfter"]);
+  const stop = stopAfter(opts["stopAfter"]);
+  return {
+    preflight: parsePreflightOptions(opts),
+    verify: parseVerifyOptions(opts),
+    swap: parseSwapFlags({ ...opts, apply: true, force: false }),
+    post: parsePostOptions(opts),
+    refreshAheadAfterMs,
+    ...(stop ? { stopAfter: stop } : {}),
+  };
 }
 
-export async function runCommand(
-  app: App,
-  opts: Record<string, unknown>,
-  preflight: PreflightOptions,
-): Promise<number> {
-  const refreshAfter = refreshAfterMs(opts["refreshAheadAfter"]); // a usage error before anything runs
-  if (!app.flags.yes && !app.interactive) {
-    throw new ConfigError("run asks before the downtime and before the swap, and no one can answer here", {
-      hint: "run it on a terminal, or add --yes to answer yes to both",
-    });
-  }
-  /** The phases this run has done, in order. */
-  const ran: NextPhase[] = [];
-  for (let guard = 0; guard < 12; guard++) {
-    if (app.signal.aborted) return ExitCode.stepFailed;
-    const phase = nextPhase(app);
-    if (phase === "done") {
-      app.print("The migration is complete: bm-migrate report writes its report.");
-      return ExitCode.ok;
-    }
-    app.events.emit({ type: "info", message: `run: next phase is ${phase}` });
-    let code: number;
-    switch (phase) {
-      case "hot-sync":
-        code = await hotSyncCommand(app, preflight);
-        break;
-      case "cold-sync": {
-        // While the origin still serves: the full verification, so that the downtime only
-        // re-checks what changes from now on (skipped when a resumed run has one already).
-        if (!usableAhead(app.journal.records()) && !coldSyncStarted(app)) {
-          code = await verifyCommand(app, opts, "ahead");
-          if (code !== ExitCode.ok) return code;
-        }
-        const ok = await app.confirm(
-          "Next is the cold sync: BlueMind stops on the origin (downtime until the swap). Go on?",
-        );
-        if (!ok) {
-          app.print("Stopped before the downtime. Run bm-migrate run again when ready.");
-          return ExitCode.ok;
-        }
-        if (!coldSyncStarted(app)) {
-          code = await refreshAhead(app, opts, preflight, refreshAfter);
-          if (code !== ExitCode.ok) return code;
-        }
-        // The verification of what changed, then the swap, follow in the same session: no new
-        // connection, the swap's facts read while the origin still served, no gap in the outage.
-        let facts: SwapFacts | undefined;
-        let failedAt: "verify" | "swap" | undefined;
-        let declined = false;
-        code = await coldSyncCommand(app, preflight, {
-          confirmed: true,
-          beforeDowntime: async (mc) => {
-            facts = await readFacts(
-              mc.origin,
-              mc.target,
-              parseSwapFlags({ ...opts, apply: true }),
-              app.signal,
-            );
-          },
-          then: async (mc) => {
-            const verified = await verifyIn(app, mc, parseVerifyOptions(opts), "changed");
-            if (verified !== ExitCode.ok) {
-              failedAt = "verify";
-              return verified;
-            }
-            ran.push("verify");
-            if (opts["stopAfter"] === "cold-sync" || opts["stopAfter"] === "verify") return verified;
-            if (!(await confirmSwap(app))) {
-              declined = true;
-              return ExitCode.ok;
-            }
-            const swapped = await swapCommand(
-              app,
-              { ...opts, apply: true },
-              { ssh: mc.ssh, facts, locked: true },
-            );
-            if (swapped !== ExitCode.ok) failedAt = "swap";
-            else ran.push("swap");
-            return swapped;
-          },
-        });
-        if (code !== ExitCode.ok && failedAt === "verify") return verificationFailed(app, code);
-        if (code === ExitCode.ok && coldFinished(app)) ran.push("cold-sync");
-        if (declined) return ExitCode.ok;
-        break;
-      }
-      case "verify":
-        // What could have changed since the verification ahead (all of it without one).
-        code = await verifyCommand(app, opts, "changed");
-        if (code !== ExitCode.ok) return verificationFailed(app, code);
-        break;
-      case "swap": {
-        if (!(await confirmSwap(app))) return ExitCode.ok;
-        code = await swapCommand(app, { ...opts, apply: true });
-        break;
-      }
-      case "post":
-        code = await postCommand(app, opts);
-        break;
-    }
-    if (code !== ExitCode.ok) return code;
-    if (phase !== "cold-sync") ran.push(phase);
-    // The cold sync's session also runs the verification and the swap: --stop-after either ends
-    // there too.
-    const stop = opts["stopAfter"];
-    if (typeof stop === "string" && ran.includes(stop as NextPhase) && nextPhase(app) !== stop) {
-      app.print(
-        `Stopped after ${String(opts["stopAfter"])}, as asked (--stop-after). Run bm-migrate run again to go on.`,
-      );
-      return ExitCode.ok;
-    }
-  }
-  return ExitCode.stepFailed;
+export function runCommand(app: App, opts: RunOptions): Promise<number> {
+  return runMigration(app, opts);
 }

@@ -14,9 +14,19 @@ import { isAlive, type LockInfo } from "../engine/lock.js";
 import { formatBytes, formatCount, formatDuration } from "../engine/format.js";
 import { logPaths } from "../engine/paths.js";
 
-export async function statusCommand(app: App, opts: Record<string, unknown> = {}): Promise<number> {
+/** What status takes from its flags. */
+export interface StatusOptions {
+  /** --follow: then show a running command's output live, until it ends. */
+  follow: boolean;
+}
+
+export function parseStatusOptions(opts: Record<string, unknown>): StatusOptions {
+  return { follow: Boolean(opts["follow"]) };
+}
+
+export async function statusCommand(app: App, opts: StatusOptions = { follow: false }): Promise<number> {
   const code = await printStatus(app);
-  if (opts["follow"]) await follow(app);
+  if (opts.follow) await follow(app);
   return code;
 }
 

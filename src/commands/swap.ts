@@ -3,13 +3,13 @@
  * verification newer than the cold sync (`--force` overrides, journaled). Without `--apply` it
  * reads both servers, prints the plan and the network-configuration diff, and changes nothing.
  * With `--apply` the plan runs through the runner (phase `swap`): journaled and resumable.
- * The phase itself is src/phases/swap.ts; this file parses the flags and hands the gate down.
+ * The phase itself is src/phases/swap.ts; this file parses the flags and hands the gate down
+ * (run's swap, in the cold sync's session: src/migration/run.ts).
  */
 import { Option } from "commander";
 import type { App } from "../engine/app.js";
-import type { SshConnection } from "../adapters/ssh.js";
 import { ConfigError } from "../engine/errors.js";
-import type { SwapFacts, SwapMode } from "../phases/swapPlan.js";
+import type { SwapMode } from "../phases/swapPlan.js";
 import { swapPhase, type SwapFlags } from "../phases/swap.js";
 import { swapGate } from "../verify/gate.js";
 
@@ -83,14 +83,6 @@ export function parseSwapFlags(opts: Record<string, unknown>): SwapFlags {
   };
 }
 
-/**
- * `session`: run's own, after its cold sync and verification: the origin's connection already
- * open, the facts read while the origin still served, the lock already held.
- */
-export function swapCommand(
-  app: App,
-  opts: Record<string, unknown>,
-  session?: { ssh: SshConnection; facts?: SwapFacts; locked: boolean },
-): Promise<number> {
-  return swapPhase(app, parseSwapFlags(opts), { gate: swapGate, ...(session ? { session } : {}) });
+export function swapCommand(app: App, flags: SwapFlags): Promise<number> {
+  return swapPhase(app, flags, { gate: swapGate });
 }

@@ -4,7 +4,7 @@
  */
 import type { App } from "../engine/app.js";
 import { ConfigError } from "../engine/errors.js";
-import { verifyPhase, type VerifyOptions, type VerifyScope } from "../verify/run.js";
+import { verifyPhase, type VerifyOptions } from "../verify/run.js";
 
 /** `--sample 10%` or `--sample 10`: a percentage in (0, 100]. */
 export function parseSample(value: unknown): number | undefined {
@@ -23,10 +23,6 @@ export function parseVerifyOptions(opts: Record<string, unknown>): VerifyOptions
   return samplePercent !== undefined ? { samplePercent } : {};
 }
 
-export function verifyCommand(
-  app: App,
-  opts: Record<string, unknown>,
-  scope: VerifyScope = "full",
-): Promise<number> {
-  return verifyPhase(app, parseVerifyOptions(opts), scope);
+export function verifyCommand(app: App, opts: VerifyOptions): Promise<number> {
+  return verifyPhase(app, opts, "full");
 }

@@ -54,7 +54,7 @@ export function planSteps(plan: Plan): Step[] {
   return plan.stages.flatMap((s) => s.steps);
 }
 
-/** What printing a plan needs: a Plan, or the outline of a phase that does not run through the runner. */
+/** What printing a plan needs: a Plan, or its steps' data alone (post's, before its settings are known). */
 export interface PlanOutline {
   phase: string;
   stages: {

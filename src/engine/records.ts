@@ -28,6 +28,8 @@ export const STOP_AFTER_PHASES = [
 ] as const satisfies readonly Phase[];
 /** A phase, or `rollback` (which undoes, and has a plan of its own). */
 export type PlanPhase = Phase | "rollback";
+/** What `plan --phase` accepts: one phase, rollback (not part of a migration's order), or all. */
+export const PLAN_CHOICES = [...PHASES, "rollback", "all"] as const;
 
 export const isPhase = (value: unknown): value is Phase => PHASES.includes(value as Phase);
 

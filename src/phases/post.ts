@@ -52,6 +52,7 @@ import {
 } from "../bluemind/postfixMaps.js";
 import { StepFailed } from "../engine/errors.js";
 import type { Plan, Stage, Step, StepContext, StepResult } from "../engine/plan.js";
+import { viewOf, type PlanView } from "../engine/planView.js";
 import { sleep } from "../engine/sleep.js";
 
 /** How to become admin0: the key bm-cli uses, or admin0's password. */
@@ -160,17 +161,23 @@ function step(
 }
 
 /** The plan without its work, for `bm-migrate plan` and --dry-run. */
-export function postOutline(
-  version: string | undefined,
-  apiUrl = DEFAULT_CORE_URL,
-  dropReplaced = true,
-): Plan {
+/**
+ * The post plan as `bm-migrate plan` and `post --dry-run` print it, before anything is known of
+ * the run: the steps of `postPlan` (the default core URL, no housekeeping step), with notes on what
+ * the run decides then.
+ */
+export function postOutline(bmVersion: string | undefined): PlanView {
   const none = (): Promise<StepResult> => Promise.reject(new Error("outline only"));
-  const ids = POST_STEP_IDS.filter((id) => id !== "cleanup" || dropReplaced);
-  return {
+  const ids = POST_STEP_IDS.filter((id) => id !== "cleanup");
+  const plan: Plan = {
     phase: "post",
-    stages: ids.map((id) => stage(STAGES[id], step(id, version, apiUrl, none))),
+    stages: ids.map((id) => stage(STAGES[id], step(id, bmVersion, DEFAULT_CORE_URL, none))),
   };
+  return viewOf(plan, [
+    `BlueMind ${bmVersion ?? "version unknown here"}: the core's own version (GET /api/system/installation/version) chooses the firewall endpoint; --bm-version forces one.`,
+    "The old and new addresses come from the swap's journal (--old-ip, --new-ip override); after an address takeover mynetworks stays as it is.",
+    "After a cold sync, a last step drops the target's own databases it replaced (bj.bm-migrate-old, bj-data.bm-migrate-old).",
+  ]);
 }
 
 const STAGES: Record<PostStepId, string> = {
