@@ -107,6 +107,8 @@ test("the report lists what was set aside, the queue's counts and the repairs, f
   const rec = (step: string, data: Record<string, unknown>, summary = "") => ({
     t: "2026-12-04T22:00:00.000Z",
     type: "step-done",
+    phase: "cold-sync",
+    pass: "p1",
     step,
     summary,
     data,
