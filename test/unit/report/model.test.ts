@@ -542,3 +542,40 @@ test("bm-migrate report writes the file from the journal and prints its path", (
   assert.match(written[0]!, /^migration-report-\d{8}T\d{6}Z\.html$/);
   assert.equal(d.stdout.trim(), join(state, "reports", written[0]!));
 });
+
+test("the report lists what was set aside, the queue's counts and the repairs, from the journal", async () => {
+  const { carriedView } = await import("../../../src/report/model.js");
+  const rec = (step: string, data: Record<string, unknown>, summary = "") => ({
+    t: "2026-12-04T22:00:00.000Z",
+    type: "step-done",
+    phase: "cold-sync",
+    pass: "p1",
+    step,
+    summary,
+    data,
+  });
+  const c = carriedView([
+    { t: "2026-12-04T21:59:00.000Z", type: "postfix-flush", before: 7, after: 5 },
+    rec("config", {
+      setAside: ["/etc/bm/bm-fresh-install.properties"],
+      backupDir: "/var/lib/bm-migrate/config-before/p1",
+    }),
+    rec("target-leftovers", { setAside: ["/var/cache/bm-core/tasks-queues"], backupDir: "/x" }),
+    rec("postfix-queue:origin", { queued: 5 }),
+    rec("postfix-queue:target", { requeued: 5, leftQueue: 5, stillQueued: 0 }),
+    rec("repair:domains", {}, "hollow.directory repaired on 1 domain(s): bluemind.lab"),
+  ]);
+  assert.deepEqual(
+    c.setAside.map((s) => s.path),
+    ["/etc/bm/bm-fresh-install.properties", "/var/cache/bm-core/tasks-queues"],
+  );
+  assert.deepEqual(c.queue, {
+    beforeFlush: 7,
+    afterFlush: 5,
+    atStop: 5,
+    requeued: 5,
+    leftQueue: 5,
+    stillQueued: 0,
+  });
+  assert.match(c.repairs ?? "", /hollow\.directory/);
+});
