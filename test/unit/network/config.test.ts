@@ -1,9 +1,7 @@
-// swap's knowledge as data and pure functions: addresses from the tools' outputs, the network
-// configuration edit of each distribution family, the unified diff, BlueMind's IP-change edits,
-// the gate's words and the flags.
+// The network configuration edit of each distribution family (netplan, ifupdown, NetworkManager,
+// ifcfg), and which one a host uses.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseIpAddrShow, parseRouteGet, swapAddresses } from "../../../src/network/addresses.js";
 import {
   addIfcfgAddress,
   addIfupdownAddress,
@@ -14,52 +12,6 @@ import {
   parseNetworkProbe,
 } from "../../../src/network/config.js";
 import { unifiedDiff } from "../../../src/network/diff.js";
-import {
-  dnsRecordsToChange,
-  ipChangeSql,
-  parseIpChangeCounts,
-  setCoreSyncHost,
-  setIniValues,
-} from "../../../src/network/ipChange.js";
-import { listeningPorts, originOffScript, type SwapFacts } from "../../../src/phases/swapPlan.js";
-import { parseSwapFlags } from "../../../src/commands/swap.js";
-import { gateProblem, latestVerification } from "../../../src/verify/gate.js";
-import type { JournalRecord } from "../../../src/engine/journal.js";
-import { ConfigError } from "../../../src/engine/errors.js";
-
-const ADDR_SHOW = `1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever
-2: eth0    inet 10.1.2.10/24 brd 10.1.2.255 scope global eth0\\       valid_lft forever preferred_lft forever
-3: ens19@if7    inet 192.168.5.3/22 scope global ens19\\       valid_lft forever preferred_lft forever
-`;
-
-void test("addresses: SSH_CONNECTION, ip addr and ip route get give the swap's addresses", () => {
-  assert.deepEqual(parseIpAddrShow(ADDR_SHOW)[2], { iface: "ens19", address: "192.168.5.3", prefix: 22 });
-  assert.deepEqual(parseRouteGet("10.1.2.10 dev eth1 src 10.1.2.20 uid 0 \\    cache\n"), {
-    local: false,
-    dev: "eth1",
-    src: "10.1.2.20",
-  });
-  const ok = swapAddresses(
-    "10.1.2.20 51234 10.1.2.10 22\n",
-    ADDR_SHOW,
-    "10.1.2.10 dev eth1 src 10.1.2.20 uid 0",
-  );
-  assert.deepEqual(ok, {
-    ok: true,
-    value: { originIp: "10.1.2.10", prefix: 24, originIface: "eth0", targetIp: "10.1.2.20", iface: "eth1" },
-  });
-  const routed = swapAddresses(
-    "10.9.0.5 1 10.1.2.10 22",
-    ADDR_SHOW,
-    "10.1.2.10 via 10.9.0.1 dev eth0 src 10.9.0.5 uid 0",
-  );
-  assert.equal(routed.ok, false);
-  assert.match(!routed.ok ? routed.problem : "", /gateway 10\.9\.0\.1.*not on the same network/);
-  const v6 = swapAddresses("fd00::2 1 fd00::1 22", ADDR_SHOW, "");
-  assert.match(!v6.ok ? v6.problem : "", /IPv6/);
-  const local = swapAddresses("x 1 10.1.2.10 22", ADDR_SHOW, "local 10.1.2.10 dev lo src 10.1.2.10 uid 0");
-  assert.match(!local.ok ? local.problem : "", /already one of the target's own/);
-});
 
 void test("flavour: netplan first, then an active NetworkManager connection, ifupdown, ifcfg", () => {
   const probe = parseNetworkProbe(
@@ -192,115 +144,4 @@ void test("ifcfg: IPADDRn/PREFIXn with the next free index", () => {
     addIfcfgAddress("DEVICE=eth0\nBOOTPROTO=dhcp", "10.1.2.10", 24),
     "DEVICE=eth0\nBOOTPROTO=dhcp\nIPADDR=10.1.2.10\nPREFIX=24\n",
   );
-});
-
-void test("unified diff: hunks with context, equal texts give nothing", () => {
-  const a = Array.from({ length: 20 }, (_, i) => `line ${i + 1}`).join("\n") + "\n";
-  const b = a.replace("line 2\n", "line two\n").replace("line 18\n", "");
-  assert.equal(unifiedDiff("/f", a, a), "");
-  assert.equal(
-    unifiedDiff("/f", a, b),
-    "--- a/f\n+++ b/f\n@@ -1,5 +1,5 @@\n line 1\n-line 2\n+line two\n line 3\n line 4\n line 5\n@@ -15,6 +15,5 @@\n line 15\n line 16\n line 17\n-line 18\n line 19\n line 20\n",
-  );
-});
-
-void test("keep-target-ip: bm.ini, cyrus-replication, SQL and DNS records", () => {
-  const ini =
-    '[global]\nexternal-url = mail.example.org\nhost = 10.1.2.10\nhz-member-address="10.1.2.10"\npassword = "x=y"\n[other]\nhost = 1.1.1.1\n';
-  const r = setIniValues(ini, "global", { host: "10.1.2.20", "hz-member-address": "10.1.2.20" });
-  assert.equal(
-    r.text,
-    '[global]\nexternal-url = mail.example.org\nhost = 10.1.2.20\nhz-member-address="10.1.2.20"\npassword = "x=y"\n[other]\nhost = 1.1.1.1\n',
-  );
-  assert.deepEqual(r.changed, ["host", "hz-member-address"]);
-  assert.equal(
-    setCoreSyncHost("sync_log: 1\ncore_sync_host: 10.1.2.10\ncore_sync_port: 2501\n", "10.1.2.20"),
-    "sync_log: 1\ncore_sync_host: 10.1.2.20\ncore_sync_port: 2501\n",
-  );
-  const sql = ipChangeSql(["t_server", "t_systemconf"], "10.1.2.10", "10.1.2.20");
-  assert.match(sql, /UPDATE t_server SET ip = '10\.1\.2\.20' WHERE ip = '10\.1\.2\.10'/);
-  assert.match(
-    sql,
-    /hstore\('hz-member-address', '10\.1\.2\.20'\) WHERE configuration -> 'hz-member-address' = '10\.1\.2\.10'/,
-  );
-  assert.doesNotMatch(sql, /rc_users/, "absent tables are not touched");
-  assert.deepEqual(parseIpChangeCounts("t_server.ip|1\nt_systemconf.host|1\nnoise\n"), {
-    "t_server.ip": 1,
-    "t_systemconf.host": 1,
-  });
-  const dns = dnsRecordsToChange("mail.example.org", "10.1.2.10", "10.1.2.20");
-  assert.match(dns[0]!, /^mail\.example\.org\. A 10\.1\.2\.20 +\(was 10\.1\.2\.10\)/);
-  assert.match(dns[1]!, /^20\.2\.1\.10\.in-addr\.arpa\. PTR mail\.example\.org\./);
-});
-
-void test("origin off: detached, address released before the power-off when both are asked", () => {
-  const f: SwapFacts = {
-    mode: "takeover",
-    originIp: "10.1.2.10",
-    targetIp: "10.1.2.20",
-    prefix: 24,
-    iface: "eth0",
-    originIface: "ens3",
-    originPower: "off",
-    releaseAddress: true,
-  };
-  const script = originOffScript(f);
-  // No fixed wait: the detached part waits for the session's sshd to end, then releases, then powers off.
-  assert.match(script, /^p=\$\$; while .*sshd\*\) break/);
-  assert.match(
-    script,
-    /setsid sh -c '.*while kill -0 "\$0".*; ip addr del 10\.1\.2\.10\/24 dev ens3; poweroff' "\$p" >\/dev\/null 2>&1 <\/dev\/null &$/,
-  );
-  assert.doesNotMatch(script.split("else")[0]!, /sleep 1;/);
-  // In a takeover the address is released even when only the power-off was asked.
-  assert.match(
-    originOffScript({ ...f, releaseAddress: false }),
-    /ip addr del 10\.1\.2\.10\/24 dev ens3; poweroff'/,
-  );
-  assert.doesNotMatch(
-    originOffScript({ ...f, mode: "keep-target-ip", releaseAddress: false }),
-    /ip addr del/,
-  );
-  assert.deepEqual(
-    [...listeningPorts("LISTEN 0 511 0.0.0.0:8090 0.0.0.0:*\nLISTEN 0 128 [::]:22 [::]:*\n")],
-    [8090, 22],
-  );
-});
-
-void test("gate and flags: refusal reasons in words; takeover needs the origin off the network", () => {
-  const rec = (type: string, extra: Record<string, unknown> = {}): JournalRecord => ({
-    t: `t${type}`,
-    type,
-    ...extra,
-  });
-  const cold = rec("pass-finished", { phase: "cold-sync", pass: "cold-1" });
-  assert.match(gateProblem(latestVerification([])) ?? "", /no cold sync/);
-  assert.match(gateProblem(latestVerification([cold])) ?? "", /no verification/);
-  const ok = rec("verify-result", { ok: true, differences: [], counts: {}, durationMs: 1 });
-  const bad = rec("verify-result", {
-    ok: false,
-    differences: [{}, {}],
-    differenceCount: 7,
-    counts: {},
-    durationMs: 1,
-  });
-  assert.match(gateProblem(latestVerification([ok, cold])) ?? "", /older than the last cold sync/);
-  assert.match(gateProblem(latestVerification([cold, bad])) ?? "", /found 7 difference/);
-  assert.equal(gateProblem(latestVerification([cold, ok])), undefined);
-
-  assert.deepEqual(parseSwapFlags({ apply: true }), {
-    apply: true,
-    force: false,
-    mode: "takeover",
-    originPower: "off",
-    releaseAddress: false,
-    goneTimeoutMs: 60_000,
-    startTimeoutMs: 600_000,
-  });
-  assert.throws(
-    () => parseSwapFlags({ originPower: "keep" }),
-    (e: unknown) => e instanceof ConfigError && /--release-address/.test(e.message),
-  );
-  assert.equal(parseSwapFlags({ originPower: "keep", keepTargetIp: true }).mode, "keep-target-ip");
-  assert.throws(() => parseSwapFlags({ goneTimeout: "soon" }), /--gone-timeout takes a whole number/);
 });

@@ -1,5 +1,5 @@
-// verify: the merge-join comparison, the database comparison, the swap gate, and the real shell
-// manifest run on temporary trees (against itself and against a modified copy).
+// The comparison of file manifests (merge join, differences in words, hard links), and the real
+// shell manifest run on temporary trees (against itself and against a modified copy).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -24,11 +24,6 @@ import {
   parseFileManifest,
   type FileEntry,
 } from "../../../src/verify/fileManifest.js";
-import { parseDbManifest, type DbManifest } from "../../../src/database/manifest.js";
-import { compareDbManifests } from "../../../src/verify/dbCompare.js";
-import { latestVerification } from "../../../src/verify/gate.js";
-import { parseSample } from "../../../src/commands/verify.js";
-import type { JournalRecord } from "../../../src/engine/journal.js";
 
 async function* from<T>(items: T[]): AsyncGenerator<T> {
   for (const i of items) yield await Promise.resolve(i);
@@ -164,76 +159,6 @@ void test("the manifest parser joins content to metadata across any chunk bounda
       ["/d/l", "l", 1700000002, undefined, "a//b c"],
     ],
   );
-});
-
-void test("database differences: rows, content, sequence values, owners, missing and extra objects", () => {
-  const m = (rows: [string, string, Record<string, unknown>][]): DbManifest =>
-    new Map(rows.map(([k, n, a]) => [`${k}\x1f${n}`, a]));
-  const origin = m([
-    ["table", "public.t_mailbox_record", { owner: "bj", grants: "", definition: "x" }],
-    ["rows", "public.t_mailbox_record", { rows: 8000, hash: "1" }],
-    ["table", "public.t_same_count", { owner: "bj", grants: "", definition: "y" }],
-    ["rows", "public.t_same_count", { rows: 5, hash: "1" }],
-    ["sequence value", "public.s", { last_value: 123, is_called: true }],
-    ["table", "public.only_origin", { owner: "bj", grants: "", definition: "z" }],
-    ["rows", "public.only_origin", { rows: 1, hash: "1" }],
-  ]);
-  const target = m([
-    ["table", "public.t_mailbox_record", { owner: "postgres", grants: "", definition: "x" }],
-    ["rows", "public.t_mailbox_record", { rows: 7998, hash: "1" }],
-    ["table", "public.t_same_count", { owner: "bj", grants: "", definition: "y" }],
-    ["rows", "public.t_same_count", { rows: 5, hash: "2" }],
-    ["sequence value", "public.s", { last_value: 120, is_called: true }],
-    ["view", "public.only_target", { owner: "bj", grants: "", definition: "v" }],
-  ]);
-  const { differences, counts } = compareDbManifests("bj-data", origin, target);
-  assert.deepEqual(differences.map(formatDifference).sort(), [
-    "bj-data: sequence public.s: last_value 123 vs 120",
-    "bj-data: table public.only_origin: missing on target",
-    "bj-data: table public.t_mailbox_record: 8000 rows vs 7998",
-    "bj-data: table public.t_mailbox_record: owner differs: bj vs postgres",
-    "bj-data: table public.t_same_count: content differs (5 rows on both)",
-    "bj-data: view public.only_target: extra on target",
-  ]);
-  assert.deepEqual(counts, { tables: 3, rows: 8006 });
-});
-
-void test("psql's NUL-separated output parses into the manifest", () => {
-  const out =
-    'table\x1fpublic."odd name"\x1f{"owner" : "bj"}\0\nrows\x1fpublic.t\x1f{"rows" : 3, "hash" : "42"}\0';
-  const m = parseDbManifest(out);
-  assert.deepEqual(m.get('table\x1fpublic."odd name"'), { owner: "bj" });
-  assert.deepEqual(m.get("rows\x1fpublic.t"), { rows: 3, hash: "42" });
-});
-
-void test("the swap gate: a passing verification newer than the last finished cold sync", () => {
-  let t = 0;
-  const rec = (r: Record<string, unknown>): JournalRecord =>
-    ({ t: new Date(1_700_000_000_000 + t++ * 1000).toISOString(), ...r }) as JournalRecord;
-  const coldDone = rec({ type: "pass-finished", phase: "cold-sync", pass: "cold-1" });
-  const hotDone = rec({ type: "pass-finished", phase: "hot-sync", pass: "hot-1" });
-  const pass = rec({ type: "verify-result", ok: true, differences: [], counts: {}, durationMs: 1 });
-  const fail = rec({ type: "verify-result", ok: false, differences: [], counts: {}, durationMs: 1 });
-
-  assert.equal(latestVerification([]).passing, false);
-  assert.equal(latestVerification([pass]).newerThanColdSync, false, "no cold sync yet");
-  const good = latestVerification([coldDone, pass, hotDone]);
-  assert.equal(good.passing, true);
-  assert.equal(good.latest, pass);
-  assert.equal(good.coldSync, coldDone);
-  assert.equal(latestVerification([pass, coldDone]).newerThanColdSync, false, "cold sync ran again since");
-  assert.equal(latestVerification([coldDone, pass, fail]).passing, false, "the newest verification counts");
-  assert.equal(latestVerification([coldDone, fail, pass]).passing, true);
-  assert.equal(latestVerification([coldDone, { ...pass, type: "pass-finished" }]).latest, undefined);
-});
-
-void test("--sample takes a percentage", () => {
-  assert.equal(parseSample(undefined), undefined);
-  assert.equal(parseSample("10%"), 10);
-  assert.equal(parseSample("2.5"), 2.5);
-  assert.throws(() => parseSample("0"), /--sample/);
-  assert.throws(() => parseSample("150%"), /--sample/);
-  assert.throws(() => parseSample("ten"), /--sample/);
 });
 
 // ---- the real shell manifest on temporary trees ------------------------------------------------
