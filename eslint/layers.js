@@ -1,7 +1,7 @@
 /**
  * The layers of src/: each folder imports only from the folders below it (inside one folder,
  * imports are free; `node:` and package imports are free). The rule `layers/no-climbing-import`
- * keeps it so, and test/unit/layers.test.ts checks the whole import graph with the same order.
+ * keeps it so, and test/unit/eslint/layers.test.ts checks the whole import graph with the same order.
  * A new folder under src/ must be placed in LAYERS before anything in it may import or be imported.
  */
 import { dirname, relative, resolve, sep } from "node:path";
@@ -13,7 +13,7 @@ export const LAYERS = Object.freeze([
   "bluemind", // BlueMind knowledge: profiles, services, bm.ini, facts, API calls, repairs
   "database", // PostgreSQL knowledge shared by copy and verify: row groups, row versions, manifest, upgrades
   "check", // preflight: gathering facts from both servers and judging them into findings
-  "network", // addresses, network configuration and the swap's plan of the IP change
+  "network", // addresses, each distribution's network configuration, BlueMind's IP-change edits
   "config", // the configuration file: parsing and validating it
   "phases", // the steps of each phase (hot-sync, cold-sync, post...) and the plans they make
   "verify", // the verification: manifests compared, the verification ahead, the swap gate
