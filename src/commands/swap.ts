@@ -13,8 +13,6 @@ import type { SwapMode } from "../phases/swapPlan.js";
 import { swapPhase, type SwapFlags } from "../phases/swap.js";
 import { swapGate } from "../verify/gate.js";
 
-export type { SwapFlags };
-
 export function swapOptions(): Option[] {
   return [
     new Option(

@@ -7,14 +7,11 @@
  */
 import {
   isRecord,
-  PHASES,
   type CheckRecord,
   type JournalRecord,
   type Phase,
   type VerifyResultRecord,
 } from "./records.js";
-
-export { PHASES };
 
 export interface StepState {
   id: string;

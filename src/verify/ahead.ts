@@ -597,5 +597,3 @@ export function toHash(t: GroupTable, groups: readonly number[]): { t: GroupTabl
   const sorted = [...new Set(groups)].sort((x, y) => x - y);
   return sorted.length > MAX_GROUPS_KEPT ? { t } : { t, groups: sorted };
 }
-
-export { stderrTail };

@@ -6,8 +6,6 @@
 import type { JournalRecord } from "../engine/journal.js";
 import { foldJournal, type VerificationStatus } from "../engine/status.js";
 
-export type { VerificationStatus };
-
 /** The newest verification and whether it is newer than the last finished cold-sync pass. */
 export function latestVerification(records: readonly JournalRecord[]): VerificationStatus {
   return foldJournal(records).verification;
