@@ -25,7 +25,7 @@
  */
 import { originRows, pipeOriginInto, targetRows } from "../adapters/pgQuery.js";
 import { psqlAsPostgres, quoteIdent, quoteLiteral, type OriginDb } from "../adapters/postgres.js";
-import { SCHEMA_SQL } from "../database/manifest.js";
+import { SCHEMA_SQL, USER_RELATION } from "../database/manifest.js";
 import { groupExpr, groupFilter, type GroupTable } from "../database/rowGroups.js";
 import { rowHash, writtenSince, xid32 } from "../database/rowVersions.js";
 import {
@@ -62,13 +62,13 @@ SELECT format('%I.%I', n.nspname, c.relname),
        coalesce((SELECT format_type(a.atttypid, NULL) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
                   WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1), '')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+ WHERE c.relkind = 'r' AND ${USER_RELATION}
    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
  ORDER BY 1;`;
 
 export const SEQUENCES_SQL = `
 SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ WHERE c.relkind = 'S' AND ${USER_RELATION}
    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
  ORDER BY 1;`;
 

@@ -26,6 +26,12 @@ import {
   PUBLIC_SCHEMA_FILTER,
 } from "../database/majorUpgrade.js";
 import { StepFailed } from "../engine/errors.js";
+import {
+  DATABASE_PROPERTIES_SQL,
+  databasePropertiesSql,
+  parseDatabaseProperties,
+  type DatabaseProperties,
+} from "../database/properties.js";
 import type { Step, StepContext } from "../engine/plan.js";
 import { formatBytes, formatCount } from "../engine/format.js";
 import { statSync } from "node:fs";
@@ -69,6 +75,8 @@ interface OriginDbInfo {
   bytes: number;
   /** The origin server's server_version_num. */
   versionNum: number;
+  /** Its settings and ACL, which the dump leaves out. */
+  properties: DatabaseProperties;
 }
 
 /** The origin, as a failure of its database is told: its server (tunnel), its host, its name. */
@@ -91,7 +99,8 @@ async function readOriginDb(
     `SELECT pg_encoding_to_char(encoding), datcollate, datctype, pg_get_userbyid(datdba),
             (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relkind IN ('r','p') AND n.nspname NOT IN ('pg_catalog','information_schema')),
-            pg_database_size(current_database()), current_setting('server_version_num')
+            pg_database_size(current_database()), current_setting('server_version_num'),
+            (${DATABASE_PROPERTIES_SQL})
        FROM pg_database WHERE datname = current_database()`,
     signal,
   );
@@ -101,7 +110,8 @@ async function readOriginDb(
       hint: "check that PostgreSQL runs on the origin and that bm.ini's password is right (bm-migrate check), then run the command again",
     });
   }
-  const [encoding, collate, ctype, owner, tables, bytes, versionNum] = info.rows[0] as [
+  const [encoding, collate, ctype, owner, tables, bytes, versionNum, properties] = info.rows[0] as [
+    string,
     string,
     string,
     string,
@@ -118,6 +128,7 @@ async function readOriginDb(
     tables: Number(tables),
     bytes: Number(bytes),
     versionNum: Number(versionNum),
+    properties: parseDatabaseProperties(properties),
   };
 }
 
@@ -218,6 +229,19 @@ async function loadStaging(
       create,
       `the target's PostgreSQL must accept encoding ${info.encoding} and locale ${info.collate}/${info.ctype}: install that locale, then run the command again`,
     );
+  // The origin's database settings and ACL, which the dump leaves out. A later change of either
+  // changes the origin's schema fingerprint (database/manifest.ts), which makes the next pass a
+  // full copy, through here again.
+  const properties = databasePropertiesSql(staging, info.owner, info.properties);
+  if (properties) {
+    const given = await psqlAsPostgres(properties, "postgres", ctx.signal);
+    if (given.exitCode !== 0)
+      throw failure(
+        "target",
+        given,
+        `the origin's database ${db} has settings or grants the target's PostgreSQL refuses (a role missing on the target?): create what the message names on the target, then run the command again`,
+      );
+  }
   // Dump and load at once. SET ROLE makes the owner create everything, as the procedure's load
   // "as bj" does; the owner may create trusted extensions such as hstore. Across the change of
   // schema public's owner (PostgreSQL 15), the load leaves out the dump's lines on it: the target's
