@@ -7,7 +7,12 @@ import type { PreflightFacts } from "./gather.js";
 import { clockFindings, osFindings, serviceFindings, volumeFindings } from "./infoChecks.js";
 import { ownerFindings } from "./ownerChecks.js";
 import { pluginFindings } from "./pluginChecks.js";
-import { postgresExtensionFindings, postgresLoginFindings, postgresToolFindings } from "./postgresChecks.js";
+import {
+  postgresExtensionFindings,
+  postgresLoginFindings,
+  postgresTimezoneFindings,
+  postgresToolFindings,
+} from "./postgresChecks.js";
 import { sshFindings } from "./sshCheck.js";
 import {
   bluemindInstalledFindings,
@@ -33,6 +38,7 @@ const CHECKS: Check[] = [
   postgresLoginFindings,
   postgresToolFindings,
   postgresExtensionFindings,
+  postgresTimezoneFindings,
   diskFindings,
   ownerFindings,
   freshTargetFindings,

@@ -35,6 +35,7 @@ export const CHECK_IDS = [
   "pg-target",
   "pg-versions",
   "pg-extensions",
+  "pg-timezones",
   "disk-space",
   "disk-inodes",
   "owners",

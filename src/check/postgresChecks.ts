@@ -190,6 +190,65 @@ export function postgresExtensionFindings(f: PreflightFacts): Finding[] {
   ];
 }
 
+/**
+ * A POSIX time zone specification ("UTC+3", "<+03>-3", "EST5EDT,M3.2.0,M11.1.0"): PostgreSQL reads
+ * it without tzdata, so its absence from the target's list of names proves nothing.
+ */
+const POSIX_SPEC = /^(<[^>]+>|[A-Za-z]{3,})[+-]?\d/;
+
+/**
+ * The time zone names in the origin's rows must be names the target's PostgreSQL accepts: BlueMind's
+ * calendar and task columns (t_calendar_vevent's and t_todolist_vtodo's *_timezone) are of its domain
+ * `timezone`, whose CHECK calls is_timezone(), `now() AT TIME ZONE tz` in plpgsql
+ * (net.bluemind.core.sqlschema/sql/datetime-schema-1.0.0.sql, 4.x and 5.1): the restore's COPY
+ * checks each row, and a name the target's tzdata lacks (a name removed from tzdata, or one of the
+ * legacy links Debian 13 moved to the package tzdata-legacy) makes the restore fail. PostgreSQL
+ * looks names up without regard to case.
+ */
+export function postgresTimezoneFindings(f: PreflightFacts): Finding[] {
+  const used = f.origin.db?.timezonesUsed;
+  const known = f.target.db?.timezonesKnown;
+  if (!used || !known) return [];
+  const accepted = new Set(known.map((n) => n.toLowerCase()));
+  const missing = new Map<string, { columns: string[]; rows: number }>();
+  for (const u of used) {
+    if (accepted.has(u.name.toLowerCase()) || POSIX_SPEC.test(u.name)) continue;
+    const m = missing.get(u.name) ?? { columns: [], rows: 0 };
+    if (!m.columns.includes(u.column)) m.columns.push(u.column);
+    m.rows += u.rows;
+    missing.set(u.name, m);
+  }
+  const names = [...new Set(used.map((u) => u.name))];
+  const origin = `${names.length} time zone name${names.length === 1 ? "" : "s"} in calendar and task rows`;
+  const target = `${known.length} time zone names and abbreviations known to PostgreSQL`;
+  if (!missing.size)
+    return [
+      {
+        id: "pg-timezones",
+        severity: "info",
+        title: "the target's PostgreSQL knows every time zone name the origin's calendar and task rows use",
+        origin,
+        target,
+      },
+    ];
+  const list = [...missing.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return [
+    {
+      id: "pg-timezones",
+      severity: "blocker",
+      title: `the target's PostgreSQL lacks time zone${missing.size > 1 ? "s" : ""} ${list.map(([n]) => n).join(", ")}, which the origin's rows use: the restore would fail on BlueMind's timezone domain`,
+      origin,
+      target: `unknown on the target: ${list.map(([n]) => n).join(", ")}`,
+      detail: list
+        .map(([n, m]) => `${n}: ${m.rows} row${m.rows === 1 ? "" : "s"} in ${m.columns.join(", ")}`)
+        .join("\n"),
+      remedy:
+        "install the target's legacy time zone names (Debian 13 and later, Ubuntu 24.04 and later: apt-get install tzdata-legacy; elsewhere update tzdata), then check again; " +
+        "or change those rows on the origin to a current name (e.g. UPDATE t_calendar_vevent SET dtstart_timezone = 'Europe/Kyiv' WHERE dtstart_timezone = 'Europe/Kiev', for each column named)",
+    },
+  ];
+}
+
 /** Extensions of PostgreSQL's contrib modules that BlueMind's databases are known to use or could. */
 const CONTRIB = new Set([
   "hstore",

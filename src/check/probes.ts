@@ -87,6 +87,10 @@ export interface DbFacts {
   extensions?: string[];
   /** Extensions the server could create (pg_available_extensions: its packages installed). */
   availableExtensions?: string[];
+  /** Time zone names in the rows' columns of BlueMind's `timezone` domain: name, column, rows. */
+  timezonesUsed?: { name: string; column: string; rows: number }[];
+  /** The time zone names and abbreviations the server accepts (pg_timezone_names, pg_timezone_abbrevs). */
+  timezonesKnown?: string[];
 }
 
 /** Everything read on one side; a probe that failed leaves its field out and says why in `errors`. */
@@ -224,6 +228,17 @@ select 'server_version_num', current_setting('server_version_num');
 select 'extension:' || extname, 1 from pg_extension where extname <> 'plpgsql';
 select 'available:' || name, 1 from pg_available_extensions;
 select 'size:' || datname, pg_database_size(datname) from pg_database where datname in ('bj', 'bj-data');
+select 'tz-known:' || name, 1 from pg_timezone_names union select 'tz-known:' || abbrev, 1 from pg_timezone_abbrevs;
+select 'tz-used:' || (xpath('/row/z/text()', r))[1]::text || chr(9) || (xpath('/row/w/text()', r))[1]::text, (xpath('/row/c/text()', r))[1]::text
+  from unnest(xpath('/table/row', query_to_xml((
+    select coalesce(string_agg(format('select v.z, v.w, count(*) as c from %I.%I t, lateral (values %s) v(z, w) where v.z is not null group by v.z, v.w',
+                                      t.nspname, t.relname, t.cols), ' union all '), 'select null::text as z, null::text as w, 0 as c where false')
+      from (select n.nspname, c.relname, string_agg(format('(t.%I::text, %L)', a.attname, c.relname || '.' || a.attname), ', ') as cols
+              from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
+                   join pg_type ty on ty.oid = a.atttypid
+             where ty.typtype = 'd' and ty.typname = 'timezone' and c.relkind = 'r' and a.attnum > 0 and not a.attisdropped
+               and n.nspname not like 'pg\_%'
+             group by n.nspname, c.relname) t), false, false, ''))) r;
 select 'users', (xpath('/row/c/text()', query_to_xml(
   case when exists (select 1 from information_schema.columns
                     where table_schema = current_schema() and table_name = 't_directory_entry' and column_name = 'kind')
@@ -250,6 +265,11 @@ export function parseDbProbe(outputs: readonly string[]): DbFacts {
       else if (key === "mailboxes") f.mailboxes = (f.mailboxes ?? 0) + value;
       else if (key.startsWith("extension:")) addName((f.extensions ??= []), key.slice(10));
       else if (key.startsWith("available:")) addName((f.availableExtensions ??= []), key.slice(10));
+      else if (key.startsWith("tz-known:")) addName((f.timezonesKnown ??= []), key.slice(9));
+      else if (key.startsWith("tz-used:")) {
+        const [name, column] = key.slice(8).split("\t");
+        if (name && column) (f.timezonesUsed ??= []).push({ name, column, rows: value });
+      }
     }
   }
   return f;

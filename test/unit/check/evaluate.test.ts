@@ -9,7 +9,7 @@ import { applySkips, blockers, type Finding } from "../../../src/check/findings.
 import { formatFindings } from "../../../src/check/formatFindings.js";
 import type { PreflightFacts } from "../../../src/check/gather.js";
 import { journalShowsSync, validateSkips } from "../../../src/check/preflight.js";
-import { pgMajor, type SideFacts } from "../../../src/check/probes.js";
+import { parseDbProbe, pgMajor, type SideFacts } from "../../../src/check/probes.js";
 
 const DIRS = DATA_DIRS_4;
 const GiB = 1024 ** 3;
@@ -404,4 +404,35 @@ test("an origin without inotifywait, or with an rsync before 3.1: a warning with
     /rsync 3\.2\.3, inotifywait 3\.14/,
   );
   assert.ok(!evaluateChecks(f, ctx).some((x) => x.severity === "blocker"));
+});
+
+test("a calendar time zone the target's PostgreSQL lacks blocks check, naming the rows and the package", () => {
+  const f = readyFacts();
+  f.origin.db!.timezonesUsed = [
+    { name: "Europe/Paris", column: "t_calendar_vevent.dtstart_timezone", rows: 40 },
+    { name: "US/Eastern", column: "t_calendar_vevent.dtstart_timezone", rows: 3 },
+    { name: "US/Eastern", column: "t_todolist_vtodo.due_timezone", rows: 2 },
+    { name: "UTC+3", column: "t_calendar_vevent.dtend_timezone", rows: 1 },
+  ];
+  // Debian 13's tzdata without tzdata-legacy: US/Eastern is gone; names are looked up without case.
+  f.target.db!.timezonesKnown = ["europe/paris", "America/New_York", "UTC"];
+  const b = only(evaluateChecks(f, ctx), "pg-timezones");
+  assert.match(b.title, /lacks time zone US\/Eastern, which the origin's rows use: the restore would fail/);
+  assert.equal(
+    b.detail,
+    "US/Eastern: 5 rows in t_calendar_vevent.dtstart_timezone, t_todolist_vtodo.due_timezone",
+  );
+  assert.match(b.remedy ?? "", /apt-get install tzdata-legacy/);
+  f.target.db!.timezonesKnown.push("US/Eastern");
+  assert.match(only(evaluateChecks(f, ctx), "pg-timezones", "info").title, /knows every time zone name/);
+});
+
+test("the database probe's time zone lines parse into names used (per column) and names known", () => {
+  const f = parseDbProbe([
+    "tz-known:Europe/Paris|1\ntz-known:CET|1\ntz-used:US/Eastern\tt_calendar_vevent.dtstart_timezone|12\n",
+  ]);
+  assert.deepEqual(f.timezonesKnown, ["Europe/Paris", "CET"]);
+  assert.deepEqual(f.timezonesUsed, [
+    { name: "US/Eastern", column: "t_calendar_vevent.dtstart_timezone", rows: 12 },
+  ]);
 });
