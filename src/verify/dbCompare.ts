@@ -109,7 +109,8 @@ export function compareDbManifests(
     const diff = (what: string): void => {
       differences.push({ where, what });
     };
-    if (kind === "rows" && (!o || !t)) continue; // the table itself is reported missing or extra
+    const contents = kind === "rows" || kind === "materialized view rows";
+    if (contents && (!o || !t)) continue; // the table or view itself is reported missing or extra
     if (kind === "sequence value" && (!o || !t)) continue;
     if (!t) {
       diff("missing on target");
@@ -119,7 +120,7 @@ export function compareDbManifests(
       diff("extra on target");
       continue;
     }
-    if (kind === "rows") {
+    if (contents && o["populated"] === undefined && t["populated"] === undefined) {
       if (o["rows"] !== t["rows"]) diff(`${String(o["rows"])} rows vs ${String(t["rows"])}`);
       else if (o["hash"] !== t["hash"])
         diff(`content differs (${String(o["rows"])} ${o["rows"] === 1 ? "row" : "rows"} on both)`);

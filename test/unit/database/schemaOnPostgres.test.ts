@@ -6,16 +6,15 @@
 // Skipped where there is no PostgreSQL server, no root, or no source mirror.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import { readDbManifest, SCHEMA_SQL, type PsqlAccess } from "../../../src/database/manifest.js";
+import { BLUEMIND_COMMITS, BLUEMIND_MIRROR } from "../../../lab/bluemindSchema.js";
 import {
-  BLUEMIND_COMMITS,
-  BLUEMIND_MIRROR,
-  blueMindSchemaFiles,
-  loadInRounds,
-} from "../../../lab/bluemindSchema.js";
+  scratchUnavailable,
+  startScratchPostgres,
+  type ScratchPostgres,
+} from "../../../lab/scratchPostgres.js";
 import { compareDbManifests } from "../../../src/verify/dbCompare.js";
 import { FINGERPRINT_SQL, SEQUENCES_SQL } from "../../../src/phases/databaseDelta.js";
 import {
@@ -24,105 +23,23 @@ import {
   parseDatabaseProperties,
 } from "../../../src/database/properties.js";
 
-const PG_BIN = existsSync("/usr/lib/postgresql")
-  ? readdirSync("/usr/lib/postgresql")
-      .map((v) => `/usr/lib/postgresql/${v}/bin`)
-      .find((d) => existsSync(`${d}/initdb`))
-  : undefined;
-const skip = !PG_BIN || process.getuid?.() !== 0 ? "needs a PostgreSQL server and root" : false;
+const skip = scratchUnavailable;
 const skipSchema = skip || (!existsSync(BLUEMIND_MIRROR) ? "needs BlueMind's source mirror" : false);
 
-let dir = "";
-const PORT = 55000 + (process.pid % 400);
-const access = (): PsqlAccess => ({
-  label: "scratch",
-  command: ["runuser", "-u", "postgres", "--", "psql"],
-  connection: ["-h", join(dir, "sock"), "-p", String(PORT)],
-});
-
-function psql(db: string, sql: string): string {
-  const r = spawnSync(
-    "runuser",
-    [
-      "-u",
-      "postgres",
-      "--",
-      "psql",
-      "-X",
-      "-q",
-      "-At",
-      "-v",
-      "ON_ERROR_STOP=1",
-      "-h",
-      join(dir, "sock"),
-      "-p",
-      String(PORT),
-      "-d",
-      db,
-    ],
-    { input: sql, encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`psql ${db}: ${r.stderr}`);
-  return r.stdout.trim();
-}
+let pg: ScratchPostgres;
+const psql = (db: string, sql: string): string => pg.psql(db, sql);
+const access = (): PsqlAccess => pg.access;
 
 before(() => {
-  if (skip) return;
-  dir = mkdtempSync("/tmp/bm-schema-test-");
-  chownSync(dir, spawnUid("postgres"), 0);
-  const asPg = (cmd: string, args: string[]) => {
-    const r = spawnSync("runuser", ["-u", "postgres", "--", `${PG_BIN}/${cmd}`, ...args], {
-      encoding: "utf8",
-    });
-    if (r.status !== 0) throw new Error(`${cmd}: ${r.stderr}`);
-  };
-  asPg("initdb", ["-D", join(dir, "data"), "-A", "trust", "-E", "UTF8", "--locale=C"]);
-  spawnSync("runuser", ["-u", "postgres", "--", "mkdir", join(dir, "sock")]);
-  asPg("pg_ctl", [
-    "-D",
-    join(dir, "data"),
-    "-l",
-    join(dir, "log"),
-    "-w",
-    "-o",
-    `-c listen_addresses='' -c unix_socket_directories=${join(dir, "sock")} -p ${PORT} -c fsync=off`,
-    "start",
-  ]);
-  psql("postgres", "CREATE ROLE bj SUPERUSER LOGIN; CREATE ROLE reader LOGIN;");
+  if (!skip) pg = startScratchPostgres();
 });
-
 after(() => {
-  if (skip || !dir) return;
-  spawnSync("runuser", [
-    "-u",
-    "postgres",
-    "--",
-    `${PG_BIN}/pg_ctl`,
-    "-D",
-    join(dir, "data"),
-    "-m",
-    "immediate",
-    "stop",
-  ]);
-  rmSync(dir, { recursive: true, force: true });
+  if (!skip) pg?.stop();
 });
-
-function spawnUid(user: string): number {
-  return Number(spawnSync("id", ["-u", user], { encoding: "utf8" }).stdout.trim());
-}
 
 /** BlueMind's schema at `commit` loaded into a new database `db` (owner bj, as its install does). */
 function loadBlueMindSchema(commit: string, db: string): void {
-  psql("postgres", `CREATE DATABASE "${db}" OWNER bj`);
-  const left = loadInRounds(blueMindSchemaFiles(commit), (sql) => {
-    try {
-      psql(db, sql);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  assert.deepEqual(left, [], "every schema file loads");
+  assert.deepEqual(pg.loadBlueMind(commit, db), [], "every schema file loads");
 }
 
 /** pg_dump | psql into a new database with the origin's properties, as the staging copy is made. */
@@ -131,13 +48,7 @@ function copyDatabase(from: string, to: string): void {
   const props = parseDatabaseProperties(psql(from, DATABASE_PROPERTIES_SQL));
   const given = databasePropertiesSql(to, "bj", props);
   if (given) psql("postgres", given);
-  const dump = spawnSync(
-    "runuser",
-    ["-u", "postgres", "--", `${PG_BIN}/pg_dump`, "-h", join(dir, "sock"), "-p", String(PORT), "-d", from],
-    { encoding: "utf8", maxBuffer: 256 * 1024 * 1024 },
-  );
-  assert.equal(dump.status, 0, dump.stderr);
-  psql(to, dump.stdout);
+  psql(to, pg.dump(from));
 }
 
 async function differences(a: string, b: string, sql = SCHEMA_SQL): Promise<string[]> {
@@ -204,6 +115,80 @@ void test(
   },
 );
 
+/**
+ * Changes the delta cannot carry row by row, or that write no row at all: each must change the
+ * fingerprint (the next pass copies in full) and be named by the comparison.
+ */
+const CHANGES: [what: string, sql: string, named: RegExp][] = [
+  ["a sequence's increment", "ALTER SEQUENCE s INCREMENT BY 5", /sequence parameters public\.s: .*increment/],
+  [
+    "a function made SECURITY DEFINER",
+    "ALTER FUNCTION f() SECURITY DEFINER",
+    /function public\.f\(\): security definer differs/,
+  ],
+  [
+    "a function's volatility",
+    "ALTER FUNCTION f() IMMUTABLE",
+    /function public\.f\(\): volatility differs: i vs v/,
+  ],
+  [
+    "a function's SET clause",
+    "ALTER FUNCTION f() SET search_path = public",
+    /function public\.f\(\): settings differs/,
+  ],
+  ["a column grant", "GRANT SELECT (a) ON t TO reader", /table public\.t: column grants differs/],
+  [
+    "a column's collation",
+    'ALTER TABLE t ALTER COLUMN b TYPE text COLLATE "POSIX"',
+    /table public\.t: definition differs/,
+  ],
+  ["a table made unlogged", "ALTER TABLE u SET UNLOGGED", /table public\.u: persistence differs: u vs p/],
+  ["a rule", "CREATE RULE r AS ON DELETE TO t DO INSTEAD NOTHING", /rule public\.t\.r: missing on target/],
+  ["row-level security", "ALTER TABLE t ENABLE ROW LEVEL SECURITY", /table public\.t: row security differs/],
+  ["a policy", "CREATE POLICY p ON t USING (a > 0)", /policy public\.t\.p: missing on target/],
+  [
+    "a domain's constraint",
+    "ALTER DOMAIN d ADD CONSTRAINT d_short CHECK (length(VALUE) < 9)",
+    /type public\.d: definition differs/,
+  ],
+  ["a large object's content", "SELECT lo_put(4242, 0, 'changed')", /large object 4242: content differs/],
+  [
+    "a materialized view refreshed",
+    "INSERT INTO t VALUES (2, 'b'); REFRESH MATERIALIZED VIEW mv",
+    /materialized view rows public\.mv: content differs \(1 row on both\)/,
+  ],
+  [
+    "a partition's trigger",
+    "CREATE TRIGGER tg_p0 BEFORE INSERT ON parted_0 FOR EACH ROW EXECUTE FUNCTION trig()",
+    /trigger public\.parted_0\.tg_p0: missing/,
+  ],
+];
+
+void test("each change the delta cannot carry changes the fingerprint and is named", { skip }, async () => {
+  psql("postgres", 'CREATE DATABASE "objects" OWNER bj');
+  psql(
+    "objects",
+    `CREATE SEQUENCE s; CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+     CREATE FUNCTION trig() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+     CREATE TABLE t (a int, b text); INSERT INTO t VALUES (1, 'a'); CREATE TABLE u (a int);
+     CREATE DOMAIN d AS text; SELECT lo_from_bytea(4242, 'original');
+     CREATE MATERIALIZED VIEW mv AS SELECT count(*) AS n FROM t;
+     CREATE TABLE parted (k int) PARTITION BY HASH (k); CREATE TABLE parted_0 PARTITION OF parted FOR VALUES WITH (MODULUS 1, REMAINDER 0);`,
+  );
+  copyDatabase("objects", "objects-copy");
+  assert.deepEqual(await differences("objects", "objects-copy"), []);
+  for (const [what, sql, named] of CHANGES) {
+    const before = fingerprint("objects");
+    psql("objects", sql);
+    assert.notEqual(fingerprint("objects"), before, `${what}: the fingerprint changes`);
+    const found = await differences("objects", "objects-copy");
+    assert.ok(
+      found.some((d) => named.test(d)),
+      `${what}: named (${named.source}) among:\n${found.join("\n")}`,
+    );
+  }
+});
+
 void test(
   "database settings and a revoked CONNECT are carried to the copy and compared",
   { skip },
@@ -252,7 +237,7 @@ void test(
     const before = fingerprint("busy");
     const session: ChildProcess = spawn(
       "runuser",
-      ["-u", "postgres", "--", "psql", "-X", "-q", "-h", join(dir, "sock"), "-p", String(PORT), "-d", "busy"],
+      ["-u", "postgres", "--", "psql", "-X", "-q", ...pg.access.connection, "-d", "busy"],
       { stdio: ["pipe", "pipe", "inherit"] },
     );
     try {
