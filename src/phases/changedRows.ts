@@ -74,9 +74,12 @@ export function tableChangesSql(t: GroupTable, w32: number, tag: string, prefix?
   const since = writtenSince(w32);
   // The changed rows' count is their ctids' (one test of each row's xmin, not two).
   const scan = `SELECT count(*) AS n, array_agg(r.ctid) FILTER (WHERE ${since}) AS tids FROM ONLY ${t.ident} r`;
-  const keyed = t.pk.length
-    ? `FROM ONLY ${t.ident} x WHERE x.ctid = ANY(c.tids)`
-    : `FROM ONLY ${t.ident} x WHERE ${sharingKey(t, "r.ctid = ANY(c.tids)")}`;
+  // A primary key's rows sharing a key are the changed rows; a table without any key is not
+  // brought by its rows (byRowsObstacle): only its changed rows' count matters.
+  const keyed =
+    t.pk.length || !keyColumns(t).length
+      ? `FROM ONLY ${t.ident} x WHERE x.ctid = ANY(c.tids)`
+      : `FROM ONLY ${t.ident} x WHERE ${sharingKey(t, "r.ctid = ANY(c.tids)")}`;
   const k = "coalesce(cardinality(c.tids), 0)";
   const tags = [prefix, tag]
     .filter((x) => x !== undefined)
@@ -141,23 +144,24 @@ export function replaceRowsSql(
   t: GroupTable,
   replaced: number,
   want: TableChanges,
+  temp = TEMP,
 ): { before: string; after: string[] } {
   const cols = keyColumns(t);
   const q = dollarQuoteTag([t.ident, ...cols]);
   const check = `DO ${q}DECLARE n bigint; BEGIN
-DELETE FROM ONLY ${t.ident} r USING ${TEMP} x WHERE ${keyOf(t, "r")} = ${keyOf(t, "x")};
+DELETE FROM ONLY ${t.ident} r USING ${temp} x WHERE ${keyOf(t, "r")} = ${keyOf(t, "x")};
 GET DIAGNOSTICS n = ROW_COUNT;
 IF n <> ${replaced} THEN RAISE EXCEPTION '${DELETED_ON_ORIGIN} (% rows replaced, ${replaced} expected)', n; END IF;
 END${q}`;
   return {
-    before: `CREATE TEMPORARY TABLE ${TEMP} (LIKE ${t.ident}) ON COMMIT DROP`,
+    before: `CREATE TEMPORARY TABLE ${temp} (LIKE ${t.ident}) ON COMMIT DROP`,
     after: [
-      `ANALYZE ${TEMP}`,
+      `ANALYZE ${temp}`,
       check,
-      `INSERT INTO ${t.ident} OVERRIDING SYSTEM VALUE SELECT * FROM ${TEMP}`,
+      `INSERT INTO ${t.ident} OVERRIDING SYSTEM VALUE SELECT * FROM ${temp}`,
       // The copied rows as the staging table now holds them (every row with their keys), hashed as
       // the origin's: else roll back.
-      `DO ${q}BEGIN IF (SELECT (count(*), coalesce(sum(${rowHash("r")}), 0)::text) <> (${want.keyed}::bigint, ${quoteLiteral(want.sinceHash)}) FROM ONLY ${t.ident} r WHERE ${keyOf(t, "r")} IN (SELECT ${cols.map((c) => `x.${c}`).join(", ")} FROM ${TEMP} x)) THEN RAISE EXCEPTION 'bm-migrate: the copied rows of % differ from the origin''s', ${quoteLiteral(t.ident)}; END IF; END${q}`,
+      `DO ${q}BEGIN IF (SELECT (count(*), coalesce(sum(${rowHash("r")}), 0)::text) <> (${want.keyed}::bigint, ${quoteLiteral(want.sinceHash)}) FROM ONLY ${t.ident} r WHERE ${keyOf(t, "r")} IN (SELECT ${cols.map((c) => `x.${c}`).join(", ")} FROM ${temp} x)) THEN RAISE EXCEPTION 'bm-migrate: the copied rows of % differ from the origin''s', ${quoteLiteral(t.ident)}; END IF; END${q}`,
     ],
   };
 }
@@ -212,5 +216,78 @@ export async function replaceChangedRows(
     ...(error.includes(DELETED_ON_ORIGIN) ? { deleted: true } : {}),
     rows: ok ? want.keyed : 0,
     error,
+  };
+}
+
+/** One table's part of a batch: its changed rows to copy in place of the rows with their keys. */
+export interface RowsToCopy {
+  t: GroupTable;
+  replaced: number;
+  want: TableChanges;
+}
+
+/**
+ * Up to this many characters of SQL in one batch: the whole pipeline is one argument of bash, and
+ * Linux takes at most 128 KiB for one (a table's changed rows' places can take 64 KiB).
+ */
+const MAX_BATCH_SQL = 96 * 1024;
+/** Tables in one batch at most: a batch that fails is done again table by table. */
+const MAX_BATCH_TABLES = 64;
+
+/**
+ * The tables to copy by their changed rows, in batches: BlueMind's triggers spread a few changes
+ * over hundreds of partitions (the changesets', the conversations'), and one pipeline each (an
+ * origin session and a staging transaction) cost more than their rows.
+ */
+export function rowBatches(items: readonly RowsToCopy[], w32: number): RowsToCopy[][] {
+  const out: RowsToCopy[][] = [];
+  let size = 0;
+  for (const item of items) {
+    const n =
+      changedRowsCopySql(item.t, w32, item.want).length +
+      2 * replaceRowsSql(item.t, item.replaced, item.want).after.join("").length;
+    const last = out.at(-1);
+    if (last && last.length < MAX_BATCH_TABLES && size + n <= MAX_BATCH_SQL) {
+      last.push(item);
+      size += n;
+    } else {
+      out.push([item]);
+      size = n;
+    }
+  }
+  return out;
+}
+
+/**
+ * Several tables' changed rows in one pipeline and one staging transaction (each table its own
+ * temporary table and checks, as replaceChangedRows): all or nothing. A batch that fails is done
+ * again table by table by the caller, so that one table's deletions do not send the others by groups.
+ */
+export async function replaceChangedRowsBatch(
+  origin: OriginDb,
+  db: string,
+  staging: string,
+  batch: readonly RowsToCopy[],
+  w32: number,
+  signal?: AbortSignal,
+): Promise<{ ok: boolean; rows: number; error: string }> {
+  const statements = batch.flatMap(({ t, replaced, want }, i) => {
+    const temp = `${TEMP}_${i}`;
+    const sql = replaceRowsSql(t, replaced, want, temp);
+    return [sql.before, `COPY ${temp} FROM STDIN`, ...sql.after];
+  });
+  const r = await pipeOriginInto(
+    origin,
+    db,
+    batch.map(({ t, want }) => changedRowsCopySql(t, w32, want)),
+    staging,
+    statements,
+    signal,
+  );
+  const ok = r.exitCode === 0;
+  return {
+    ok,
+    rows: ok ? batch.reduce((n, x) => n + x.want.keyed, 0) : 0,
+    error: ok ? "" : r.stderr.trim() || `exit ${r.exitCode}`,
   };
 }

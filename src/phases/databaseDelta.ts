@@ -32,7 +32,10 @@ import {
   byRowsObstacle,
   parseTableChanges,
   replaceChangedRows,
+  replaceChangedRowsBatch,
+  rowBatches,
   rowsToReplace,
+  type RowsToCopy,
   tableChangesSql,
   type TableChanges,
 } from "./changedRows.js";
@@ -644,27 +647,57 @@ export async function deltaSync(
     else if (differingKeys(hashed, parseHashes(c.hashes)).length)
       failure = `${t.ident} still differs after the delta`;
   };
-  const copyChanges = async (t: GroupTable, o: TableChanges): Promise<void> => {
+  // By rows: each table's plan (nothing to do, its changed rows, or its groups), then the tables
+  // going by their rows in batches; a batch that fails, table by table; a table that fails, by groups.
+  const rowsPlan = (t: GroupTable, o: TableChanges): RowsToCopy | "same" | "groups" => {
     const stagingRows = (stagingByTable.get(t.ident) ?? []).reduce((n, [, c]) => n + Number(c), 0);
-    if (o.since === 0 && o.rows === stagingRows) return;
+    if (o.since === 0 && o.rows === stagingRows) return "same";
     changed.push(t.ident);
     const obstacle = byRowsObstacle(t);
     const replaced = obstacle ? undefined : rowsToReplace(t, stagingRows, o);
-    if (replaced !== undefined && w32 !== undefined) {
-      const r = await replaceChangedRows(origin, db, staging, t, w32, replaced, o, signal);
-      if (r.ok) {
-        copied += r.rows;
-        copiedBy.rows.push(t.ident);
-        return;
-      }
-      notByRows[t.ident] = r.deleted ? "rows deleted on the origin" : r.error.split("\n")[0]!;
-    } else {
-      notByRows[t.ident] = obstacle ?? "rows deleted on the origin";
-    }
-    // By groups instead: this table's, on the origin (the staging side's were read ahead).
+    if (replaced !== undefined && w32 !== undefined) return { t, replaced, want: o };
+    notByRows[t.ident] = obstacle ?? "rows deleted on the origin";
+    return "groups";
+  };
+  const byGroups = async (t: GroupTable): Promise<void> => {
+    // This table's groups, on the origin (the staging side's were read ahead).
     const scan = await originRows(origin, db, groupChangesSql(t, groups.get(t.ident)!, w32), signal);
     if (scan.exitCode !== 0) return void (failure = `cannot compare ${t.ident}: ${scan.stderr.trim()}`);
     await copyGroups(t, scan.rows);
+  };
+  const copyOne = async ({ t, replaced, want }: RowsToCopy): Promise<void> => {
+    const r = await replaceChangedRows(origin, db, staging, t, w32!, replaced, want, signal);
+    if (r.ok) {
+      copied += r.rows;
+      copiedBy.rows.push(t.ident);
+      return;
+    }
+    notByRows[t.ident] = r.deleted ? "rows deleted on the origin" : r.error.split("\n")[0]!;
+    await byGroups(t);
+  };
+  const copyBatch = async (batch: RowsToCopy[]): Promise<void> => {
+    if (failure) return;
+    if (batch.length > 1) {
+      const r = await replaceChangedRowsBatch(origin, db, staging, batch, w32!, signal);
+      if (r.ok) {
+        copied += r.rows;
+        copiedBy.rows.push(...batch.map((x) => x.t.ident));
+        return;
+      }
+    }
+    for (const item of batch) if (!failure) await copyOne(item);
+  };
+  const copyByRows = async (): Promise<void> => {
+    const plans = tables.map((t) => ({
+      t,
+      plan: rowsPlan(t, rowsWay!.get(t.ident) ?? { rows: 0, since: 0, keyed: 0, sinceHash: "0" }),
+    }));
+    const rowItems = plans.flatMap(({ plan }) => (typeof plan === "object" ? [plan] : []));
+    const groupTables = plans.flatMap(({ t, plan }) => (plan === "groups" ? [t] : []));
+    const work: (RowsToCopy[] | GroupTable)[] = [...rowBatches(rowItems, w32!), ...groupTables];
+    await forEachLimited(work, jobs, (x) =>
+      Array.isArray(x) ? copyBatch(x) : failure ? Promise.resolve() : byGroups(x),
+    );
   };
   // The sequences take the origin's values meanwhile.
   const setSequences = async (): Promise<void> => {
@@ -679,12 +712,11 @@ export async function deltaSync(
     ms.sequences = Date.now() - t0;
   };
   await Promise.all([
-    forEachLimited(tables, jobs, async (t) => {
-      if (failure) return;
-      if (rowsWay)
-        await copyChanges(t, rowsWay.get(t.ident) ?? { rows: 0, since: 0, keyed: 0, sinceHash: "0" });
-      else await copyGroups(t, originByTable.get(t.ident) ?? []);
-    }),
+    rowsWay
+      ? copyByRows()
+      : forEachLimited(tables, jobs, async (t) => {
+          if (!failure) await copyGroups(t, originByTable.get(t.ident) ?? []);
+        }),
     setSequences(),
   ]);
   ms.copy = lap();

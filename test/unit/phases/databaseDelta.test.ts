@@ -296,6 +296,11 @@ test("the origin's side of the cold pass: one count per table, and the changed r
   );
   // A table without a primary key: every row sharing a changed row's row key, duplicates included,
   // on both sides (counted and hashed in the scan, copied, then checked on the staging side).
+  const none = tableChangesSql({ ident: "public.n", pk: [] }, 1505, "public.n");
+  assert.ok(
+    none.includes("FROM ONLY public.n x WHERE x.ctid = ANY(c.tids)"),
+    "no key at all: no key to share",
+  );
   const mr = { ident: "public.t_mailbox_record", pk: [], rowKey: ["container_id", "imap_uid"] };
   const rk = tableChangesSql(mr, 1505, "public.t_mailbox_record");
   assert.ok(
