@@ -197,6 +197,14 @@ function groupSql(
   return `SELECT ${tags}${cols} ${from}${by};`;
 }
 
+/**
+ * A table whose rows are mostly new versions since the watermark, and many: rewritten rather than
+ * changed (pg_repack gives every row a new version with the same content). Hashing its groups on
+ * both sides costs less than copying them all.
+ */
+const REWRITE_MIN_ROWS = 1000;
+export const rewritten = (o: TableChanges): boolean => o.since >= REWRITE_MIN_ROWS && o.since * 2 >= o.rows;
+
 /** The oldest release whose frozen rows keep their xmin (the watermark relies on it). */
 const WATERMARK_MIN_VERSION = 90400;
 /** A watermark further back than this many transactions is not trusted (xids wrap at 2^32). */
@@ -618,10 +626,14 @@ export async function deltaSync(
   const copiedBy: { rows: string[]; groups: string[] } = { rows: [], groups: [] };
   const notByRows: Record<string, string> = {};
   let failure: string | undefined;
-  const copyGroups = async (t: GroupTable, originGroups: string[][]): Promise<void> => {
+  const copyGroups = async (
+    t: GroupTable,
+    originGroups: string[][],
+    stagingGroups = stagingByTable.get(t.ident) ?? [],
+  ): Promise<void> => {
     const g = groups.get(t.ident)!;
     const counted = parseHashes(originGroups);
-    const diff = differingKeys(counted, parseHashes(stagingByTable.get(t.ident) ?? []));
+    const diff = differingKeys(counted, parseHashes(stagingGroups));
     if (!diff.length) return;
     if (!changed.includes(t.ident)) changed.push(t.ident);
     copiedBy.groups.push(t.ident);
@@ -649,10 +661,14 @@ export async function deltaSync(
   };
   // By rows: each table's plan (nothing to do, its changed rows, or its groups), then the tables
   // going by their rows in batches; a batch that fails, table by table; a table that fails, by groups.
-  const rowsPlan = (t: GroupTable, o: TableChanges): RowsToCopy | "same" | "groups" => {
+  const rowsPlan = (t: GroupTable, o: TableChanges): RowsToCopy | "same" | "groups" | "rewritten" => {
     const stagingRows = (stagingByTable.get(t.ident) ?? []).reduce((n, [, c]) => n + Number(c), 0);
     if (o.since === 0 && o.rows === stagingRows) return "same";
     changed.push(t.ident);
+    if (rewritten(o)) {
+      notByRows[t.ident] = "rewritten (most rows new versions): compared by group hashes";
+      return "rewritten";
+    }
     const obstacle = byRowsObstacle(t);
     const replaced = obstacle ? undefined : rowsToReplace(t, stagingRows, o);
     if (replaced !== undefined && w32 !== undefined) return { t, replaced, want: o };
@@ -664,6 +680,17 @@ export async function deltaSync(
     const scan = await originRows(origin, db, groupChangesSql(t, groups.get(t.ident)!, w32), signal);
     if (scan.exitCode !== 0) return void (failure = `cannot compare ${t.ident}: ${scan.stderr.trim()}`);
     await copyGroups(t, scan.rows);
+  };
+  // A table rewritten (pg_repack, which BlueMind runs on its partitions: every row a new version,
+  // the same content): both sides hash their groups at once, and only the groups that differ are
+  // copied, where its changed rows would be all of them. The copied groups are then proven as any.
+  const byHashes = async (t: GroupTable): Promise<void> => {
+    const g = groups.get(t.ident)!;
+    const sql = groupHashesSql(t, g);
+    const [o, s] = await Promise.all([originRows(origin, db, sql, signal), targetRows(staging, sql, signal)]);
+    if (o.exitCode !== 0 || s.exitCode !== 0)
+      return void (failure = `cannot hash the groups of ${t.ident}: ${o.stderr.trim()} ${s.stderr.trim()}`);
+    await copyGroups(t, o.rows, s.rows);
   };
   const copyOne = async ({ t, replaced, want }: RowsToCopy): Promise<void> => {
     const r = await replaceChangedRows(origin, db, staging, t, w32!, replaced, want, signal);
@@ -693,10 +720,18 @@ export async function deltaSync(
       plan: rowsPlan(t, rowsWay!.get(t.ident) ?? { rows: 0, since: 0, keyed: 0, sinceHash: "0" }),
     }));
     const rowItems = plans.flatMap(({ plan }) => (typeof plan === "object" ? [plan] : []));
-    const groupTables = plans.flatMap(({ t, plan }) => (plan === "groups" ? [t] : []));
-    const work: (RowsToCopy[] | GroupTable)[] = [...rowBatches(rowItems, w32!), ...groupTables];
+    const others = plans.flatMap(({ t, plan }) =>
+      plan === "groups" || plan === "rewritten" ? [{ t, rewritten: plan === "rewritten" }] : [],
+    );
+    const work = [...rowBatches(rowItems, w32!), ...others];
     await forEachLimited(work, jobs, (x) =>
-      Array.isArray(x) ? copyBatch(x) : failure ? Promise.resolve() : byGroups(x),
+      Array.isArray(x)
+        ? copyBatch(x)
+        : failure
+          ? Promise.resolve()
+          : x.rewritten
+            ? byHashes(x.t)
+            : byGroups(x.t),
     );
   };
   // The sequences take the origin's values meanwhile.

@@ -6,6 +6,7 @@ import { groupExpr, groupFilter } from "../../../src/database/rowGroups.js";
 import {
   formatMarks,
   groupsAstray,
+  rewritten,
   groupChangesSql,
   grouping,
   parseMarks,
@@ -25,6 +26,7 @@ import {
   dollarQuoteTag,
   parseTableChanges,
   replaceRowsSql,
+  rowBatches,
   rowsToReplace,
   tableChangesSql,
 } from "../../../src/phases/changedRows.js";
@@ -389,4 +391,39 @@ test("database delta groups rows by integer key ranges, else by key hash, else t
     ["3", "1", "q"],
   ]);
   assert.deepEqual(differingKeys(a, b), ["2", "3"]);
+});
+
+test("a table whose rows are mostly new versions is rewritten (pg_repack), compared by group hashes rather than copied", () => {
+  const o = (rows: number, since: number) => ({ rows, since, keyed: since, sinceHash: "0" });
+  assert.ok(rewritten(o(100_000, 100_000)), "every row a new version");
+  assert.ok(rewritten(o(100_000, 60_000)));
+  assert.ok(!rewritten(o(100_000, 10_000)), "a tenth changed: by its rows");
+  assert.ok(!rewritten(o(500, 500)), "a small table: copied, no faster to hash");
+});
+
+test("changed rows go in batches of tables, each batch's SQL within one command-line argument", () => {
+  const item = (i: number, tids = "") => ({
+    t: { ident: `public.t_part_${i}`, pk: [], rowKey: ["folder_id", "conversation_id"] },
+    replaced: 1,
+    want: { rows: 100, since: 1, keyed: 1, sinceHash: "5", ...(tids ? { tids } : {}) },
+  });
+  const few = Array.from({ length: 200 }, (_, i) => item(i, '{"(0,1)"}'));
+  const batches = rowBatches(few, 77);
+  assert.ok(batches.length >= 4 && batches.length <= 8, `${batches.length} batches of 200 partitions`);
+  assert.deepEqual(
+    batches.flat().map((x) => x.t.ident),
+    few.map((x) => x.t.ident),
+    "every table once, in order",
+  );
+  // Two tables whose changed rows' places take 56 KiB each never share a batch (Linux takes at
+  // most 128 KiB for one argument).
+  const places = `{${Array.from({ length: 4000 }, () => '"(123456,12)"').join(",")}}`;
+  const mixed = rowBatches([item(1), item(998, places), item(999, places), item(2)], 77);
+  assert.deepEqual(
+    mixed.map((b) => b.map((x) => x.t.ident)),
+    [
+      ["public.t_part_1", "public.t_part_998"],
+      ["public.t_part_999", "public.t_part_2"],
+    ],
+  );
 });
