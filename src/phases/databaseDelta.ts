@@ -198,12 +198,13 @@ function groupSql(
 }
 
 /**
- * A table whose rows are mostly new versions since the watermark, and many: rewritten rather than
+ * A table whose every row is a new version since the watermark, and many: rewritten rather than
  * changed (pg_repack gives every row a new version with the same content). Hashing its groups on
- * both sides costs less than copying them all.
+ * both sides costs less than copying them all. (A table most of whose rows were really updated
+ * goes by its rows: hashing first would only add to the copy.)
  */
 const REWRITE_MIN_ROWS = 1000;
-export const rewritten = (o: TableChanges): boolean => o.since >= REWRITE_MIN_ROWS && o.since * 2 >= o.rows;
+export const rewritten = (o: TableChanges): boolean => o.since >= REWRITE_MIN_ROWS && o.since === o.rows;
 
 /** The oldest release whose frozen rows keep their xmin (the watermark relies on it). */
 const WATERMARK_MIN_VERSION = 90400;
@@ -666,7 +667,7 @@ export async function deltaSync(
     if (o.since === 0 && o.rows === stagingRows) return "same";
     changed.push(t.ident);
     if (rewritten(o)) {
-      notByRows[t.ident] = "rewritten (most rows new versions): compared by group hashes";
+      notByRows[t.ident] = "rewritten (every row a new version): compared by group hashes";
       return "rewritten";
     }
     const obstacle = byRowsObstacle(t);

@@ -91,6 +91,8 @@ COMMIT;`);
   const data = done.at(-1)?.["data"] as Record<string, unknown> | undefined;
   assert.equal(data?.["mode"], "delta", `the cold sync moved bj-data by delta: ${JSON.stringify(data)}`);
   assert.equal(data?.["by"], "watermark");
+  // Everything the delta did, in every failure's message below.
+  const did = `copied ${String(data?.["copiedRows"])} rows, by ${JSON.stringify(data?.["copiedBy"])}, not by rows: ${JSON.stringify(data?.["notByRows"])}`;
   const changed = data?.["changedTables"] as string[];
   const parts = changed.filter((t) => t.startsWith("public.t_part_"));
   assert.ok(
@@ -105,11 +107,15 @@ COMMIT;`);
   assert.match(
     (data?.["notByRows"] as Record<string, string>)["public.t_repacked"] ?? "",
     /^rewritten/,
-    "the rewritten table compared by group hashes, not copied row by row",
+    `the rewritten table compared by group hashes, not copied row by row (${did})`,
   );
   const by = data?.["copiedBy"] as { rows: string[]; groups: string[] };
-  assert.deepEqual(by.groups, ["public.t_big"], "a deletion sends t_big by groups");
-  assert.deepEqual(by.rows, ["public.t_dup", ...parts].sort(), "the keyless tables by their row key");
+  assert.deepEqual(by.groups, ["public.t_big"], `a deletion sends t_big by groups (${did})`);
+  assert.deepEqual(
+    by.rows,
+    ["public.t_dup", ...parts].sort(),
+    `the keyless tables by their row key (${did})`,
+  );
   // t_big: its 3,000 keys are 1,000 apart, 512 per group: at most one row per group; four groups
   // changed, one of them emptied: 3 rows. t_dup: every row with the two changed keys, (3, 2) and
   // (7, 5): 2 + 3. t_part: 5 rows in each of folders 5, 6, 7 (conversation ids below 1,000).
