@@ -44,6 +44,8 @@ export interface GroupTable {
   rowKey?: string[];
   /** Whether `rowKey` is unique (a unique index of NOT NULL columns). */
   rowKeyUnique?: boolean;
+  /** The type of the row key's first column, e.g. "integer". */
+  rowKeyType?: string;
 }
 
 /**
@@ -81,7 +83,7 @@ const INTEGER_TYPES = new Set(["smallint", "integer", "bigint"]);
  * Which grouping an ahead record's groups were made with: a record made otherwise (by another
  * release of bm-migrate) numbers its groups differently, and its databases are compared whole.
  */
-export const GROUPING = "int-ranges-exact/bytea-prefix-16/hash-1024-masked/rowkey";
+export const GROUPING = "int-ranges-exact/bytea-prefix-16/hash-1024-masked/rowkey-first-int";
 
 const isBytea = (t: GroupTable): boolean => t.pk.length === 1 && t.pkType === "bytea";
 
@@ -91,8 +93,18 @@ const BYTEA_PREFIX_BITS = 16;
 /** The 2-byte bytea that starts bytea group `n` (hex). */
 const byteaBound = (n: number): string => (n << (16 - BYTEA_PREFIX_BITS)).toString(16).padStart(4, "0");
 
+/**
+ * A table without a primary key whose row key starts with an integer (BlueMind's folder, as
+ * `t_mailbox_record`'s container_id): one group per value of that column, read through the row
+ * key's index; BlueMind writes a folder's records together, so a change makes few groups.
+ */
+const byRowKeyValue = (t: GroupTable): string | undefined =>
+  !t.pk.length && t.rowKey?.length && INTEGER_TYPES.has(t.rowKeyType ?? "") ? `r.${t.rowKey[0]}` : undefined;
+
 /** The SQL expression of a row's group (the row is aliased `r`). */
 export function groupExpr(t: GroupTable): string {
+  const v = byRowKeyValue(t);
+  if (v) return `(${v}::bigint)`;
   if (t.pk.length === 1 && INTEGER_TYPES.has(t.pkType ?? ""))
     return `(r.${t.pk[0]}::bigint >> ${GROUP_BITS})`;
   if (isBytea(t)) {
@@ -124,6 +136,11 @@ export function groupFilter(t: GroupTable, groups: readonly GroupKey[]): string 
       })
       .join(" OR ");
   }
+  const v = byRowKeyValue(t);
+  if (v)
+    return runs(groups)
+      .map(([a, b]) => (a === b ? `${v} = ${a}` : `(${v} >= ${a} AND ${v} <= ${b})`))
+      .join(" OR ");
   if (isBytea(t)) {
     // Byte strings sort as memcmp does: group n is [bound(n), bound(n + 1)), among keys of 2 bytes
     // or more (a shorter key sorts inside those ranges, but is in group -1).

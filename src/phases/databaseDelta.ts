@@ -78,13 +78,15 @@ SELECT format('%I.%I', n.nspname, c.relname),
                   WHERE i.indrelid = c.oid AND i.indisprimary), ''),
        coalesce((SELECT format_type(a.atttypid, NULL) FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
                   WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1), ''),
-       coalesce(rk.cols, ''), coalesce(rk.uniq::text, '')
+       coalesce(rk.cols, ''), coalesce(rk.uniq::text, ''), coalesce(rk.first, '')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN LATERAL (
     SELECT i.indisunique AS uniq,
            (SELECT json_agg(quote_ident(a.attname) ORDER BY k.n)::text
               FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(att, n)
-              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.att) AS cols
+              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.att) AS cols,
+           (SELECT format_type(a.atttypid, NULL) FROM pg_attribute a
+             WHERE a.attrelid = i.indrelid AND a.attnum = i.indkey[0]) AS first
       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
      WHERE i.indrelid = c.oid AND am.amname = 'btree' AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
        AND NOT EXISTS (SELECT 1 FROM pg_index p WHERE p.indrelid = c.oid AND p.indisprimary)
@@ -123,11 +125,15 @@ export interface Grouping {
 const WHOLE_TABLE = "0";
 
 export function grouping(t: GroupTable, rows: number): Grouping {
-  if (t.pk.length === 1 && /^(smallint|integer|bigint|bytea)$/.test(t.pkType ?? ""))
+  if (
+    (t.pk.length === 1 && /^(smallint|integer|bigint|bytea)$/.test(t.pkType ?? "")) ||
+    (!t.pk.length && /^(smallint|integer|bigint)$/.test(t.rowKeyType ?? ""))
+  )
     // Ranges of an integer key (index scans to delete and copy a range, and appended rows stay in
     // the last ranges), exact for every bigint; a bytea key (BlueMind's message bodies' guid, a
-    // hash) by ranges of its first bits. The verification's groups: the groups a delta copies
-    // again are the groups the verification hashes next.
+    // hash) by ranges of its first bits; a row key starting with an integer (a folder) by its
+    // values. The verification's groups: the groups a delta copies again are the groups the
+    // verification hashes next.
     return { expr: groupExpr(t), where: (g) => groupFilter(t, g) };
   const key = keyColumns(t);
   if (key.length) {
@@ -467,12 +473,16 @@ function tablesOf(rows: string[][]): { tables: GroupTable[]; sizes: Map<string, 
 }
 
 /** A table from a row of TABLES_SQL: name, primary key, its type, row key, whether unique. */
-export function tableOf([ident, pk, pkType, rowKey, unique]: readonly (string | undefined)[]): GroupTable {
+export function tableOf([ident, pk, pkType, rowKey, unique, rowKeyType]: readonly (
+  string | undefined
+)[]): GroupTable {
   return {
     ident: ident ?? "",
     pk: parsePk(pk),
     pkType: pkType ?? "",
-    ...(rowKey ? { rowKey: parsePk(rowKey), rowKeyUnique: unique === "true" } : {}),
+    ...(rowKey
+      ? { rowKey: parsePk(rowKey), rowKeyUnique: unique === "true", rowKeyType: rowKeyType ?? "" }
+      : {}),
   };
 }
 
@@ -500,8 +510,15 @@ export function splitBySize(tables: GroupTable[], sizes: Map<string, number>, n:
 }
 
 const sameTables = (a: GroupTable[], b: GroupTable[]): boolean =>
-  JSON.stringify(a.map((t) => [t.ident, t.pk, t.pkType ?? ""])) ===
-  JSON.stringify(b.map((t) => [t.ident, t.pk, t.pkType ?? ""]));
+  JSON.stringify(a.map(tableShape)) === JSON.stringify(b.map(tableShape));
+
+const tableShape = (t: GroupTable): unknown[] => [
+  t.ident,
+  t.pk,
+  t.pkType ?? "",
+  t.rowKey ?? [],
+  t.rowKeyType ?? "",
+];
 
 /**
  * One scan of every table, as one query of tagged rows (table, group, count, value): the value is

@@ -395,3 +395,21 @@ void test("listed manifest: only the listed entries (and whole trees), a gone on
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+void test("a table without a primary key whose row key starts with an integer: one group per value, read by its index", () => {
+  const mr: GroupTable = {
+    ident: "public.t_mailbox_record",
+    pk: [],
+    rowKey: ["container_id", "imap_uid"],
+    rowKeyType: "integer",
+  };
+  assert.equal(groupExpr(mr), "(r.container_id::bigint)");
+  assert.equal(
+    groupFilter(mr, ["7", "3", "4", "5", "9223372036854775807"]),
+    "(r.container_id >= 3 AND r.container_id <= 5) OR r.container_id = 7 OR r.container_id = 9223372036854775807",
+  );
+  assert.match(
+    groupExpr({ ...mr, rowKeyType: "text" }),
+    /^\(hashtext\(ROW\(r\.container_id, r\.imap_uid\)::text\) & 1023\)$/,
+  );
+});
