@@ -64,20 +64,26 @@ export async function targetRows(database: string, sql: string, signal?: AbortSi
  * a target database, as the postgres superuser with triggers and foreign keys off as in a restore:
  * `statements` run in order there, one of them a `COPY ... FROM STDIN` that reads the stream. Any
  * error, on either side, rolls the transaction back. Output: tab-separated, unaligned.
+ * Several selects (several tables in one pipeline) go in one origin session, each stream ended by
+ * the text format's end-of-data line (`\.`, which no data line can be: a backslash in data is
+ * doubled), so that each `COPY ... FROM STDIN` on the target reads its own.
  */
 export function pipeOriginInto(
   origin: OriginDb,
   db: string,
-  select: string,
+  select: string | readonly string[],
   target: string,
   statements: string[],
   signal?: AbortSignal,
 ): Promise<ProcessResult> {
+  const selects = (typeof select === "string" ? [select] : select)
+    .map((x) => `-c ${shellQuote(x)}`)
+    .join(` -c ${shellQuote("SELECT '\\.'")} `);
   // The password reaches the origin's psql alone: out of bash's environment before the pipeline
   // starts, so that the restore side (psql as postgres) never inherits it.
   const script = `set -o pipefail
 pw=$BM_ORIGIN_PW; unset BM_ORIGIN_PW
-PGPASSWORD="$pw" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} -c ${shellQuote(select)} \\
+PGPASSWORD="$pw" PGOPTIONS="$BM_OPTS -c default_transaction_read_only=on" psql -X -w -q -A -t -h ${shellQuote(origin.host)} -p ${origin.port} -U ${shellQuote(origin.user)} -d ${shellQuote(db)} ${selects} \\
  | runuser -u postgres -- env PGOPTIONS="$BM_OPTS -c session_replication_role=replica" psql -X -1 -A -t -F $'\\t' -v ON_ERROR_STOP=1 -d ${shellQuote(target)} ${statements.map((x) => `-c ${shellQuote(x)}`).join(" ")}`;
   return run("bash", ["-c", script], {
     env: { BM_ORIGIN_PW: origin.password, BM_OPTS: STABLE_TEXT, PGCONNECT_TIMEOUT: "15" },

@@ -36,7 +36,40 @@ export interface GroupTable {
   pk: string[];
   /** The type of a one-column primary key, e.g. "bigint". */
   pkType?: string;
+  /**
+   * A table without a primary key: the columns that stand for one (quoted; all NOT NULL), from a
+   * unique index (`unique`), else from the narrowest index that localises the table's writes (see
+   * databaseDelta.ts's TABLES_SQL). Rows are grouped by them; duplicate rows stay together.
+   */
+  rowKey?: string[];
+  /** Whether `rowKey` is unique (a unique index of NOT NULL columns). */
+  rowKeyUnique?: boolean;
+  /** The type of the row key's first column, e.g. "integer". */
+  rowKeyType?: string;
 }
+
+/**
+ * A group's number as PostgreSQL writes it, decimal text: exact for every key, where a JavaScript
+ * number loses the low bits of a bigint above 2^53 (a range bound or group number would then
+ * name other rows, or none).
+ */
+export type GroupKey = string;
+
+/** A group number read from PostgreSQL's output (an integer's decimal text, kept as it is). */
+export function groupKey(text: string): GroupKey {
+  if (!/^-?\d+$/.test(text)) throw new Error(`malformed group number: ${JSON.stringify(text.slice(0, 40))}`);
+  return text;
+}
+
+/** Group numbers in numeric order (exact, as big integers). */
+export const compareGroups = (a: GroupKey, b: GroupKey): number => {
+  const x = BigInt(a);
+  const y = BigInt(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+};
+
+/** The columns a table's rows are grouped by: its primary key, else its row key, else none. */
+export const keyColumns = (t: GroupTable): string[] => (t.pk.length ? t.pk : (t.rowKey ?? []));
 
 /** Rows per range of an integer key; buckets of a hashed key. */
 export const GROUP_BITS = 9;
@@ -50,7 +83,7 @@ const INTEGER_TYPES = new Set(["smallint", "integer", "bigint"]);
  * Which grouping an ahead record's groups were made with: a record made otherwise (by another
  * release of bm-migrate) numbers its groups differently, and its databases are compared whole.
  */
-export const GROUPING = "int-ranges/bytea-prefix-16/hash-1024";
+export const GROUPING = "int-ranges-exact/bytea-prefix-16/hash-1024-masked/rowkey-first-int";
 
 const isBytea = (t: GroupTable): boolean => t.pk.length === 1 && t.pkType === "bytea";
 
@@ -60,8 +93,18 @@ const BYTEA_PREFIX_BITS = 16;
 /** The 2-byte bytea that starts bytea group `n` (hex). */
 const byteaBound = (n: number): string => (n << (16 - BYTEA_PREFIX_BITS)).toString(16).padStart(4, "0");
 
+/**
+ * A table without a primary key whose row key starts with an integer (BlueMind's folder, as
+ * `t_mailbox_record`'s container_id): one group per value of that column, read through the row
+ * key's index; BlueMind writes a folder's records together, so a change makes few groups.
+ */
+const byRowKeyValue = (t: GroupTable): string | undefined =>
+  !t.pk.length && t.rowKey?.length && INTEGER_TYPES.has(t.rowKeyType ?? "") ? `r.${t.rowKey[0]}` : undefined;
+
 /** The SQL expression of a row's group (the row is aliased `r`). */
 export function groupExpr(t: GroupTable): string {
+  const v = byRowKeyValue(t);
+  if (v) return `(${v}::bigint)`;
   if (t.pk.length === 1 && INTEGER_TYPES.has(t.pkType ?? ""))
     return `(r.${t.pk[0]}::bigint >> ${GROUP_BITS})`;
   if (isBytea(t)) {
@@ -69,26 +112,42 @@ export function groupExpr(t: GroupTable): string {
     const low = 16 - BYTEA_PREFIX_BITS;
     return `(CASE WHEN length(${k}) < 2 THEN -1 ELSE (get_byte(${k}, 0) << ${BYTEA_PREFIX_BITS - 8}) | (get_byte(${k}, 1)${low ? ` >> ${low}` : ""}) END)`;
   }
-  if (t.pk.length > 0)
-    return `(abs(hashtext((${t.pk.map((c) => `r.${c}`).join(", ")})::text)) % ${HASH_BUCKETS})`;
+  const key = keyColumns(t);
+  // Masked, not abs() % n: abs(-2^31) overflows an integer and fails the whole statement.
+  if (key.length > 0)
+    return `(hashtext(ROW(${key.map((c) => `r.${c}`).join(", ")})::text) & ${HASH_BUCKETS - 1})`;
   return "0";
 }
 
+const INT8_MAX = 2n ** 63n - 1n;
+
 /** Rows restricted to the given groups: index ranges for an integer key, else a filter. */
-export function groupFilter(t: GroupTable, groups: readonly number[]): string {
+export function groupFilter(t: GroupTable, groups: readonly GroupKey[]): string {
   if (groups.length === 0) return "false";
   if (t.pk.length === 1 && INTEGER_TYPES.has(t.pkType ?? "")) {
+    // Bounds in big integers: exact for every bigint, and the last range (whose upper bound would
+    // be 2^63, beyond bigint) has none.
     const col = `r.${t.pk[0]}`;
     return runs(groups)
-      .map(([a, b]) => `(${col} >= ${a * 2 ** GROUP_BITS} AND ${col} < ${(b + 1) * 2 ** GROUP_BITS})`)
+      .map(([a, b]) => {
+        const hi = (b + 1n) << BigInt(GROUP_BITS);
+        const upper = hi > INT8_MAX ? "" : ` AND ${col} < ${hi}`;
+        return `(${col} >= ${a << BigInt(GROUP_BITS)}${upper})`;
+      })
       .join(" OR ");
   }
+  const v = byRowKeyValue(t);
+  if (v)
+    return runs(groups)
+      .map(([a, b]) => (a === b ? `${v} = ${a}` : `(${v} >= ${a} AND ${v} <= ${b})`))
+      .join(" OR ");
   if (isBytea(t)) {
     // Byte strings sort as memcmp does: group n is [bound(n), bound(n + 1)), among keys of 2 bytes
     // or more (a shorter key sorts inside those ranges, but is in group -1).
     const k = `r.${t.pk[0]}`;
     const last = 2 ** BYTEA_PREFIX_BITS - 1;
-    const parts = runs(groups).flatMap(([a, b]) => {
+    const parts = runs(groups).flatMap(([x, y]) => {
+      const [a, b] = [Number(x), Number(y)];
       const out: string[] = [];
       if (a < 0) out.push(`length(${k}) < 2`);
       const lo = Math.max(a, 0);
@@ -99,16 +158,16 @@ export function groupFilter(t: GroupTable, groups: readonly number[]): string {
     });
     return parts.join(" OR ");
   }
-  return `${groupExpr(t)} IN (${groups.join(", ")})`;
+  return `${groupExpr(t)} IN (${[...new Set(groups.map((g) => BigInt(g)))].join(", ")})`;
 }
 
-/** Sorted numbers as runs of consecutive ones: [[a, b], ...]. */
-export function runs(numbers: readonly number[]): [number, number][] {
-  const s = [...new Set(numbers)].sort((a, b) => a - b);
-  const out: [number, number][] = [];
+/** Group numbers as runs of consecutive ones, in order, exact: [[a, b], ...]. */
+export function runs(groups: readonly GroupKey[]): [bigint, bigint][] {
+  const s = [...new Set(groups.map((g) => BigInt(g)))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: [bigint, bigint][] = [];
   for (const n of s) {
     const last = out.at(-1);
-    if (last && n === last[1] + 1) last[1] = n;
+    if (last && n === last[1] + 1n) last[1] = n;
     else out.push([n, n]);
   }
   return out;
@@ -117,7 +176,7 @@ export function runs(numbers: readonly number[]): [number, number][] {
 const quote = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 /** Each group's count and hash (ahead; or only the given groups). Output: ident, group, rows, hash. */
-export function groupHashSql(t: GroupTable, groups?: readonly number[]): string {
+export function groupHashSql(t: GroupTable, groups?: readonly GroupKey[]): string {
   const where = groups ? ` WHERE ${groupFilter(t, groups)}` : "";
   return `SELECT ${quote(t.ident)}, ${groupExpr(t)} AS g, count(*), coalesce(sum(${rowHash("r")}), 0) FROM ONLY ${t.ident} r${where} GROUP BY 2;`;
 }
@@ -148,7 +207,7 @@ export function freshGroupsAtSql(t: GroupTable, tids: string, w32: number): stri
 /** A table's total: its rows, and the groups written since the watermark. */
 export interface TableTotal {
   rows: number;
-  fresh: number[];
+  fresh: GroupKey[];
 }
 
 /** psql output of the two statements above: ident -> total. */
@@ -159,7 +218,7 @@ export function parseTotals(stdout: string): Map<string, TableTotal> {
     const [ident, n, groups] = line.split("\x1f");
     if (ident === undefined || n === undefined || groups === undefined || !/^\d+$/.test(n))
       throw new Error(`malformed table total: ${JSON.stringify(line.slice(0, 200))}`);
-    out.set(ident, { rows: Number(n), fresh: groups ? groups.split(",").map(Number) : [] });
+    out.set(ident, { rows: Number(n), fresh: groups ? groups.split(",").map(groupKey) : [] });
   }
   return out;
 }
@@ -172,10 +231,10 @@ export function parseTotals(stdout: string): Map<string, TableTotal> {
  * count of those groups, none has, on either side, and they are equal.
  */
 export function totalsProve(
-  counts: ReadonlyMap<number, number>,
-  hashed: readonly number[],
-  origin: { rows: number; hashed: Map<number, [string, string]> | undefined },
-  target: { rows: number; hashed: Map<number, [string, string]> | undefined },
+  counts: ReadonlyMap<GroupKey, number>,
+  hashed: readonly GroupKey[],
+  origin: { rows: number; hashed: Map<GroupKey, [string, string]> | undefined },
+  target: { rows: number; hashed: Map<GroupKey, [string, string]> | undefined },
 ): boolean {
   let rest = 0;
   for (const n of counts.values()) rest += n;
@@ -185,10 +244,24 @@ export function totalsProve(
   return outside(origin) === rest && outside(target) === rest;
 }
 
+/**
+ * Whether the groups a side's totals found rows in (by their group numbers) hold rows when hashed
+ * (by their bounds), on a side that did not change in between: the first group that does not,
+ * else undefined. One that does not means the bounds select other rows than the numbers name
+ * (a key beyond a JavaScript number's precision did): the proof would hash the same wrong rows on
+ * both sides, so it must fail rather than pass.
+ */
+export function groupAstray(
+  fresh: readonly GroupKey[],
+  hashed: ReadonlyMap<GroupKey, [string, string]> | undefined,
+): GroupKey | undefined {
+  return fresh.find((g) => Number(hashed?.get(g)?.[0] ?? 0) === 0);
+}
+
 /** One line per group: ident, group, two numbers (count and hash, or count and fresh rows). */
 export interface GroupLine {
   ident: string;
-  group: number;
+  group: GroupKey;
   a: string;
   b: string;
 }
@@ -201,13 +274,13 @@ export function parseGroupLines(stdout: string): GroupLine[] {
     const [ident, g, a, b] = line.split("\x1f");
     if (ident === undefined || g === undefined || a === undefined || b === undefined)
       throw new Error(`malformed group line: ${JSON.stringify(line.slice(0, 200))}`);
-    out.push({ ident, group: Number(g), a, b });
+    out.push({ ident, group: groupKey(g), a, b });
   }
   return out;
 }
 
 /** ident -> group -> [a, b]. */
-export type GroupMap = Map<string, Map<number, [string, string]>>;
+export type GroupMap = Map<string, Map<GroupKey, [string, string]>>;
 
 export function groupMap(lines: readonly GroupLine[]): GroupMap {
   const m: GroupMap = new Map();
@@ -220,9 +293,9 @@ export function mergeGroups(into: GroupMap, from: GroupMap): void {
   for (const [ident, groups] of from) for (const [g, pair] of groups) setGroup(into, ident, g, pair);
 }
 
-function setGroup(m: GroupMap, ident: string, group: number, pair: [string, string]): void {
+function setGroup(m: GroupMap, ident: string, group: GroupKey, pair: [string, string]): void {
   let t = m.get(ident);
-  if (!t) m.set(ident, (t = new Map<number, [string, string]>()));
+  if (!t) m.set(ident, (t = new Map<GroupKey, [string, string]>()));
   t.set(group, pair);
 }
 
@@ -231,28 +304,24 @@ export function differingGroups(
   tables: readonly GroupTable[],
   a: GroupMap,
   b: GroupMap,
-): Map<string, number[]> {
-  const out = new Map<string, number[]>();
+): Map<string, GroupKey[]> {
+  const out = new Map<string, GroupKey[]>();
   for (const t of tables) {
-    const x = a.get(t.ident) ?? new Map<number, [string, string]>();
-    const y = b.get(t.ident) ?? new Map<number, [string, string]>();
-    const diff: number[] = [];
+    const x = a.get(t.ident) ?? new Map<GroupKey, [string, string]>();
+    const y = b.get(t.ident) ?? new Map<GroupKey, [string, string]>();
+    const diff: GroupKey[] = [];
     for (const g of new Set([...x.keys(), ...y.keys()])) {
       const p = x.get(g);
       const q = y.get(g);
       if (!p || !q || p[0] !== q[0] || p[1] !== q[1]) diff.push(g);
     }
-    if (diff.length)
-      out.set(
-        t.ident,
-        diff.sort((m, n) => m - n),
-      );
+    if (diff.length) out.set(t.ident, diff.sort(compareGroups));
   }
   return out;
 }
 
 /** What the ahead proof left to prove in one table: some groups, or all of them. */
-export type AheadTable = number[] | "all";
+export type AheadTable = GroupKey[] | "all";
 
 /**
  * When the totals of a table do not add up (rows went from groups that were not hashed, on one
@@ -261,15 +330,15 @@ export type AheadTable = number[] | "all";
  * the table: every other group holds, on each side, exactly the rows it held ahead.
  */
 export function groupsBeyondTotals(
-  counts: ReadonlyMap<number, number>,
-  hashed: readonly number[],
-  origin: Map<number, [string, string]> | undefined,
-  target: Map<number, [string, string]> | undefined,
-): number[] {
+  counts: ReadonlyMap<GroupKey, number>,
+  hashed: readonly GroupKey[],
+  origin: Map<GroupKey, [string, string]> | undefined,
+  target: Map<GroupKey, [string, string]> | undefined,
+): GroupKey[] {
   const done = new Set(hashed);
-  const o = origin ?? new Map<number, [string, string]>();
-  const t = target ?? new Map<number, [string, string]>();
-  const out: number[] = [];
+  const o = origin ?? new Map<GroupKey, [string, string]>();
+  const t = target ?? new Map<GroupKey, [string, string]>();
+  const out: GroupKey[] = [];
   for (const g of new Set([...counts.keys(), ...o.keys(), ...t.keys()])) {
     if (done.has(g)) continue;
     const want = String(counts.get(g) ?? 0);
@@ -277,7 +346,7 @@ export function groupsBeyondTotals(
     const [tn = "0", tf = "0"] = t.get(g) ?? [];
     if (on !== want || tn !== want || Number(of) > 0 || Number(tf) > 0) out.push(g);
   }
-  return out.sort((a, b) => a - b);
+  return out.sort(compareGroups);
 }
 
 /** psql's arguments for one statement batch (the caller adds connection options). */

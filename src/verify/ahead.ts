@@ -20,7 +20,7 @@ import type { Host } from "../adapters/host.js";
 import { failure, run, stderrTail, type ProcessResult } from "../adapters/process.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { changesFor, parseChangeLog, relativeTo } from "../phases/changeJournal.js";
-import { parsePk, TABLES_SQL, type OriginScan } from "../phases/databaseDelta.js";
+import { tableOf, TABLES_SQL, type OriginScan } from "../phases/databaseDelta.js";
 import { readWatcherMeta } from "../adapters/watcher.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
@@ -43,6 +43,9 @@ import {
   freshGroupsAtSql,
   type AheadTable,
   type TableTotal,
+  compareGroups,
+  groupKey,
+  type GroupKey,
   type GroupMap,
   type GroupTable,
 } from "../database/rowGroups.js";
@@ -392,7 +395,9 @@ async function psqlBatch(
   const [cmd, ...pre] = access.command;
   return run(cmd!, [...pre, ...GROUP_PSQL_ARGS, ...access.connection, "-d", db], {
     input: sql,
-    env: { ...access.env, PGOPTIONS: PG_OPTIONS, PGCONNECT_TIMEOUT: "15" },
+    // Floats in their exact text (PostgreSQL before 12 writes 15 digits by default: two floats
+    // that differ could hash the same).
+    env: { ...access.env, PGOPTIONS: `${PG_OPTIONS} -c extra_float_digits=3`, PGCONNECT_TIMEOUT: "15" },
     maxStdout: 512 * 1024 * 1024,
     signal,
   });
@@ -422,8 +427,8 @@ export async function readTables(access: PsqlAccess, db: string, signal: AbortSi
     .split("\n")
     .filter((l) => l.trim())
     .map((l) => {
-      const [ident = "", pk = "", pkType = ""] = l.split("\x1f");
-      return { ident, pk: parsePk(pk), ...(pkType ? { pkType } : {}) };
+      const t = tableOf(l.split("\x1f"));
+      return t.pkType ? t : (({ pkType: _, ...rest }) => rest)(t);
     });
 }
 
@@ -453,7 +458,7 @@ export async function currentSnapshot(access: PsqlAccess, db: string, signal: Ab
 export async function groupHashes(
   access: PsqlAccess,
   db: string,
-  tables: readonly { t: GroupTable; groups?: readonly number[] }[],
+  tables: readonly { t: GroupTable; groups?: readonly GroupKey[] }[],
   signal: AbortSignal,
 ): Promise<GroupMap> {
   if (tables.length === 0) return new Map();
@@ -514,7 +519,7 @@ export async function freshGroupsAt(
 }
 
 /** ident -> group -> rows: each group's row count, as an ahead proof leaves it. */
-export type GroupCounts = Map<string, Map<number, number>>;
+export type GroupCounts = Map<string, Map<GroupKey, number>>;
 
 /** The origin's counts from a map of groups (count first). */
 export function countsOf(m: GroupMap): GroupCounts {
@@ -545,7 +550,7 @@ export function readGroupCounts(
     return new Map(
       Object.entries(json).map(([ident, g]) => [
         ident,
-        new Map(Object.entries(g).map(([n, c]) => [Number(n), Number(c)])),
+        new Map(Object.entries(g).map(([n, c]) => [groupKey(n), Number(c)])),
       ]),
     );
   } catch {
@@ -563,7 +568,7 @@ export function aheadTables(
 }
 
 /** Differing groups as an ahead record keeps them: beyond MAX_GROUPS_KEPT in a table, "all". */
-export function keptGroups(diff: ReadonlyMap<string, number[]>): Record<string, AheadTable> {
+export function keptGroups(diff: ReadonlyMap<string, GroupKey[]>): Record<string, AheadTable> {
   const out: Record<string, AheadTable> = {};
   for (const [ident, groups] of diff) out[ident] = groups.length > MAX_GROUPS_KEPT ? "all" : groups;
   return out;
@@ -580,7 +585,7 @@ export function groupsToHash(
   counts: GroupCounts,
   origin: Map<string, TableTotal>,
   target: Map<string, TableTotal>,
-): { t: GroupTable; groups?: number[] }[] {
+): { t: GroupTable; groups?: GroupKey[] }[] {
   return tables.map((t) => {
     const a = ahead[t.ident];
     if (a === "all" || !counts.has(t.ident)) return { t };
@@ -593,7 +598,7 @@ export function groupsToHash(
 }
 
 /** Some groups of a table to hash, in order, once each; beyond MAX_GROUPS_KEPT, the whole table. */
-export function toHash(t: GroupTable, groups: readonly number[]): { t: GroupTable; groups?: number[] } {
-  const sorted = [...new Set(groups)].sort((x, y) => x - y);
+export function toHash(t: GroupTable, groups: readonly GroupKey[]): { t: GroupTable; groups?: GroupKey[] } {
+  const sorted = [...new Set(groups)].sort(compareGroups);
   return sorted.length > MAX_GROUPS_KEPT ? { t } : { t, groups: sorted };
 }
