@@ -54,7 +54,7 @@ import {
   type TableTotal,
 } from "../database/rowGroups.js";
 import { splitBySize, type OriginScan } from "../phases/databaseDelta.js";
-import { xid32 } from "../database/rowVersions.js";
+import { snapshotQuiet, watermarkFresh, xid32 } from "../database/rowVersions.js";
 import { dbAccess, stepEvents } from "./verifyAccess.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -249,7 +249,15 @@ export async function verifyRefresh(
         const a = ahead.databases[db];
         const m = marks.get(db)!;
         const counts = readGroupCounts(a);
-        if (!a || "whole" in a || !counts || m.target === undefined)
+        // A watermark too far behind (xids wrap) cannot tell the rows written since: compared whole.
+        if (
+          !a ||
+          "whole" in a ||
+          !counts ||
+          m.target === undefined ||
+          !watermarkFresh(a.watermark, m.origin) ||
+          !watermarkFresh(a.targetWatermark, m.target)
+        )
           return [db, await aheadDatabase(app, access, db, m)];
         const proof = await stepEvents(
           app,
@@ -520,11 +528,8 @@ async function proveChangedGroups(
   return proof(tables, rows, usedScan ? "final copy" : "counted", items, short.length, [oh, th], counts);
 }
 
-/** A snapshot with no transaction in progress ("xmin:xmax:" with xmin = xmax). */
-function quiet(snapshot: string | undefined): boolean {
-  const m = /^(\d+):(\d+):$/.exec(snapshot ?? "");
-  return Boolean(m && m[1] === m[2]);
-}
+/** A snapshot with no transaction in progress (see snapshotQuiet: the newest one held counts too). */
+const quiet = snapshotQuiet;
 
 function proof(
   tables: readonly GroupTable[],
@@ -626,14 +631,34 @@ export async function verifyChangedDatabases(
         `Compare database ${db}: schema, sequences, the row groups that could have changed`,
         async () => {
           const a = ahead.databases[db] as AheadDatabase;
-          const [os, ts, proof] = await Promise.all([
+          const [os, ts, proof, fresh] = await Promise.all([
             readDbManifest(origin, db, app.signal, SCHEMA_SQL + SEQUENCE_VALUES_SQL),
             readDbManifest(target, db, app.signal, SCHEMA_SQL + SEQUENCE_VALUES_SQL),
             proveChangedGroups(app, access, db, db, a, counts.get(db)!, {
               still: true,
               scan: mc.originScans?.get(db),
             }),
+            // Meanwhile: both watermarks must still be recent (else the proof above cannot stand).
+            Promise.all([
+              snapshotWatermark(origin, db, app.signal),
+              snapshotWatermark(target, db, app.signal),
+            ]).then(
+              ([o, t]) => watermarkFresh(a.watermark, o) && watermarkFresh(a.targetWatermark, t),
+              () => false,
+            ),
           ]);
+          if (!fresh) {
+            app.events.emit({
+              type: "info",
+              message: `verify: database ${db} compared whole (a watermark of the verification ahead is too far behind the server's transactions now to tell what was written since)`,
+            });
+            const w = await whole([db]);
+            total.normalised.push(...w.normalised);
+            return {
+              value: { ...proof, tables: w.tables, rows: w.rows, diff: new Map() },
+              summary: `compared whole (its ahead watermark is too old): ${formatCount(w.tables)} tables, ${formatCount(w.rows)} rows`,
+            };
+          }
           for (const [side, r] of [
             [origin, os],
             [target, ts],
