@@ -372,9 +372,13 @@ export function manifestScripts(
   configFiles: Parameters<typeof fileManifestScript>[0]["configFiles"],
   listedScope: boolean,
   wholeDirs: readonly string[],
+  /** The data directories (a listed root that is a symlink is followed, as the whole walk does). */
+  roots: readonly string[] = [],
 ): { listed?: string; whole?: string } {
   return {
-    ...(listedScope ? { listed: fileManifestScript({ dataDirs: [], configFiles }, { listed: true }) } : {}),
+    ...(listedScope
+      ? { listed: fileManifestScript({ dataDirs: [], configFiles }, { listed: true, roots }) }
+      : {}),
     ...(wholeDirs.length || !listedScope
       ? { whole: fileManifestScript({ dataDirs: wholeDirs, configFiles: listedScope ? [] : configFiles }) }
       : {}),

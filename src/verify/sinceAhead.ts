@@ -322,7 +322,7 @@ export async function verifyChangedFiles(
       for (const [dir, why] of plan.whole)
         app.events.emit({ type: "info", message: `verify: ${dir} compared whole (${why})` });
       const links = new LinkGroups();
-      const scripts = manifestScripts(mc.profile.configFiles, true, [...plan.whole.keys()]);
+      const scripts = manifestScripts(mc.profile.configFiles, true, [...plan.whole.keys()], dataDirs);
       app.logCommand(
         mc.origin.label,
         `bash -c <file manifest of ${plan.entries.length} listed paths and the configuration> (verify)`,

@@ -55,6 +55,13 @@ setsid nohup bash /var/tmp/fence-writer.sh >/var/tmp/fence-writer.log 2>&1 </dev
   }
   const cold = timedBm(lab, ["cold-sync", "--yes", ...ORIGIN]);
   assert.equal(cold.code, 0, cold.out);
+  // Its write was rolled back; a new one is refused until the swap or a rollback.
+  assert.equal(probeRows("origin", "id = 1"), "0", "the open transaction did not commit");
+  const late = lab.sh("origin", asBj("INSERT INTO fence_probe VALUES (2, 'after the stop')"));
+  assert.notEqual(late.code, 0, "a write after the fence is refused");
+  assert.match(late.stderr, /read-only transaction/);
+  assert.equal(probeRows("origin", "true"), "0");
+
   assert.match(
     cold.out,
     /session\(s\) on its databases after BlueMind's stop, now ended .*pid \d+ \(bj on bj, from [^)]*xid \d+/,
@@ -65,13 +72,6 @@ setsid nohup bash /var/tmp/fence-writer.sh >/var/tmp/fence-writer.log 2>&1 </dev
     ended.some((s) => s.pid > 0 && s.xid !== ""),
     `the writer is named in the journal: ${JSON.stringify(fence)}`,
   );
-
-  // Its write was rolled back; a new one is refused until the swap or a rollback.
-  assert.equal(probeRows("origin", "id = 1"), "0", "the open transaction did not commit");
-  const late = lab.sh("origin", asBj("INSERT INTO fence_probe VALUES (2, 'after the stop')"));
-  assert.notEqual(late.code, 0, "a write after the fence is refused");
-  assert.match(late.stderr, /read-only transaction/);
-  assert.equal(probeRows("origin", "true"), "0");
 
   const verify = timedBm(lab, ["verify", ...ORIGIN]);
   assert.equal(verify.code, 0, verify.out);
@@ -95,7 +95,13 @@ setsid nohup bash /var/tmp/fence-writer.sh >/var/tmp/fence-writer.log 2>&1 </dev
 });
 
 void test("a BlueMind started on the target during the downtime keeps the swap shut, with the reason", () => {
-  lab.must("target", "bmctl start >/dev/null 2>&1 || true");
+  // Its core alone, idle (as bmctl's stand-in starts it): nothing differs yet, but it could write
+  // behind the proof at any moment, so the gate stays shut while it runs.
+  lab.must(
+    "target",
+    `. /etc/default/bm-lab-core; setsid "$LAB_NODE" --import "$LAB_REPO/node_modules/tsx/dist/loader.mjs" "$LAB_REPO/lab/standin/core.ts" >>/var/log/bm-lab-core.log 2>&1 </dev/null & echo $! > /run/bm-core.pid
+for i in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/8090) 2>/dev/null && exit 0; sleep 0.1; done; exit 1`,
+  );
   try {
     const verify = timedBm(lab, ["verify", ...ORIGIN]);
     assert.equal(verify.code, 1, verify.out);
