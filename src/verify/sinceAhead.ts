@@ -7,7 +7,7 @@
  * - changed: in the downtime, only what could have changed since the last ahead record.
  */
 import type { App } from "../engine/app.js";
-import { stderrTail } from "../adapters/process.js";
+import { shellQuote, stderrTail } from "../adapters/process.js";
 import { ExitCode, StepFailed } from "../engine/errors.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { formatCount } from "../engine/format.js";
@@ -31,6 +31,7 @@ import {
   keptGroups,
   LinkGroups,
   manifestScripts,
+  MAX_LISTED,
   planListed,
   readGroupCounts,
   readLogText,
@@ -319,6 +320,10 @@ export async function verifyChangedFiles(
         ahead.changeLog ? readLogText(ahead.changeLog.path) : undefined,
         { finalCopy: opts.refresh ? "none" : "cold" },
       );
+      // Changes on the target since the ahead: what the origin's change journal cannot see (the
+      // target's own BlueMind, a cron job, an administrator). Every entry whose inode changed since
+      // (ctime, which no tool can set back) is listed too.
+      const targetNote = await addTargetChanges(app, mc, plan, ahead, opts.refresh ?? false);
       for (const [dir, why] of plan.whole)
         app.events.emit({ type: "info", message: `verify: ${dir} compared whole (${why})` });
       const links = new LinkGroups();
@@ -372,10 +377,54 @@ export async function verifyChangedFiles(
       const listed = Object.values(plan.counts).reduce((a, n) => a + n, 0);
       return {
         value: counts,
-        summary: `${formatCount(listed)} listed paths in ${plan.listedDirs.length} directories${plan.whole.size ? `, ${plan.whole.size} directories whole` : ""}, the configuration whole: ${formatCount(counts.files)} files compared${note}`,
+        summary: `${formatCount(listed)} listed paths in ${plan.listedDirs.length} directories${plan.whole.size ? `, ${plan.whole.size} directories whole` : ""}, the configuration whole: ${formatCount(counts.files)} files compared${note}${targetNote}`,
       };
     },
   );
+}
+
+/**
+ * The target's entries whose inode changed (ctime) since the ahead began (5 s of margin, the
+ * target's clock, as the ahead's start), in the listed directories: listed as well. A directory
+ * with more than MAX_LISTED of them is compared whole. In the downtime these include what the cold
+ * sync itself wrote (listed anyway); on a refresh, the target's own copies are still to come.
+ */
+async function addTargetChanges(
+  app: App,
+  mc: MigrationContext,
+  plan: ReturnType<typeof planListed>,
+  ahead: VerifyAheadRecord,
+  refresh: boolean,
+): Promise<string> {
+  if (refresh || !plan.listedDirs.length) return "";
+  const since = Math.floor(Date.parse(ahead.startedAt) / 1000) - 5;
+  const t0 = Date.now();
+  const script = `export LC_ALL=C; for d in ${plan.listedDirs.map(shellQuote).join(" ")}; do find "$d" -newerct "@${since}" -printf '%p\\0' 2>/dev/null; done; true`;
+  app.logCommand(
+    mc.target.label,
+    `find <${plan.listedDirs.length} listed data directories> -newerct @${since} (changes on the target since the ahead)`,
+  );
+  const r = await mc.target.sh(script, {
+    signal: app.signal,
+    timeoutMs: 30 * 60_000,
+    stdoutEncoding: "latin1",
+  });
+  const listed = new Set(plan.entries.map((e) => e.path));
+  const found = r.stdout.split("\0").filter(Boolean);
+  let added = 0;
+  for (const dir of [...plan.listedDirs]) {
+    const mine = found.filter((p) => isUnder(p, [dir]) && !listed.has(p));
+    if (mine.length > MAX_LISTED) {
+      plan.whole.set(dir, `${mine.length} entries changed on the target since the ahead`);
+      plan.listedDirs.splice(plan.listedDirs.indexOf(dir), 1);
+      plan.entries = plan.entries.filter((e) => !isUnder(e.path, [dir]));
+      continue;
+    }
+    for (const p of mine) plan.entries.push({ path: p, tree: false });
+    plan.counts[dir] = (plan.counts[dir] ?? 0) + mine.length;
+    added += mine.length;
+  }
+  return `; ${formatCount(found.length)} entries changed on the target since the ahead (${formatCount(added)} more listed, ${Date.now() - t0} ms)`;
 }
 
 interface GroupProof {

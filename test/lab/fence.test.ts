@@ -68,6 +68,8 @@ setsid nohup bash /var/tmp/fence-writer.sh >/var/tmp/fence-writer.log 2>&1 </dev
   );
   const fence = journal(lab).findLast((r) => r["step"] === "fence:origin" && r["type"] === "step-done");
   const ended = (fence?.["data"] as { ended?: { pid: number; xid: string }[] } | undefined)?.ended ?? [];
+  // What the fence costs the downtime: its step runs after the origin's stop, before the copy.
+  process.stdout.write(`# [fence] fence step: ${String(fence?.["durationMs"])} ms after the origin's stop\n`);
   assert.ok(
     ended.some((s) => s.pid > 0 && s.xid !== ""),
     `the writer is named in the journal: ${JSON.stringify(fence)}`,
@@ -122,5 +124,27 @@ void test("rollback lifts the fence: the origin takes writes again", () => {
   assert.equal(rollback.code, 0, rollback.out);
   lab.must("origin", asBj("INSERT INTO fence_probe VALUES (3, 'after the rollback')"));
   assert.equal(probeRows("origin", "id = 3"), "1");
+  assert.doesNotMatch(lab.bm(["status"]).stdout, /FENCED/);
+});
+
+void test("the swap lifts the fence: the origin kept up (--origin-power keep) has no read-only database left", () => {
+  for (const args of [
+    ["cold-sync", "--yes"],
+    ["verify"],
+    ["swap", "--apply", "--keep-target-ip", "--origin-power", "keep"],
+  ]) {
+    const r = timedBm(lab, [...args, ...ORIGIN]);
+    assert.equal(r.code, 0, r.out);
+    if (args[0] === "swap") assert.match(r.out, /disabled at boot on the origin, the fence lifted/);
+  }
+  assert.equal(
+    lab
+      .must(
+        "origin",
+        `runuser -u postgres -- psql -X -At -c "SELECT count(*) FROM pg_db_role_setting WHERE 'default_transaction_read_only=on' = ANY(setconfig)"`,
+      )
+      .trim(),
+    "0",
+  );
   assert.doesNotMatch(lab.bm(["status"]).stdout, /FENCED/);
 });
