@@ -322,8 +322,8 @@ export async function verifyChangedFiles(
       );
       // Changes on the target since the ahead: what the origin's change journal cannot see (the
       // target's own BlueMind, a cron job, an administrator). Every entry whose inode changed since
-      // (ctime, which no tool can set back) is listed too.
-      const targetNote = await addTargetChanges(app, mc, plan, ahead, opts.refresh ?? false);
+      // (ctime, which no tool can set back) is compared too: found while the list is compared.
+      const targetFind = opts.refresh ? undefined : targetChangesSince(app, mc, plan.listedDirs, ahead);
       for (const [dir, why] of plan.whole)
         app.events.emit({ type: "info", message: `verify: ${dir} compared whole (${why})` });
       const links = new LinkGroups();
@@ -355,6 +355,16 @@ export async function verifyChangedFiles(
       ];
       if (scripts.whole) runs.push(run(scripts.whole));
       let all = await Promise.all(runs);
+      let targetNote = "";
+      if (targetFind) {
+        const found = await targetFind;
+        const more = beyondPlan(plan, found.paths);
+        if (more.entries.length)
+          all = [...all, await run(scripts.listed!, { input: listedInput(more.entries), listed: true })];
+        if (more.whole.length)
+          all = [...all, await run(fileManifestScript({ dataDirs: more.whole, configFiles: [] }))];
+        targetNote = `; ${formatCount(found.paths.length)} entries changed on the target since the ahead (${formatCount(more.entries.length)} more compared${more.whole.length ? `, ${more.whole.join(", ")} whole` : ""}; found in ${found.ms} ms)`;
+      }
       let note = "";
       if (links.incomplete()) {
         // A listed file with other names that were not listed: its hard links are compared whole.
@@ -385,46 +395,48 @@ export async function verifyChangedFiles(
 
 /**
  * The target's entries whose inode changed (ctime) since the ahead began (5 s of margin, the
- * target's clock, as the ahead's start), in the listed directories: listed as well. A directory
- * with more than MAX_LISTED of them is compared whole. In the downtime these include what the cold
- * sync itself wrote (listed anyway); on a refresh, the target's own copies are still to come.
+ * target's clock, as the ahead's start), in the listed directories. In the downtime these include
+ * what the cold sync itself wrote (listed anyway).
  */
-async function addTargetChanges(
+async function targetChangesSince(
   app: App,
   mc: MigrationContext,
-  plan: ReturnType<typeof planListed>,
+  dirs: readonly string[],
   ahead: VerifyAheadRecord,
-  refresh: boolean,
-): Promise<string> {
-  if (refresh || !plan.listedDirs.length) return "";
+): Promise<{ paths: string[]; ms: number }> {
+  if (!dirs.length) return { paths: [], ms: 0 };
   const since = Math.floor(Date.parse(ahead.startedAt) / 1000) - 5;
   const t0 = Date.now();
-  const script = `export LC_ALL=C; for d in ${plan.listedDirs.map(shellQuote).join(" ")}; do find "$d" -newerct "@${since}" -printf '%p\\0' 2>/dev/null; done; true`;
+  const script = `export LC_ALL=C; for d in ${dirs.map(shellQuote).join(" ")}; do find "$d" -newerct "@${since}" -printf '%p\\0' 2>/dev/null; done; true`;
   app.logCommand(
     mc.target.label,
-    `find <${plan.listedDirs.length} listed data directories> -newerct @${since} (changes on the target since the ahead)`,
+    `find <${dirs.length} listed data directories> -newerct @${since} (changes on the target since the ahead)`,
   );
   const r = await mc.target.sh(script, {
     signal: app.signal,
     timeoutMs: 30 * 60_000,
     stdoutEncoding: "latin1",
   });
+  return { paths: r.stdout.split("\0").filter(Boolean), ms: Date.now() - t0 };
+}
+
+/**
+ * What the target's changes add to the listed plan: the entries not listed yet, and the directories
+ * with more than MAX_LISTED of them (compared whole instead).
+ */
+export function beyondPlan(
+  plan: Pick<ReturnType<typeof planListed>, "entries" | "listedDirs">,
+  found: readonly string[],
+): { entries: { path: string; tree: boolean }[]; whole: string[] } {
   const listed = new Set(plan.entries.map((e) => e.path));
-  const found = r.stdout.split("\0").filter(Boolean);
-  let added = 0;
-  for (const dir of [...plan.listedDirs]) {
+  const entries: { path: string; tree: boolean }[] = [];
+  const whole: string[] = [];
+  for (const dir of plan.listedDirs) {
     const mine = found.filter((p) => isUnder(p, [dir]) && !listed.has(p));
-    if (mine.length > MAX_LISTED) {
-      plan.whole.set(dir, `${mine.length} entries changed on the target since the ahead`);
-      plan.listedDirs.splice(plan.listedDirs.indexOf(dir), 1);
-      plan.entries = plan.entries.filter((e) => !isUnder(e.path, [dir]));
-      continue;
-    }
-    for (const p of mine) plan.entries.push({ path: p, tree: false });
-    plan.counts[dir] = (plan.counts[dir] ?? 0) + mine.length;
-    added += mine.length;
+    if (mine.length > MAX_LISTED) whole.push(dir);
+    else for (const p of mine) entries.push({ path: p, tree: false });
   }
-  return `; ${formatCount(found.length)} entries changed on the target since the ahead (${formatCount(added)} more listed, ${Date.now() - t0} ms)`;
+  return { entries, whole };
 }
 
 interface GroupProof {

@@ -25,13 +25,14 @@ import {
   groupsToHash,
   LinkGroups,
   manifestScripts,
+  MAX_LISTED,
   planListed,
   usableAhead,
   type VerifyAheadRecord,
 } from "../../../src/verify/ahead.js";
 import { fileManifestScript, listedInput, parseFileManifest } from "../../../src/verify/fileManifest.js";
 import { LocalHost } from "../../../src/adapters/host.js";
-import { scanUsable } from "../../../src/verify/sinceAhead.js";
+import { beyondPlan, scanUsable } from "../../../src/verify/sinceAhead.js";
 
 const intTable: GroupTable = { ident: "public.t_mailbox_record", pk: ["id"], pkType: "bigint" };
 const textTable: GroupTable = { ident: "public.t_domain", pk: ["name"], pkType: "text" };
@@ -427,4 +428,21 @@ void test("listed manifest: a data directory whose root is a symlink is listed a
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+void test("changes on the target since the ahead: compared beside the list, a directory with too many compared whole", () => {
+  const plan = {
+    entries: [{ path: "/var/spool/cyrus/a", tree: false }],
+    listedDirs: ["/var/spool/cyrus", "/var/spool/bm-docs"],
+  };
+  const found = ["/var/spool/cyrus/a", "/var/spool/cyrus/b", "/var/spool/bm-docs/x", "/elsewhere/y"];
+  assert.deepEqual(beyondPlan(plan, found), {
+    entries: [
+      { path: "/var/spool/cyrus/b", tree: false },
+      { path: "/var/spool/bm-docs/x", tree: false },
+    ],
+    whole: [],
+  });
+  const many = Array.from({ length: MAX_LISTED + 1 }, (_, i) => `/var/spool/bm-docs/f${i}`);
+  assert.deepEqual(beyondPlan(plan, many).whole, ["/var/spool/bm-docs"]);
 });
