@@ -5,8 +5,12 @@
  * not reach) does not come back in every cold sync's verification: the downtime's verification
  * then re-checks these paths as before, and proves them.
  *
- * Only files: each path by itself (`rsync --files-from --ignore-times --delete-missing-args`, as
- * the journaled copy does), never more than the ahead listed.
+ * Files: each path by itself (`rsync --files-from --ignore-times --delete-missing-args`, as the
+ * journaled copy does), never more than the ahead listed. Databases: the row groups the ahead found
+ * different, replaced in the staging copy by the origin's (one transaction per table): the delta's
+ * watermark finds only rows the origin wrote since, never a staging row that differs without one.
+ * Rows copied from the serving origin are its rows now: later writes have a newer xmin, and the
+ * cold sync's delta copies them as before.
  */
 import { rsyncListedPull, safeRelative } from "../adapters/rsyncListed.js";
 import type { App } from "../engine/app.js";
@@ -15,6 +19,11 @@ import { formatCount } from "../engine/format.js";
 import type { JournalRecord } from "../engine/journal.js";
 import type { MigrationContext } from "./context.js";
 import { withParents } from "./changeJournal.js";
+import { pipeOriginInto, targetRows } from "../adapters/pgQuery.js";
+import type { OriginDb } from "../adapters/postgres.js";
+import { GROUPING, groupFilter, type AheadTable } from "../database/rowGroups.js";
+import { parsePk, TABLES_SQL } from "./databaseDelta.js";
+import { stagingName } from "./databaseSteps.js";
 
 /**
  * The paths found different by the last verification ahead (or its refresh), and by the last
@@ -80,5 +89,80 @@ export async function recopyAheadDifferences(app: App, mc: MigrationContext): Pr
   app.events.emit({
     type: "info",
     message: `Copied again, before the downtime, the ${formatCount(n)} path(s) the verification ahead found different (${formatCount(Date.now() - t0)} ms); the downtime's verification proves them`,
+  });
+}
+
+/** The row groups the last verification ahead found different, by database and table. */
+export function aheadGroupDifferences(
+  records: readonly JournalRecord[],
+  dbs: readonly string[],
+): Map<string, Map<string, AheadTable>> {
+  const out = new Map<string, Map<string, AheadTable>>();
+  const ahead = records.findLast((r) => r.type === "verify-ahead");
+  const databases = ahead?.["databases"];
+  if (!databases || typeof databases !== "object") return out;
+  for (const db of dbs) {
+    const tables = (databases as Record<string, { tables?: unknown; grouping?: unknown }>)[db];
+    // Groups numbered as today's verification numbers them, or none (another release's record).
+    if (!tables || tables.grouping !== GROUPING || !tables.tables || typeof tables.tables !== "object")
+      continue;
+    const m = new Map<string, AheadTable>();
+    for (const [ident, g] of Object.entries(tables.tables as Record<string, unknown>))
+      if (g === "all") m.set(ident, "all");
+      else if (Array.isArray(g) && g.length && g.every((n) => Number.isInteger(n)))
+        m.set(ident, g as number[]);
+    if (m.size) out.set(db, m);
+  }
+  return out;
+}
+
+/** Replace in each staging copy the row groups the last verification ahead found different. */
+export async function recopyAheadGroups(
+  app: App,
+  mc: MigrationContext,
+  origin: () => OriginDb,
+): Promise<void> {
+  const diff = aheadGroupDifferences(app.journal.records(), mc.profile.databases);
+  if (!diff.size) return;
+  const t0 = Date.now();
+  let n = 0;
+  for (const [db, tables] of diff) {
+    const staging = stagingName(db);
+    const listed = await targetRows(staging, TABLES_SQL, app.signal);
+    if (listed.exitCode !== 0) continue; // no staging copy: the cold sync copies it in full
+    const known = new Map(
+      listed.rows.map(([ident = "", pk, pkType]) => [
+        ident,
+        { ident, pk: parsePk(pk), pkType: pkType ?? "" },
+      ]),
+    );
+    for (const [ident, groups] of tables) {
+      const t = known.get(ident);
+      if (!t) continue; // a table the staging copy lacks: its schema differs, the delta copies in full
+      const where = groups === "all" ? "true" : groupFilter(t, groups);
+      app.logCommand(
+        "target",
+        `psql ${staging}: replace ${groups === "all" ? "every row" : `${groups.length} row group(s)`} of ${ident} by the origin's (they differed ahead)`,
+      );
+      const r = await pipeOriginInto(
+        origin(),
+        db,
+        `COPY (SELECT * FROM ONLY ${t.ident} r WHERE ${where}) TO STDOUT`,
+        staging,
+        [`DELETE FROM ONLY ${t.ident} r WHERE ${where}`, `COPY ${t.ident} FROM STDIN`],
+        app.signal,
+      );
+      if (r.exitCode !== 0)
+        throw new StepFailed(
+          "recopy-ahead",
+          `copying again the rows of ${db}'s ${ident} that differed ahead failed: ${r.stderr.trim().split("\n").pop() ?? ""} (nothing was stopped)`,
+          { hint: "fix the cause shown (bm-migrate check), then run the same command again" },
+        );
+      n += groups === "all" ? 1 : groups.length;
+    }
+  }
+  app.events.emit({
+    type: "info",
+    message: `Copied again, before the downtime, the ${formatCount(n)} row group(s) the verification ahead found different (${formatCount(Date.now() - t0)} ms); the downtime's verification proves them`,
   });
 }

@@ -61,3 +61,35 @@ void test("a failed verification's file differences too (the separate commands: 
     "a passing verification leaves nothing to copy",
   );
 });
+
+void test("the ahead's differing row groups, by database and table, only when numbered as today's verification numbers them", async () => {
+  const { GROUPING } = await import("../../../src/database/rowGroups.js");
+  const { aheadGroupDifferences } = await import("../../../src/phases/recopy.js");
+  const records: JournalRecord[] = [
+    {
+      t: "1",
+      type: "verify-ahead",
+      databases: {
+        bj: {
+          watermark: 1,
+          grouping: GROUPING,
+          tables: { "public.t_a": [3, 7], "public.t_b": "all", "public.t_c": [] },
+        },
+        "bj-data": { watermark: 1, grouping: "another release's", tables: { "public.t_d": [1] } },
+        keycloak: { whole: "no staging copy" },
+      },
+    },
+  ];
+  assert.deepEqual(
+    [...aheadGroupDifferences(records, ["bj", "bj-data", "keycloak"])].map(([db, m]) => [db, [...m]]),
+    [
+      [
+        "bj",
+        [
+          ["public.t_a", [3, 7]],
+          ["public.t_b", "all"],
+        ],
+      ],
+    ],
+  );
+});
