@@ -62,12 +62,12 @@ const inList = (dbs: readonly string[]): string => dbs.map(quoteLiteral).join(",
 /**
  * Client sessions only: autovacuum workers write no rows of the tables (an ANALYZE only its own
  * statistics). `backend_type` is PostgreSQL 10's; before, every session listed is a client's or
- * an autovacuum worker's, whose query then starts with "autovacuum:". Read through to_jsonb so
+ * an autovacuum worker's, whose query then starts with "autovacuum:". Read through row_to_json so
  * that the same text runs on 9.5 and later.
  */
-const CLIENTS = `coalesce(to_jsonb(a)->>'backend_type', CASE WHEN a.query LIKE 'autovacuum:%' THEN 'autovacuum worker' ELSE 'client backend' END) = 'client backend'`;
+const CLIENTS = `coalesce(row_to_json(a)->>'backend_type', CASE WHEN a.query LIKE 'autovacuum:%' THEN 'autovacuum worker' ELSE 'client backend' END) = 'client backend'`;
 
-const SESSION_COLS = `a.pid, coalesce(a.usename::text, ''), coalesce(a.datname::text, ''), coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'), coalesce(a.state, ''), coalesce(a.backend_xid::text, '')`;
+const SESSION_COLS = `a.pid, coalesce(a.usename::text, ''), coalesce(a.datname::text, ''), coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'), coalesce(a.state, ''), coalesce((row_to_json(a)->>'backend_xid'), '')`;
 
 /**
  * The fence in one session (psql, tab-separated rows tagged by their first field): set, name,
@@ -88,7 +88,7 @@ END $fence$;
 SELECT pg_stat_clear_snapshot();
 SELECT 'left', ${SESSION_COLS} FROM pg_stat_activity a WHERE ${others};
 SELECT 'prepared', gid, database::text, owner::text, transaction::text FROM pg_prepared_xacts WHERE database IN (${inList(dbs)});
-SELECT 'xid', a.pid, coalesce(a.datname::text, ''), a.backend_xid::text FROM pg_stat_activity a WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid();
+SELECT 'xid', a.pid, coalesce(a.datname::text, ''), (row_to_json(a)->>'backend_xid') FROM pg_stat_activity a WHERE (row_to_json(a)->>'backend_xid') IS NOT NULL AND a.pid <> pg_backend_pid();
 SELECT 'snapshot', txid_current_snapshot()::text;
 ${fenceStateSql(dbs)}`;
 }

@@ -33,10 +33,11 @@ export const rowHash = (alias: string): string =>
  * cannot tell "nothing in progress": its xmax is the newest completed transaction's successor, so
  * a transaction holding the newest id is in neither its xmax nor its list ("930:930:" while 930
  * writes). Two equal texts mean nothing committed in between; see snapshotQuiet for "nothing in
- * progress".
+ * progress". (`backend_xid` is PostgreSQL 9.4's: read through row_to_json, an older server lists
+ * none; json's `->>` is 9.3's.)
  */
 export const SNAPSHOT_TEXT = `txid_current_snapshot()::text
-  || coalesce(' held ' || (SELECT string_agg(a.backend_xid::text, ',' ORDER BY a.backend_xid::text) FROM pg_stat_activity a WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()), '')
+  || coalesce(' held ' || (SELECT string_agg((row_to_json(a)->>'backend_xid'), ',' ORDER BY (row_to_json(a)->>'backend_xid')) FROM pg_stat_activity a WHERE (row_to_json(a)->>'backend_xid') IS NOT NULL AND a.pid <> pg_backend_pid()), '')
   || coalesce(' prepared ' || (SELECT string_agg(p.transaction::text, ',' ORDER BY p.transaction::text) FROM pg_prepared_xacts p), '')`;
 
 /**

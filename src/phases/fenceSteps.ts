@@ -144,7 +144,7 @@ export async function fenceHolds(
   const inList = dbs.map(quoteLiteral).join(", ");
   const sql = `${fenceStateSql(dbs)}
 SELECT 'prepared', gid, database::text, owner::text, transaction::text FROM pg_prepared_xacts WHERE database IN (${inList});
-SELECT 'writer', a.pid, coalesce(a.usename::text, ''), a.datname::text, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'), coalesce(a.state, ''), a.backend_xid::text FROM pg_stat_activity a WHERE a.datname IN (${inList}) AND a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid();
+SELECT 'writer', a.pid, coalesce(a.usename::text, ''), a.datname::text, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'), coalesce(a.state, ''), (row_to_json(a)->>'backend_xid') FROM pg_stat_activity a WHERE a.datname IN (${inList}) AND (row_to_json(a)->>'backend_xid') IS NOT NULL AND a.pid <> pg_backend_pid();
 `;
   const { rows, result } = await originSql(origin, sql, signal);
   if (result.exitCode !== 0)
