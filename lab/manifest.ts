@@ -560,7 +560,13 @@ export function psqlJsonLines(db: string, sql: string, access: PgAccess): unknow
   const result = spawnSync(command, args, {
     input: SESSION_SQL + sql,
     encoding: "utf8",
-    env: { ...process.env, PGCLIENTENCODING: "UTF8" },
+    // Its temporary views need a session that may write: the migration's fence makes the origin's
+    // databases read-only by default during the downtime (src/database/fence.ts).
+    env: {
+      ...process.env,
+      PGCLIENTENCODING: "UTF8",
+      PGOPTIONS: `${process.env["PGOPTIONS"] ?? ""} -c default_transaction_read_only=off`.trim(),
+    },
     maxBuffer: 512 * 1024 * 1024,
   });
   if (result.error !== undefined) throw new Error(`cannot run ${command}: ${result.error.message}`);

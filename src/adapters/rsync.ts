@@ -61,6 +61,8 @@ export function rsyncArgs(p: RsyncPull): string[] {
     ...(p.delete === false ? [] : ["--delete"]),
     "--info=progress2,stats2",
     "--no-human-readable",
+    // Extended attributes too (-a leaves them): a file's are part of what it holds (issue 25).
+    "--xattrs",
     "-e",
     p.ssh.rsyncShell(),
   ];

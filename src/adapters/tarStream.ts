@@ -49,11 +49,11 @@ const STATUS_LINE = "bm-migrate-tar-status";
  * connection's options, as the plan shows rsync's `-e ssh`.
  */
 export function tarPullCommand(p: Omit<TarPull, "signal" | "onProgress">, display = false): string {
-  const remote = `cd ${shellQuote(p.source)} && exec ${p.nice ? "nice -n 10 ionice -c2 -n7 " : ""}tar --create --file=- --sparse --format=posix --pax-option=delete=atime,delete=ctime .`;
+  const remote = `cd ${shellQuote(p.source)} && exec ${p.nice ? "nice -n 10 ionice -c2 -n7 " : ""}tar --create --file=- --sparse --format=posix --pax-option=delete=atime,delete=ctime --xattrs --xattrs-include='*' .`;
   const ssh = ["ssh", ...(display ? [] : p.ssh.sshArgs()), p.ssh.destination, "--", remote]
     .map(shellQuote)
     .join(" ");
-  return `${ssh} | tar --extract --file=- --same-owner --preserve-permissions --verbose --totals --directory=${shellQuote(p.dest)}`;
+  return `${ssh} | tar --extract --file=- --same-owner --preserve-permissions --xattrs --xattrs-include='*' --verbose --totals --directory=${shellQuote(p.dest)}`;
 }
 
 export async function tarPull(p: TarPull): Promise<TarOutcome> {

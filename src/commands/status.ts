@@ -208,6 +208,10 @@ async function printStatus(app: App): Promise<number> {
       `cold phase (cold sync): ${formatDuration(st.downtime.ms)} from ${st.downtime.startedAt} to ${st.downtime.endedAt}`,
     );
   if (st.rolledBackAt) lines.push(`rolled back at ${st.rolledBackAt}`);
+  if (st.fence)
+    lines.push(
+      `the origin's databases are FENCED (read-only) since ${st.fence.since}${st.fence.databases.length ? `: ${st.fence.databases.join(", ")}` : ""}${st.fence.ended ? ` (${st.fence.ended} session(s) connected then were ended)` : ""}; bm-migrate rollback or the swap lifts it`,
+    );
   if (here) lines.push(`This server now: ${describeServiceState(here)}`);
   lines.push(`Next: ${st.next}`);
   app.print(lines.join("\n"));

@@ -195,6 +195,14 @@ export interface SwapForcedRecord extends RecordBase {
   reason: string;
 }
 
+/**
+ * The cold sync's step that fences the origin's databases (phases/fenceSteps.ts): the fence is up
+ * from its `step-started` record on, until a step whose `step-done` data holds `FENCE_LIFTED`
+ * (the databases it lifted it from: rollback, swap).
+ */
+export const FENCE_STEP_ID = "fence:origin";
+export const FENCE_LIFTED = "fenceLifted";
+
 /** Every record the journal holds. */
 export type MigrationRecord =
   | PassStartedRecord

@@ -6,8 +6,11 @@
  * interprets the journal's pass and step records.
  */
 import {
+  FENCE_LIFTED,
+  FENCE_STEP_ID,
   isRecord,
   type CheckRecord,
+  type StepDoneRecord,
   type JournalRecord,
   type Phase,
   type VerifyResultRecord,
@@ -79,6 +82,11 @@ export interface MigrationStatus {
   outage?: Outage;
   rolledBackAt?: string;
   swappedAt?: string;
+  /**
+   * The origin's write fence, up from the start of the cold sync's fence step until a step lifts
+   * it (rollback, swap): its databases are read-only (see database/fence.ts).
+   */
+  fence?: { since: string; databases: string[]; ended: number };
   /** The phase `run` runs next. */
   nextPhase: NextPhase;
   /** The command to tell the administrator. */
@@ -89,6 +97,17 @@ export interface MigrationStatus {
 export const SHORT_PASS_MS = 5 * 60_000;
 /** `run` makes at most this many hot passes (at least two) before the downtime. */
 export const MAX_HOT_PASSES = 3;
+
+/** The fence's part of a step's end: its databases and sessions ended, or its lifting. */
+function foldFence(st: Pick<MigrationStatus, "fence">, r: StepDoneRecord): void {
+  const data = r.data ?? {};
+  const names = (v: unknown): string[] =>
+    Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+  if (r.step === FENCE_STEP_ID && st.fence) {
+    st.fence.databases = names(data["databases"]);
+    st.fence.ended = Array.isArray(data["ended"]) ? data["ended"].length : 0;
+  } else if (Array.isArray(data[FENCE_LIFTED])) delete st.fence;
+}
 
 export function foldJournal(records: readonly JournalRecord[]): MigrationStatus {
   const passes = new Map<string, PassState>();
@@ -135,6 +154,8 @@ export function foldJournal(records: readonly JournalRecord[]): MigrationStatus 
       return;
     }
     if (isRecord(r, "step-started")) {
+      // Up from its start: a crash after the fence was set but before its record still counts.
+      if (r.step === FENCE_STEP_ID) st.fence = { since: r.t, databases: st.fence?.databases ?? [], ended: 0 };
       const p = passOf(r);
       if (!p) return;
       const existing = p.steps.find((s) => s.id === r.step);
@@ -157,6 +178,7 @@ export function foldJournal(records: readonly JournalRecord[]): MigrationStatus 
       return;
     }
     if (isRecord(r, "step-done") || isRecord(r, "step-failed")) {
+      if (isRecord(r, "step-done")) foldFence(st, r);
       const p = passOf(r);
       if (!p) return;
       let s = p.steps.find((x) => x.id === r.step);

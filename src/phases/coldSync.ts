@@ -19,6 +19,7 @@ import { ConfigError, ExitCode, StepFailed } from "../engine/errors.js";
 import type { PreflightOptions } from "../check/preflight.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { flushQueue } from "./queueSteps.js";
+import { recopyAheadDifferences, recopyAheadGroups } from "./recopy.js";
 import { describeQueue } from "../bluemind/postfixQueue.js";
 
 /** What runs around the cold sync when `run` drives it. */
@@ -83,6 +84,12 @@ export async function coldSyncPhase(
     }
     // While the origin still serves: its postfix tries its queue now, so that little waits at the stop.
     if (!open) await flushOriginQueue(app, mc);
+    // While the origin still serves: what a verification found different is copied again, so that
+    // a difference the change journal cannot explain does not fail every downtime's verification.
+    if (!open) {
+      await recopyAheadDifferences(app, mc);
+      await recopyAheadGroups(app, mc, db.get);
+    }
     // The plan from the journal as it is now: the catch-up's copies are the last complete ones.
     const plan = coldSyncPlan(mc, app.journal.records(), { originDb: db.get, pass, readAhead, originScans });
     // While the origin still serves: the staging copies' side of the database delta (on a resumed

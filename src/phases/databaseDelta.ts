@@ -27,7 +27,7 @@ import { originRows, pipeOriginInto, targetRows } from "../adapters/pgQuery.js";
 import { psqlAsPostgres, quoteIdent, quoteLiteral, type OriginDb } from "../adapters/postgres.js";
 import { SCHEMA_SQL, USER_RELATION } from "../database/manifest.js";
 import { groupExpr, groupFilter, keyColumns, type GroupKey, type GroupTable } from "../database/rowGroups.js";
-import { rowHash, writtenSince, xid32 } from "../database/rowVersions.js";
+import { rowHash, SNAPSHOT_TEXT, snapshotQuiet, writtenSince, xid32 } from "../database/rowVersions.js";
 import {
   byRowsObstacle,
   parseTableChanges,
@@ -263,8 +263,28 @@ const SNAPSHOT_SQL = `SELECT txid_snapshot_xmin(txid_current_snapshot())::text, 
 
 const statement = (sql: string): string => sql.trim().replace(/;$/, "");
 
+/** A delta session's snapshot, noted before it reads anything (see SNAPSHOT_TEXT). */
+export const SESSION_SNAPSHOT_SQL = `SELECT 'snap2', ${SNAPSHOT_TEXT.replace(/\n\s*/g, " ")};`;
+
+/**
+ * Why the cold pass's sessions cannot be trusted to have read one still origin, or undefined:
+ * each must have seen the first one's snapshot, and that one no transaction in progress.
+ */
+export function sessionsDisagree(
+  first: string | undefined,
+  others: readonly (string | undefined)[],
+): string | undefined {
+  if (!snapshotQuiet(first))
+    return `a transaction was in progress on the origin during the downtime's copy (snapshot ${first ?? "unread"})`;
+  if (others.some((s) => s === undefined)) return "a session of the copy did not note its snapshot";
+  const other = others.find((s) => s !== first);
+  return other === undefined
+    ? undefined
+    : `the origin's snapshot moved between the copy's sessions (${first ?? ""}, then ${other})`;
+}
+
 /** Everything the delta needs to know of the origin, in one session: tagged rows. */
-export const ABOUT_SQL = `SELECT 'snap', s.*, txid_current_snapshot()::text FROM (${SNAPSHOT_SQL}) s;
+export const ABOUT_SQL = `SELECT 'snap', s.*, ${SNAPSHOT_TEXT.replace(/\n\s*/g, " ")} FROM (${SNAPSHOT_SQL}) s;
 SELECT 'fp', (${statement(FINGERPRINT_SQL)});
 SELECT 'table', t.* FROM (${statement(TABLES_SQL)}) t;
 SELECT 'size', format('%I.%I', schemaname, relname), n_live_tup FROM pg_stat_user_tables;
@@ -325,6 +345,8 @@ export interface DeltaOutcome {
   ms?: { about: number; compare: number; copy: number; sequences: number };
   /** Cold pass by watermark: what the scan of the still origin found, for the verification next. */
   originScan?: OriginScan;
+  /** Why the scan is not handed to the verification (its sessions did not read one still origin). */
+  scanNotUsed?: string;
 }
 
 /**
@@ -581,8 +603,12 @@ export async function deltaSync(
           : scanSql(part, aheadGroups!, prepared.mode, aheadW32, "grp"),
       )
     : [""];
+  // Each other session notes its snapshot first: in the cold pass all must have read the same
+  // still origin (see sessionsAgree).
   const [about, ...moreScans] = await Promise.all(
-    aheadScans.map((sql, i) => originRows(origin, db, i === 0 ? ABOUT_SQL + sql : sql, signal)),
+    aheadScans.map((sql, i) =>
+      originRows(origin, db, i === 0 ? ABOUT_SQL + sql : `${SESSION_SNAPSHOT_SQL}\n${sql}`, signal),
+    ),
   );
   const ms = { about: lap(), compare: 0, copy: 0, sequences: 0 };
   if (!about || about.exitCode !== 0)
@@ -590,6 +616,18 @@ export async function deltaSync(
   if (moreScans.some((r) => r.exitCode !== 0))
     return fail(`cannot compare the tables: ${moreScans.map((r) => r.stderr.trim()).join(" ")}`);
   const [, xmin, xmax, version, snapshot] = about.rows.find((r) => r[0] === "snap") ?? [];
+  // The cold pass reads the origin in several sessions at once, each with its own snapshot: they
+  // read the same rows only if nothing could commit in between. The fence (phases/fenceSteps.ts)
+  // makes it so; this proves it held: every session saw the same snapshot, with nothing in progress.
+  // Otherwise its scan does not stand for the origin's count in the verification next, which then
+  // counts the origin itself (and finds any row a session missed).
+  const disagree =
+    prove && prepared
+      ? sessionsDisagree(
+          snapshot,
+          moreScans.map((r) => r.rows.find((x) => x[0] === "snap2")?.[1]),
+        )
+      : undefined;
   const fp = about.rows.find((r) => r[0] === "fp")?.[1];
   if (!fp) return fail("cannot read the origin's schema");
   if (fp !== expected.fingerprint)
@@ -785,9 +823,10 @@ export async function deltaSync(
       : {}),
     marks,
     ms,
-    ...(rowsWay && snapshot && prepared?.marks.since !== undefined
+    ...(rowsWay && snapshot && prepared?.marks.since !== undefined && !disagree
       ? { originScan: { snapshot, since: prepared.marks.since, list: tables, tables: rowsWay } }
       : {}),
+    ...(disagree ? { scanNotUsed: disagree } : {}),
   };
 }
 

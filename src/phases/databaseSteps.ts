@@ -340,6 +340,7 @@ async function refreshStaging(
           changedTables: d.changedTables,
           copiedRows: d.copiedRows,
           ...(d.copiedBy ? { copiedBy: d.copiedBy, notByRows: d.notByRows } : {}),
+          ...(d.scanNotUsed ? { scanNotUsed: d.scanNotUsed } : {}),
           ms: { marks: marksMs, ...d.ms, ...(ahead ? { readAhead: ahead.ms } : {}) },
         },
       };

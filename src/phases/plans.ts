@@ -11,6 +11,7 @@ import type { Plan, Stage, Step } from "../engine/plan.js";
 import type { MigrationContext } from "./context.js";
 import { rsyncStep, setAsideStep } from "./dataSteps.js";
 import { stopServicesStep } from "./serviceSteps.js";
+import { fenceStep } from "./fenceSteps.js";
 import { databaseStep, rolePasswordStep, stagingStep } from "./databaseSteps.js";
 import { configStep, leftoversStep } from "./configSteps.js";
 import { queueAtStopStep } from "./queueSteps.js";
@@ -153,10 +154,13 @@ export function coldSyncPlan(mc: MigrationContext, records: JournalRecord[], x: 
   ];
   const stages: Stage[] = [
     {
-      name: "Stop BlueMind and postfix on both servers, PostgreSQL running (downtime starts)",
+      name: "Stop BlueMind and postfix on both servers, PostgreSQL running, the origin's databases fenced (downtime starts)",
       steps: [
         stopServicesStep(mc.origin, { ensurePostgres: true }),
         stopServicesStep(mc.target, { ensurePostgres: true }),
+        // Once BlueMind is stopped there, nothing else commits to the origin's databases until the
+        // swap or a rollback: the copy and the proof read an origin that cannot change.
+        fenceStep(mc.origin, mc.profile.databases, `stop-services:${mc.origin.role}`),
       ],
     },
     // Only for a directory no hot sync ever reached (its fresh-install content goes aside first).

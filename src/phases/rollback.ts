@@ -19,6 +19,8 @@ import { failure } from "../adapters/process.js";
 import { newPassId, runPhase, unfinishedPass } from "../engine/runner.js";
 import { stopWatcher } from "../adapters/watcher.js";
 import { statePaths } from "../engine/paths.js";
+import { FENCE_LIFTED } from "../engine/records.js";
+import { FENCEABLE, liftFence } from "./fenceSteps.js";
 
 /** What `plan` says beside the rollback's steps. */
 export const ROLLBACK_NOTES = [
@@ -26,8 +28,9 @@ export const ROLLBACK_NOTES = [
   "Refused once the swap is done.",
 ];
 
-/** The rollback's plan: the origin's services restarted, and proven running. */
-export function rollbackPlan(origin: () => Promise<Host>): Plan {
+/** The rollback's plan: the origin's fence lifted, its services restarted, and proven running. */
+export function rollbackPlan(origin: () => Promise<Host>, fenced: readonly string[] = []): Plan {
+  const lift = [...new Set([...FENCEABLE, ...fenced])];
   return {
     phase: "rollback",
     stages: [
@@ -40,18 +43,23 @@ export function rollbackPlan(origin: () => Promise<Host>): Plan {
             host: "origin",
             commands: [
               "service postgresql status || service postgresql start",
+              `ALTER DATABASE <each of ${lift.join(", ")} there> RESET default_transaction_read_only  (the cold sync's fence, as postgres)`,
               "service postfix start; bmctl start",
             ],
             run: async ({ signal }) => {
               const host = await origin();
-              for (const script of [ensurePostgresScript, startBlueMindScript]) {
+              const started = async (script: string): Promise<void> => {
                 const r = await host.sh(script, { signal, timeoutMs: 15 * 60_000 });
                 if (r.exitCode !== 0) {
                   throw new StepFailed("rollback:origin", failure(host.label, r).message, {
                     hint: "start BlueMind on the origin by hand (service postfix start; bmctl start)",
                   });
                 }
-              }
+              };
+              await started(ensurePostgresScript);
+              // Before BlueMind starts: its writes must be accepted again.
+              await liftFence(host, lift, signal);
+              await started(startBlueMindScript);
               // bmctl's exit code does not say BlueMind runs: wait until the system says so (bounded).
               let state = await readServiceState(host, signal);
               for (let waited = 0; state.bluemind !== "running" && waited < 120_000; waited += 1000) {
@@ -66,7 +74,10 @@ export function rollbackPlan(origin: () => Promise<Host>): Plan {
                     hint: "look at /var/log/bm/core.log on the origin and start BlueMind by hand (service postfix start; bmctl start)",
                   },
                 );
-              return { summary: "BlueMind runs on the origin again" };
+              return {
+                summary: "the fence lifted, BlueMind runs on the origin again",
+                data: { [FENCE_LIFTED]: lift },
+              };
             },
           },
         ],
@@ -99,7 +110,7 @@ export async function rollbackPhase(app: App): Promise<number> {
     try {
       await runPhase(
         app,
-        rollbackPlan(() => Promise.resolve(hosts.origin)),
+        rollbackPlan(() => Promise.resolve(hosts.origin), st.fence?.databases),
         newPassId(),
         false,
         {

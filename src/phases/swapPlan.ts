@@ -6,6 +6,8 @@
  * whether its work is already done.
  */
 import { SERVICE_STATE_SCRIPT, parseServiceState } from "../bluemind/serviceState.js";
+import { FENCEABLE, liftFence } from "./fenceSteps.js";
+import { FENCE_LIFTED } from "../engine/records.js";
 import { sleep } from "../engine/sleep.js";
 import {
   copyFileSync,
@@ -186,6 +188,7 @@ function stopOriginStep(f: SwapFacts, d: SwapDeps): Step {
     commands: [
       "bmctl stop; service postfix stop",
       "systemctl disable bluemind.target postfix (or update-rc.d ... disable)",
+      `ALTER DATABASE <each of ${FENCEABLE.join(", ")} there> RESET default_transaction_read_only  (the cold sync's fence, as postgres)`,
     ],
     async run(ctx) {
       if (!(await addressAnswers(d.target, f.originIp, ctx.signal)))
@@ -202,7 +205,24 @@ function stopOriginStep(f: SwapFacts, d: SwapDeps): Step {
         r,
         "stop BlueMind and postfix on the origin by hand and disable them at boot, then run: bm-migrate swap --apply",
       );
-      return { summary: "BlueMind and postfix stopped and disabled at boot on the origin" };
+      // The cold sync's fence goes with the origin's service: its databases are its own again
+      // (were it ever started, BlueMind could write), never left read-only behind the swap.
+      // Never in the swap's way (the origin is leaving): a failure is said, with what to run.
+      const lifted = await liftFence(origin, FENCEABLE, ctx.signal).then(
+        () => true,
+        (err: unknown) => {
+          ctx.events.emit({
+            type: "warning",
+            step: "origin:disable",
+            message: `the origin's databases may still be read-only (the cold sync's fence): ${err instanceof Error ? err.message : String(err)}; before the origin ever serves again, as postgres there: ALTER DATABASE <each of ${FENCEABLE.join(", ")}> RESET default_transaction_read_only`,
+          });
+          return false;
+        },
+      );
+      return {
+        summary: `BlueMind and postfix stopped and disabled at boot on the origin${lifted ? ", the fence lifted" : ""}`,
+        ...(lifted ? { data: { [FENCE_LIFTED]: FENCEABLE } } : {}),
+      };
     },
   };
 }

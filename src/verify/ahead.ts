@@ -51,6 +51,7 @@ import {
 } from "../database/rowGroups.js";
 import { statePaths } from "../engine/paths.js";
 import { isRecord } from "../engine/records.js";
+import { SNAPSHOT_TEXT } from "../database/rowVersions.js";
 
 /** Beyond this many paths to re-check in one directory, it is compared whole. */
 export const MAX_LISTED = 50_000;
@@ -374,9 +375,13 @@ export function manifestScripts(
   configFiles: Parameters<typeof fileManifestScript>[0]["configFiles"],
   listedScope: boolean,
   wholeDirs: readonly string[],
+  /** The data directories (a listed root that is a symlink is followed, as the whole walk does). */
+  roots: readonly string[] = [],
 ): { listed?: string; whole?: string } {
   return {
-    ...(listedScope ? { listed: fileManifestScript({ dataDirs: [], configFiles }, { listed: true }) } : {}),
+    ...(listedScope
+      ? { listed: fileManifestScript({ dataDirs: [], configFiles }, { listed: true, roots }) }
+      : {}),
     ...(wholeDirs.length || !listedScope
       ? { whole: fileManifestScript({ dataDirs: wholeDirs, configFiles: listedScope ? [] : configFiles }) }
       : {}),
@@ -448,9 +453,9 @@ export async function snapshotWatermark(
   return Number(out.trim());
 }
 
-const SNAPSHOT_NOW = "SELECT txid_current_snapshot()::text;";
+const SNAPSHOT_NOW = `SELECT ${SNAPSHOT_TEXT};`;
 
-/** A server's snapshot now ("xmin:xmax:xip"). */
+/** A server's snapshot now ("xmin:xmax:xip", then the ids held: see SNAPSHOT_TEXT). */
 export async function currentSnapshot(access: PsqlAccess, db: string, signal: AbortSignal): Promise<string> {
   return (await must(access, db, SNAPSHOT_NOW, signal, "its snapshot")).trim();
 }

@@ -37,6 +37,13 @@ export interface ManifestScriptOptions {
    * (see {@link listedInput}), each alone or with everything under it. Configuration files as usual.
    */
   listed?: boolean;
+  /**
+   * Listed: the data directories. A listed entry that is one of them is followed when its root is
+   * a symlink (as the whole walk's `find -H` and rsync's `DIR/` do), so that a root that is a
+   * symlink on one side and a directory on the other compares as the directory on both; any other
+   * listed symlink stays a link.
+   */
+  roots?: readonly string[];
 }
 
 /** One entry of a listed manifest: the path alone, or the whole tree under it. */
@@ -153,10 +160,16 @@ ${addConfig}
 ${
   opts.listed
     ? `# Listed: entries read from stdin; one that is gone is simply not listed (on either side).
-lone=(); ltree=()
-while IFS= read -r -d '' rec; do case "$rec" in 1*) lone+=("\${rec:1}") ;; 2*) ltree+=("\${rec:1}") ;; esac; done
+lone=(); ltree=(); rone=(); rtree=()
+declare -A root=(${(opts.roots ?? []).map((d) => `[${shellQuote(trimSlashes(d))}]=1`).join(" ")})
+while IFS= read -r -d '' rec; do
+  p=\${rec:1}
+  if [ -n "\${root[$p]+x}" ]; then case "$rec" in 1*) rone+=("$p") ;; 2*) rtree+=("$p") ;; esac
+  else case "$rec" in 1*) lone+=("$p") ;; 2*) ltree+=("$p") ;; esac; fi
+done
 data_listing() {
-  { [ \${#lone[@]} -eq 0 ] || find "\${lone[@]}" -maxdepth 0 "$@"; [ \${#ltree[@]} -eq 0 ] || find "\${ltree[@]}" "$@"; } 2>/dev/null
+  { [ \${#lone[@]} -eq 0 ] || find "\${lone[@]}" -maxdepth 0 "$@"; [ \${#ltree[@]} -eq 0 ] || find "\${ltree[@]}" "$@"
+    [ \${#rone[@]} -eq 0 ] || find -H "\${rone[@]}" -maxdepth 0 "$@"; [ \${#rtree[@]} -eq 0 ] || find -H "\${rtree[@]}" "$@"; } 2>/dev/null
 }`
     : `data_listing() { [ \${#data[@]} -eq 0 ] || find -H "\${data[@]}" "$@"; }`
 }

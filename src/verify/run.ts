@@ -23,6 +23,8 @@ import { verifyAhead, verifyChangedDatabases, verifyChangedFiles, verifyRefresh 
 import { dbAccess, stepEvents } from "./verifyAccess.js";
 import type { Plan } from "../engine/plan.js";
 import { newPassId, runPhase } from "../engine/runner.js";
+import { foldJournal } from "../engine/status.js";
+import { fenceHolds } from "../phases/fenceSteps.js";
 
 /** Differences journaled (and printed); all are counted. */
 const JOURNAL_DIFFERENCES = 200;
@@ -107,6 +109,25 @@ export async function verifyIn(
       return await verifyAhead(app, mc, tunnel.port, started);
     if (scope === "refresh") return await verifyRefresh(app, mc, tunnel.port, started, ahead!, records);
     const log = new DifferenceLog(1000);
+    // What keeps the gate shut whatever the copies hold: a service that changes the data runs
+    // (on the target, its own BlueMind, Cyrus or postfix would write behind the proof), or the
+    // origin's fence no longer holds (something could commit there after the proof).
+    for (const r of running)
+      log.add({
+        where: `${r.role}: ${r.service}`,
+        what: `runs during the verification (seen from ${r.evidence ?? "its service state"}): the swap is refused while it runs; stop it there (bmctl stop; service postfix stop), then verify again`,
+      });
+    const fence = foldJournal(records).fence;
+    if (fence)
+      for (const problem of await fenceHolds(
+        mc.origin,
+        fence.databases.length ? fence.databases : mc.profile.databases,
+        app.signal,
+      ))
+        log.add({
+          where: "origin: the fence",
+          what: `${problem}: something could commit on the origin after this proof; run bm-migrate cold-sync again (it fences again and copies what changed), then verify`,
+        });
     let pass: string | undefined;
     const [files, dbs] = ahead
       ? await Promise.all([

@@ -7,7 +7,7 @@
  * - changed: in the downtime, only what could have changed since the last ahead record.
  */
 import type { App } from "../engine/app.js";
-import { stderrTail } from "../adapters/process.js";
+import { shellQuote, stderrTail } from "../adapters/process.js";
 import { ExitCode, StepFailed } from "../engine/errors.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { formatCount } from "../engine/format.js";
@@ -31,6 +31,7 @@ import {
   keptGroups,
   LinkGroups,
   manifestScripts,
+  MAX_LISTED,
   planListed,
   readGroupCounts,
   readLogText,
@@ -56,7 +57,7 @@ import {
   type TableTotal,
 } from "../database/rowGroups.js";
 import { splitBySize, type OriginScan } from "../phases/databaseDelta.js";
-import { xid32 } from "../database/rowVersions.js";
+import { snapshotQuiet, watermarkFresh, xid32 } from "../database/rowVersions.js";
 import { dbAccess, stepEvents } from "./verifyAccess.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -251,7 +252,15 @@ export async function verifyRefresh(
         const a = ahead.databases[db];
         const m = marks.get(db)!;
         const counts = readGroupCounts(a);
-        if (!a || "whole" in a || !counts || m.target === undefined)
+        // A watermark too far behind (xids wrap) cannot tell the rows written since: compared whole.
+        if (
+          !a ||
+          "whole" in a ||
+          !counts ||
+          m.target === undefined ||
+          !watermarkFresh(a.watermark, m.origin) ||
+          !watermarkFresh(a.targetWatermark, m.target)
+        )
           return [db, await aheadDatabase(app, access, db, m)];
         const proof = await stepEvents(
           app,
@@ -313,10 +322,14 @@ export async function verifyChangedFiles(
         ahead.changeLog ? readLogText(ahead.changeLog.path) : undefined,
         { finalCopy: opts.refresh ? "none" : "cold" },
       );
+      // Changes on the target since the ahead: what the origin's change journal cannot see (the
+      // target's own BlueMind, a cron job, an administrator). Every entry whose inode changed since
+      // (ctime, which no tool can set back) is compared too: found while the list is compared.
+      const targetFind = opts.refresh ? undefined : targetChangesSince(app, mc, plan.listedDirs, ahead);
       for (const [dir, why] of plan.whole)
         app.events.emit({ type: "info", message: `verify: ${dir} compared whole (${why})` });
       const links = new LinkGroups();
-      const scripts = manifestScripts(mc.profile.configFiles, true, [...plan.whole.keys()]);
+      const scripts = manifestScripts(mc.profile.configFiles, true, [...plan.whole.keys()], dataDirs);
       app.logCommand(
         mc.origin.label,
         `bash -c <file manifest of ${plan.entries.length} listed paths and the configuration> (verify)`,
@@ -344,6 +357,16 @@ export async function verifyChangedFiles(
       ];
       if (scripts.whole) runs.push(run(scripts.whole));
       let all = await Promise.all(runs);
+      let targetNote = "";
+      if (targetFind) {
+        const found = await targetFind;
+        const more = beyondPlan(plan, found.paths);
+        if (more.entries.length)
+          all = [...all, await run(scripts.listed!, { input: listedInput(more.entries), listed: true })];
+        if (more.whole.length)
+          all = [...all, await run(fileManifestScript({ dataDirs: more.whole, configFiles: [] }))];
+        targetNote = `; ${formatCount(found.paths.length)} entries changed on the target since the ahead (${formatCount(more.entries.length)} more compared${more.whole.length ? `, ${more.whole.join(", ")} whole` : ""}; found in ${found.ms} ms)`;
+      }
       let note = "";
       if (links.incomplete()) {
         // A listed file with other names that were not listed: its hard links are compared whole.
@@ -366,10 +389,56 @@ export async function verifyChangedFiles(
       const listed = Object.values(plan.counts).reduce((a, n) => a + n, 0);
       return {
         value: counts,
-        summary: `${formatCount(listed)} listed paths in ${plan.listedDirs.length} directories${plan.whole.size ? `, ${plan.whole.size} directories whole` : ""}, the configuration whole: ${formatCount(counts.files)} files compared${note}`,
+        summary: `${formatCount(listed)} listed paths in ${plan.listedDirs.length} directories${plan.whole.size ? `, ${plan.whole.size} directories whole` : ""}, the configuration whole: ${formatCount(counts.files)} files compared${note}${targetNote}`,
       };
     },
   );
+}
+
+/**
+ * The target's entries whose inode changed (ctime) since the ahead began (5 s of margin, the
+ * target's clock, as the ahead's start), in the listed directories. In the downtime these include
+ * what the cold sync itself wrote (listed anyway).
+ */
+async function targetChangesSince(
+  app: App,
+  mc: MigrationContext,
+  dirs: readonly string[],
+  ahead: VerifyAheadRecord,
+): Promise<{ paths: string[]; ms: number }> {
+  if (!dirs.length) return { paths: [], ms: 0 };
+  const since = Math.floor(Date.parse(ahead.startedAt) / 1000) - 5;
+  const t0 = Date.now();
+  const script = `export LC_ALL=C; for d in ${dirs.map(shellQuote).join(" ")}; do find "$d" -newerct "@${since}" -printf '%p\\0' 2>/dev/null; done; true`;
+  app.logCommand(
+    mc.target.label,
+    `find <${dirs.length} listed data directories> -newerct @${since} (changes on the target since the ahead)`,
+  );
+  const r = await mc.target.sh(script, {
+    signal: app.signal,
+    timeoutMs: 30 * 60_000,
+    stdoutEncoding: "latin1",
+  });
+  return { paths: r.stdout.split("\0").filter(Boolean), ms: Date.now() - t0 };
+}
+
+/**
+ * What the target's changes add to the listed plan: the entries not listed yet, and the directories
+ * with more than MAX_LISTED of them (compared whole instead).
+ */
+export function beyondPlan(
+  plan: Pick<ReturnType<typeof planListed>, "entries" | "listedDirs">,
+  found: readonly string[],
+): { entries: { path: string; tree: boolean }[]; whole: string[] } {
+  const listed = new Set(plan.entries.map((e) => e.path));
+  const entries: { path: string; tree: boolean }[] = [];
+  const whole: string[] = [];
+  for (const dir of plan.listedDirs) {
+    const mine = found.filter((p) => isUnder(p, [dir]) && !listed.has(p));
+    if (mine.length > MAX_LISTED) whole.push(dir);
+    else for (const p of mine) entries.push({ path: p, tree: false });
+  }
+  return { entries, whole };
 }
 
 interface GroupProof {
@@ -541,11 +610,8 @@ async function proveChangedGroups(
   return proof(tables, rows, usedScan ? "final copy" : "counted", items, short.length, [oh, th], counts);
 }
 
-/** A snapshot with no transaction in progress ("xmin:xmax:" with xmin = xmax). */
-function quiet(snapshot: string | undefined): boolean {
-  const m = /^(\d+):(\d+):$/.exec(snapshot ?? "");
-  return Boolean(m && m[1] === m[2]);
-}
+/** A snapshot with no transaction in progress (see snapshotQuiet: the newest one held counts too). */
+const quiet = snapshotQuiet;
 
 function proof(
   tables: readonly GroupTable[],
@@ -647,14 +713,34 @@ export async function verifyChangedDatabases(
         `Compare database ${db}: schema, sequences, the row groups that could have changed`,
         async () => {
           const a = ahead.databases[db] as AheadDatabase;
-          const [os, ts, proof] = await Promise.all([
+          const [os, ts, proof, fresh] = await Promise.all([
             readDbManifest(origin, db, app.signal, SCHEMA_SQL + SEQUENCE_VALUES_SQL),
             readDbManifest(target, db, app.signal, SCHEMA_SQL + SEQUENCE_VALUES_SQL),
             proveChangedGroups(app, access, db, db, a, counts.get(db)!, {
               still: true,
               scan: mc.originScans?.get(db),
             }),
+            // Meanwhile: both watermarks must still be recent (else the proof above cannot stand).
+            Promise.all([
+              snapshotWatermark(origin, db, app.signal),
+              snapshotWatermark(target, db, app.signal),
+            ]).then(
+              ([o, t]) => watermarkFresh(a.watermark, o) && watermarkFresh(a.targetWatermark, t),
+              () => false,
+            ),
           ]);
+          if (!fresh) {
+            app.events.emit({
+              type: "info",
+              message: `verify: database ${db} compared whole (a watermark of the verification ahead is too far behind the server's transactions now to tell what was written since)`,
+            });
+            const w = await whole([db]);
+            total.normalised.push(...w.normalised);
+            return {
+              value: { ...proof, tables: w.tables, rows: w.rows, diff: new Map() },
+              summary: `compared whole (its ahead watermark is too old): ${formatCount(w.tables)} tables, ${formatCount(w.rows)} rows`,
+            };
+          }
           for (const [side, r] of [
             [origin, os],
             [target, ts],

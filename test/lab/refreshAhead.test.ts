@@ -1,6 +1,6 @@
 // `run` refreshes an old verification ahead before the downtime (a last hot pass, then only what
 // could have changed since): the downtime then covers the last seconds' changes, and a difference
-// the ahead found is carried to the downtime's verification, never dropped on the way.
+// the ahead found is carried to the downtime (copied again before it, then proven), never dropped.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
@@ -61,7 +61,7 @@ test("run with an old ahead: a last hot pass and a refresh; the downtime's verif
   assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
 });
 
-test("a difference the ahead found (a file rsync's quick check cannot see, a staging row) survives the refresh and fails the downtime's verification", () => {
+test("a difference the ahead found (a file rsync's quick check cannot see, a staging row) survives the refresh, is copied again before the downtime and proven there", async () => {
   serving("t-refr2");
   const hot = lab.bm(["hot-sync", ...ORIGIN, "-q"]);
   assert.equal(hot.code, 0, hot.stderr + hot.stdout);
@@ -79,7 +79,7 @@ test("a difference the ahead found (a file rsync's quick check cannot see, a sta
     "UPDATE rc_users SET username = username || '-x' WHERE user_id = (SELECT min(user_id) FROM rc_users)",
   );
   const r = runToVerify("0");
-  assert.equal(r.code, 1, r.stderr + r.stdout);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
   const rec = aheadRecords();
   assert.equal(rec.length, 2, "a full ahead and its refresh");
   const rel = file.replace("/var/spool/cyrus/", "");
@@ -92,9 +92,22 @@ test("a difference the ahead found (a file rsync's quick check cannot see, a sta
       `${a["refreshOf"] ? "the refresh" : "the ahead"} keeps rc_users' group`,
     );
   }
-  assert.match(r.stdout, new RegExp(`${rel.replace(/[.]/g, "\\.")}.*content differs`));
-  assert.match(r.stdout, /bj-data: table public\.rc_users.*content differs/);
-  assert.match(r.stdout, /nothing is swapped/);
+  // Copied again while the origin still served (issue 25: re-checked but never re-copied, they
+  // failed every cold sync's verification), then proven by the downtime's verification.
+  assert.match(
+    r.stdout,
+    /Copied again, before the downtime, the \d+ path\(s\) the verification ahead found different/,
+  );
+  assert.match(
+    r.stdout,
+    /Copied again, before the downtime, the \d+ row group\(s\) the verification ahead found different/,
+  );
+  const v = journal(lab)
+    .filter((x) => x["type"] === "verify-result")
+    .at(-1);
+  assert.equal(v?.["scope"], "changed");
+  assert.equal(v?.["ok"], true, JSON.stringify(v));
+  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
 });
 
 test("a row of the target changed after the ahead, in a group the origin did not touch and with the same count, fails the downtime's verification", () => {

@@ -43,3 +43,14 @@ test("no rsync of the tool follows a symlink out of the data directories", () =>
       a,
     );
 });
+
+test("extended attributes travel with the files: rsync -X, and tar's --xattrs on both ends of the first copy", async () => {
+  const ssh = new SshConnection({ user: "root", host: "origin" }, { socketDir: tempDir() });
+  assert.ok(rsyncArgs({ ssh, source: "/var/spool/cyrus", dest: "/var/spool/cyrus" }).includes("--xattrs"));
+  assert.ok(rsyncListedArgs({ ssh, dir: "/var/spool/cyrus", paths: ["a"] }).includes("--xattrs"));
+  const { tarPullCommand } = await import("../../../src/adapters/tarStream.js");
+  const line = tarPullCommand({ ssh, source: "/var/spool/cyrus", dest: "/var/spool/cyrus" }, true);
+  const [create = "", extract = ""] = line.split(" | tar --extract");
+  assert.match(create, /tar --create .*--xattrs --xattrs-include=/);
+  assert.match(extract, /--xattrs --xattrs-include='\*'/);
+});

@@ -97,3 +97,47 @@ test("status tells the next command at each point of the migration", () => {
   j.append({ type: "pass-abandoned", phase: "cold-sync", pass: "c1" });
   assert.match(foldJournal(j.records()).next, /hot-sync again/);
 });
+
+void test("the origin's fence: up from its step's start (a crash after it counts), named by its end, lifted by rollback or swap", () => {
+  const base: JournalRecord[] = [
+    { t: at(0), type: "pass-started", phase: "cold-sync", pass: "c1" },
+    { t: at(1), type: "step-started", phase: "cold-sync", pass: "c1", step: "fence:origin" },
+  ];
+  assert.deepEqual(foldJournal(base).fence, { since: at(1), databases: [], ended: 0 }, "a crash mid-fence");
+  const done: JournalRecord[] = [
+    ...base,
+    {
+      t: at(1.2),
+      type: "step-done",
+      phase: "cold-sync",
+      pass: "c1",
+      step: "fence:origin",
+      data: { databases: ["bj", "bj-data"], ended: [{ pid: 42 }] },
+    },
+  ];
+  assert.deepEqual(foldJournal(done).fence, { since: at(1), databases: ["bj", "bj-data"], ended: 1 });
+  for (const step of ["rollback:origin", "origin:disable"])
+    assert.equal(
+      foldJournal([
+        ...done,
+        { t: at(5), type: "pass-started", phase: "rollback", pass: "r1" },
+        {
+          t: at(6),
+          type: "step-done",
+          phase: "rollback",
+          pass: "r1",
+          step,
+          data: { fenceLifted: ["bj", "bj-data", "keycloak"] },
+        },
+      ]).fence,
+      undefined,
+      `lifted by ${step}`,
+    );
+  assert.ok(
+    foldJournal([
+      ...done,
+      { t: at(6), type: "step-done", phase: "swap", pass: "s1", step: "origin:disable", data: {} },
+    ]).fence,
+    "a swap that could not lift it leaves it shown",
+  );
+});

@@ -2,7 +2,7 @@
 // lists from the ahead record and the change journal, and when it must compare a directory whole.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, linkSync } from "node:fs";
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, linkSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JournalRecord } from "../../../src/engine/journal.js";
@@ -24,13 +24,15 @@ import {
   aheadFiles,
   groupsToHash,
   LinkGroups,
+  manifestScripts,
+  MAX_LISTED,
   planListed,
   usableAhead,
   type VerifyAheadRecord,
 } from "../../../src/verify/ahead.js";
 import { fileManifestScript, listedInput, parseFileManifest } from "../../../src/verify/fileManifest.js";
 import { LocalHost } from "../../../src/adapters/host.js";
-import { scanUsable } from "../../../src/verify/sinceAhead.js";
+import { beyondPlan, scanUsable } from "../../../src/verify/sinceAhead.js";
 
 const intTable: GroupTable = { ident: "public.t_mailbox_record", pk: ["id"], pkType: "bigint" };
 const textTable: GroupTable = { ident: "public.t_domain", pk: ["name"], pkType: "text" };
@@ -412,4 +414,62 @@ void test("a table without a primary key whose row key starts with an integer: o
     groupExpr({ ...mr, rowKeyType: "text" }),
     /^\(hashtext\(ROW\(r\.container_id, r\.imap_uid\)::text\) & 1023\)$/,
   );
+});
+
+void test("listed manifest: a data directory whose root is a symlink is listed as the directory it leads to, as the whole walk lists it", async () => {
+  const root = mkdtempSync(join(tmpdir(), "bm-listed-root-"));
+  try {
+    mkdirSync(join(root, "real/sub"), { recursive: true });
+    writeFileSync(join(root, "real/sub/msg"), "m");
+    symlinkSync("msg", join(root, "real/sub/alias"));
+    symlinkSync(join(root, "real"), join(root, "data"));
+    const dir = join(root, "data");
+    const list = async (script: string, input?: Buffer): Promise<Map<string, string>> => {
+      const r = await new LocalHost("target").sh(script, input ? { input } : {});
+      assert.equal(r.exitCode, 0, r.stderr);
+      const types = new Map<string, string>();
+      const { Readable } = await import("node:stream");
+      for await (const e of parseFileManifest(Readable.from([Buffer.from(r.stdout, "latin1")])))
+        types.set(e.path.slice(root.length), e.type);
+      return types;
+    };
+    const whole = await list(fileManifestScript({ dataDirs: [dir], configFiles: [] }));
+    assert.equal(whole.get("/data"), "d", "the whole walk follows the root (find -H)");
+    const { listed } = manifestScripts([], true, [], [dir]);
+    const some = await list(
+      listed!,
+      listedInput([
+        { path: dir, tree: false },
+        { path: join(dir, "sub"), tree: false },
+        { path: join(dir, "sub/alias"), tree: false },
+      ]),
+    );
+    assert.equal(
+      some.get("/data"),
+      "d",
+      "the listed root too: else it differs from a directory on the other side",
+    );
+    assert.equal(some.get("/data/sub/alias"), "l", "a listed symlink inside stays a link");
+    const tree = await list(listed!, listedInput([{ path: dir, tree: true }]));
+    assert.deepEqual([...tree], [...whole], "a root listed with its tree: what the whole walk lists");
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+void test("changes on the target since the ahead: compared beside the list, a directory with too many compared whole", () => {
+  const plan = {
+    entries: [{ path: "/var/spool/cyrus/a", tree: false }],
+    listedDirs: ["/var/spool/cyrus", "/var/spool/bm-docs"],
+  };
+  const found = ["/var/spool/cyrus/a", "/var/spool/cyrus/b", "/var/spool/bm-docs/x", "/elsewhere/y"];
+  assert.deepEqual(beyondPlan(plan, found), {
+    entries: [
+      { path: "/var/spool/cyrus/b", tree: false },
+      { path: "/var/spool/bm-docs/x", tree: false },
+    ],
+    whole: [],
+  });
+  const many = Array.from({ length: MAX_LISTED + 1 }, (_, i) => `/var/spool/bm-docs/f${i}`);
+  assert.deepEqual(beyondPlan(plan, many).whole, ["/var/spool/bm-docs"]);
 });
