@@ -28,7 +28,6 @@ import {
   fstatSync,
   openSync,
   readSync,
-  existsSync,
   mkdirSync,
   readFileSync,
   rmSync,
