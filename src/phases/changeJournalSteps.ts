@@ -349,6 +349,7 @@ async function listedRounds(
   // through that name raises no event here).
   const outside = o.serving ? [] : outsideLinksIn(o.dir, readOutsideLinks(o.stateDir));
   for (const p of outside) changes.paths.add(p);
+  const outsideSet = new Set(outside);
   let offset = snap.size;
   const totals: ListedTotals = {
     listed: 0,
@@ -371,7 +372,8 @@ async function listedRounds(
       // a round trip, and what the questions find (rarely anything) is copied by the next round.
       const [copy, found] = await Promise.all([
         list.length ? checkedCopy(ctx, o, list, ms) : Promise.resolve(undefined),
-        impliedPaths(o, paths, createdDirs, ctx.signal, ms),
+        // The outside-linked files' other names are outside: no walk would find them.
+        impliedPaths(o, new Set([...paths].filter((p) => !outsideSet.has(p))), createdDirs, ctx.signal, ms),
       ]);
       if (typeof copy === "string") return copy;
       if (copy) {
@@ -381,7 +383,10 @@ async function listedRounds(
         totals.deletedFiles += copy.deletedFiles;
       }
       if (found.walked) totals.linkWalks++;
-      implied = found;
+      // Names this round copied already, found again (a group with a name outside): nothing new.
+      implied = [...found.paths].every((p) => paths.has(p))
+        ? { paths: new Set(), walked: found.walked }
+        : found;
     }
     // Anything the log got since it was read: while the origin serves, that is the next pass's;
     // once it is still, the events that were in transit (the first round's copy ran meanwhile),
