@@ -64,10 +64,11 @@ test("item 1: a burst past the origin's inotify queue while its watcher is stopp
     lab.must("origin", `kill -CONT ${pids[0]}`);
   }
   cold();
+  // The invariant first: the target equals the origin; then how the final copy got there.
+  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
   const data = finalCyrus();
   assert.equal(data["mode"], "full", JSON.stringify(data));
   assert.match(String(data["reason"]), /overflowed|watcher ended/);
-  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
 });
 
 test("item 2: a stalled watcher at the stop is noticed by the barrier, not taken as quiet", async () => {
@@ -83,10 +84,11 @@ test("item 2: a stalled watcher at the stop is noticed by the barrier, not taken
   } finally {
     lab.sh("origin", `kill -CONT ${pid}`);
   }
+  // The invariant first: the target equals the origin; then how the final copy got there.
+  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
   const data = finalCyrus();
   assert.equal(data["mode"], "full", JSON.stringify(data));
   assert.match(String(data["reason"]), /barrier did not come back/);
-  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
 });
 
 test("item 3: the target's clock stepped backwards after the last hot sync hides no change", async () => {
@@ -103,9 +105,10 @@ test("item 3: the target's clock stepped backwards after the last hot sync hides
     `d=$(${MAILDIR}); echo after-step > "$d/jh-clock."; f=$(ls "$d"/*. | head -1); echo changed >> "$f"`,
   );
   cold();
+  // The invariant first: the target equals the origin; then how the final copy got there.
+  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
   const data = finalCyrus();
   assert.equal(data["mode"], "journal", JSON.stringify(data));
-  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
 });
 
 test("item 4: a write through a hard link whose other name is outside the data directories", async () => {
@@ -120,15 +123,16 @@ test("item 4: a write through a hard link whose other name is outside the data d
     // Same size and times, other content: only a copy that lists the file brings it.
     lab.must(
       "origin",
-      `cp -p /var/tmp/jh-alias /var/tmp/jh-ref; head -c "$(stat -c %s /var/tmp/jh-alias)" /dev/zero | tr '\\000' Q > /var/tmp/jh-alias; touch -r /var/tmp/jh-ref /var/tmp/jh-alias; rm /var/tmp/jh-ref`,
+      `cp -p /var/tmp/jh-alias /var/tmp/jh-ref; s=$(stat -c %s /var/tmp/jh-alias); head -c "$s" /dev/zero | tr '\\000' Q > /var/tmp/jh-alias; touch -r /var/tmp/jh-ref /var/tmp/jh-alias; rm /var/tmp/jh-ref`,
     );
     cold();
   } finally {
     lab.sh("origin", "rm -f /var/tmp/jh-alias");
   }
+  // The invariant first: the target equals the origin; then how the final copy got there.
+  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
   const data = finalCyrus();
   assert.equal(data["mode"], "journal", JSON.stringify(data));
-  assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
 });
 
 test("item 4: a filesystem mounted under a data directory after the watches were set", async () => {
@@ -142,10 +146,11 @@ test("item 4: a filesystem mounted under a data directory after the watches were
   );
   try {
     cold();
+    // The invariant first: the target equals the origin; then how the final copy got there.
+    assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
     const data = finalCyrus();
     assert.equal(data["mode"], "full", JSON.stringify(data));
     assert.match(String(data["reason"]), /mounted .*jh-mnt/);
-    assert.deepEqual(await compareHosts(lab), [], "target identical to origin");
   } finally {
     lab.sh("origin", "umount /var/spool/cyrus/data/jh-mnt");
   }
