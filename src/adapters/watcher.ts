@@ -12,11 +12,22 @@
  *                       with a newline continues on the next E lines (parseChangeLog joins them)
  *   `W <time> <text>`   anything else inotifywait or ssh said (overflow, watch limit): untrusted
  *   `X <time> <why>`    the watcher ended (exit code, or "stopped")
+ *
+ * The times are for people to read. What orders events is their place in the log (a byte offset):
+ * the log is appended in the order inotifywait read the origin's queue.
+ *
+ * Besides the data directories, the watcher watches a scratch directory of the tool's own on the
+ * origin (`scratchDir`, under /run, made by the remote command and removed when it ends). A file
+ * the tool creates there (a barrier) raises an event in the same inotify queue as BlueMind's
+ * writes: once its line is in the log, every event queued before it is in the log too.
  */
 import { spawn } from "node:child_process";
 import {
   appendFileSync,
-  existsSync,
+  closeSync,
+  fstatSync,
+  openSync,
+  readSync,
   mkdirSync,
   readFileSync,
   rmSync,
@@ -28,9 +39,20 @@ import { shellQuote } from "./process.js";
 import type { SshConnection } from "./ssh.js";
 import { statePaths } from "../engine/paths.js";
 
-/** The inotify events that change what rsync would copy (reads are not watched). */
+/**
+ * The inotify events that change what rsync would copy (reads are not watched), and the two that
+ * say events were lost or a tree went away: inotifywait prints only the events named with -e, even
+ * those the kernel always sends (its main loop tests `event->mask & events`, inotifywait.c, 3.14
+ * to 4.23). Without them here, an overflow or an unmount is never printed (checked against 3.14,
+ * 3.22 and 4.23: test/fixtures/inotifywait-overflow-*.txt).
+ */
 export const WATCHED_EVENTS =
-  "create,modify,attrib,close_write,delete,moved_from,moved_to,delete_self,move_self";
+  "create,modify,attrib,close_write,delete,moved_from,moved_to,delete_self,move_self,q_overflow,unmount";
+
+/** The origin's scratch directory of the watcher `id`: only the tool's own barriers are made there. */
+export function scratchDir(id: string): string {
+  return `/run/bm-migrate-journal-${id}`;
+}
 
 /** What the running watcher is, kept in `<stateDir>/changes/watcher.json`. */
 export interface WatcherMeta {
@@ -42,6 +64,10 @@ export interface WatcherMeta {
   dirs: string[];
   origin: string;
   startedAt: string;
+  /** The origin's scratch directory it also watches (see scratchDir). */
+  scratch?: string;
+  /** Per data directory: its mounts (see mountsFor) before the watches were set. */
+  mounts?: Record<string, string[]>;
 }
 
 const PROCESS_NAME = "bm-migrate-watcher";
@@ -60,12 +86,27 @@ function metaPath(stateDir: string): string {
  * version from 3.14, Debian 11, to 3.22, Debian 12), so each event's path can be read back exactly;
  * --format has no NUL or length in 3.14.
  */
-export function remoteWatchCommand(dirs: readonly string[]): string {
-  const iw = ["nice", "-n", "10", "inotifywait", "-m", "-r", "--csv", "-e", WATCHED_EVENTS, "--", ...dirs]
+export function remoteWatchCommand(dirs: readonly string[], scratch: string): string {
+  const iw = [
+    "nice",
+    "-n",
+    "10",
+    "inotifywait",
+    "-m",
+    "-r",
+    "--csv",
+    "-e",
+    WATCHED_EVENTS,
+    "--",
+    ...dirs,
+    scratch,
+  ]
     .map(shellQuote)
     .join(" ");
-  // An asynchronous list gets /dev/null as stdin unless redirected: hence fd 3.
-  const script = `exec 3<&0; ${iw} & p=$!; { cat <&3; kill $p; } >/dev/null 2>&1 & c=$!; exec 3<&-; wait $p; r=$?; kill $c 2>/dev/null; exit $r`;
+  const s = shellQuote(scratch);
+  // An asynchronous list gets /dev/null as stdin unless redirected: hence fd 3. The scratch
+  // directory is the watcher's own: made before, removed after (with any barrier left in it).
+  const script = `mkdir -m 700 ${s} || exit 97; exec 3<&0; ${iw} & p=$!; { cat <&3; kill $p; } >/dev/null 2>&1 & c=$!; exec 3<&-; wait $p; r=$?; kill $c 2>/dev/null; rm -rf -- ${s}; exit $r`;
   return `sh -c ${shellQuote(script)}`;
 }
 
@@ -93,6 +134,8 @@ export interface StartWatcherOptions {
   dirs: readonly string[];
   stateDir: string;
   id: string;
+  /** Per data directory: its mounts before the watches were set. */
+  mounts: Record<string, string[]>;
 }
 
 /** Start the detached watcher and record it. Returns at once: see waitUntilReady. */
@@ -102,7 +145,8 @@ export function startWatcher(o: StartWatcherOptions): WatcherMeta {
   writeFileSync(log, "", { mode: 0o600 });
   // Its own connection: the run's ControlMaster ends with the run.
   const opts = o.ssh.sshArgs().map((a) => (a.startsWith("ControlPath=") ? "ControlPath=none" : a));
-  const argv = ["ssh", ...opts, "-T", o.ssh.destination, "--", remoteWatchCommand(o.dirs)];
+  const scratch = scratchDir(o.id);
+  const argv = ["ssh", ...opts, "-T", o.ssh.destination, "--", remoteWatchCommand(o.dirs, scratch)];
   const child = spawn("bash", ["-c", WRAPPER, PROCESS_NAME, log, ...argv], {
     detached: true, // its own session: it survives this run and is stopped as a group
     stdio: "ignore",
@@ -117,6 +161,8 @@ export function startWatcher(o: StartWatcherOptions): WatcherMeta {
     dirs: [...o.dirs],
     origin: o.ssh.destination,
     startedAt: new Date().toISOString(),
+    scratch,
+    mounts: o.mounts,
   };
   writeFileSync(metaPath(o.stateDir), JSON.stringify(meta) + "\n", { mode: 0o600 });
   return meta;
@@ -151,6 +197,67 @@ export function readWatcherLog(meta: WatcherMeta): string {
   }
 }
 
+/** The log's length in bytes now (0 when it is gone). */
+export function watcherLogSize(meta: WatcherMeta): number {
+  try {
+    return statSync(meta.log).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The log from byte `offset` on, as `latin1`. */
+export function readWatcherLogFrom(meta: WatcherMeta, offset: number): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(meta.log, "r");
+    const size = fstatSync(fd).size;
+    if (size <= offset) return "";
+    const buf = Buffer.alloc(size - offset);
+    const n = readSync(fd, buf, 0, buf.length, offset);
+    return buf.subarray(0, n).toString("latin1");
+  } catch {
+    return "";
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * The barrier's remote command: the origin's mounts now, then a file made and removed in the
+ * watcher's scratch directory. Its events enter the origin's inotify queue after every event of a
+ * write finished before it (inotify queues an event in the system call that makes the change).
+ */
+export function barrierCommand(scratch: string, name: string): string {
+  const f = shellQuote(`${scratch}/${name}`);
+  return `cat /proc/self/mountinfo || exit 3
+: > ${f} || exit 4
+rm -f -- ${f}`;
+}
+
+/** Wait until the log holds the barrier `name` (a line naming it after `offset`); false on timeout. */
+export async function waitForBarrier(
+  meta: WatcherMeta,
+  name: string,
+  offset: number,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<boolean> {
+  const t0 = Date.now();
+  const needle = `${meta.scratch}/,`;
+  let from = offset;
+  for (;;) {
+    const text = readWatcherLogFrom(meta, from);
+    const last = text.lastIndexOf("\n");
+    if (last >= 0) {
+      for (const line of text.slice(0, last).split("\n"))
+        if (line.startsWith("E ") && line.includes(needle) && line.endsWith(`,${name}`)) return true;
+      from += last + 1;
+    }
+    if (Date.now() - t0 >= opts.timeoutMs || opts.signal?.aborted || !watcherAlive(meta)) return false;
+    await sleep(5);
+  }
+}
+
 /** Wait until the log says the watches are set (R) or the watcher gave up (W/X). */
 export async function waitUntilReady(
   meta: WatcherMeta,
@@ -164,21 +271,6 @@ export async function waitUntilReady(
     await sleep(100);
   }
   return "timed-out";
-}
-
-/**
- * Wait until the log has not grown for `quietMs`: events the origin emitted just before its
- * services stopped may still be on their way through ssh.
- */
-export async function waitUntilQuiet(meta: WatcherMeta, quietMs: number, maxMs: number): Promise<void> {
-  // Quiet means: nothing written to the log for quietMs, by its mtime, so a log that has been
-  // quiet since the services stopped costs no wait at all.
-  const t0 = Date.now();
-  while (Date.now() - t0 < maxMs) {
-    const last = existsSync(meta.log) ? statSync(meta.log).mtimeMs : 0;
-    if (Date.now() - last >= quietMs) return;
-    await sleep(25);
-  }
 }
 
 /** Stop the watcher (its whole process group) and forget it. Harmless when none runs. */

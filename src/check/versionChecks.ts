@@ -153,6 +153,13 @@ export function versionAtLeast(text: string | undefined, min: readonly number[])
 }
 
 /**
+ * What the change journal cannot see for itself, and so assumes or works around (see
+ * docs/verification.md's trust model).
+ */
+export const JOURNAL_ASSUMES =
+  "The change journal assumes: no hard link to a data file is made from outside the data directories after the last hot sync (those each hot sync finds are always copied and compared in the downtime); BlueMind's services see the same mounts as root over ssh (a mount changed under a data directory is detected and means a full pass); nothing writes the data directories through shared memory maps. An overflow of the origin's inotify queue, or a watcher that does not answer the cold sync's barrier, means a full pass, said in the run's output.";
+
+/**
  * The origin's tools that the faster ways depend on: inotifywait (the change journal) and an rsync
  * new enough for listed copies. Neither is required: without them every pass walks every file,
  * which this says beforehand instead of failing during the run.
@@ -174,6 +181,7 @@ export function originToolFindings(f: PreflightFacts): Finding[] {
         title:
           "the origin's rsync and inotifywait allow the change journal (later passes copy only what changed)",
         origin: shown,
+        detail: JOURNAL_ASSUMES,
       },
     ];
   return [

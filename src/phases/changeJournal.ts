@@ -13,8 +13,14 @@ import { displayBytes } from "../engine/text.js";
 
 /** One inotify event as logged on the target. */
 export interface ChangeEvent {
-  /** Seconds since the epoch, the target's clock (when the line arrived). */
+  /** Seconds since the epoch, the target's clock (when the line arrived): for display only. */
   time: number;
+  /**
+   * Its place in the log: the byte offset of its first line. Events are ordered and filtered by
+   * this, never by time: the log is appended in the order inotifywait read the origin's queue, so
+   * an event logged after offset N was read after the log was N bytes long, whatever any clock says.
+   */
+  at: number;
   /** inotify event names: CREATE, ISDIR, MOVED_FROM... */
   events: string[];
   /** Absolute path on the origin. */
@@ -23,8 +29,15 @@ export interface ChangeEvent {
 
 /** The watcher's log, read. */
 export interface ChangeLog {
-  /** When its watches were established (seconds), if they were. */
+  /** When its watches were established (seconds, the target's clock; for display), if they were. */
   readyAt?: number;
+  /** Where in the log the watches were reported established (byte offset of the R line). */
+  readyPos?: number;
+  /**
+   * The tool's own marks (barriers) seen, by name, at their place in the log: files the tool
+   * creates in its scratch directory on the origin, watched by the same inotifywait.
+   */
+  marks?: Map<string, number>;
   /** Why the log cannot be trusted (overflow, watch limit, unreadable line), if so. */
   untrusted?: string;
   /** When and why the watcher ended, if it did. */
@@ -39,17 +52,21 @@ export interface ChangeLog {
  * anything else the parser cannot read with certainty makes the log untrusted: the next pass is a
  * full one. A name can never make one event look like two.
  */
-export function parseChangeLog(text: string, watched?: readonly string[]): ChangeLog {
-  const log: ChangeLog = { events: [] };
+export function parseChangeLog(
+  text: string,
+  watched?: readonly string[],
+  opts: { base?: number; scratch?: string } = {},
+): ChangeLog {
+  const log: ChangeLog = { events: [], marks: new Map() };
   const distrust = (why: string): void => {
     log.untrusted ??= why;
   };
-  const lines = text.split("\n");
-  // After the last newline: nothing, or a line still being written (read on the next look).
-  lines.pop();
   /** An event record whose quoted name goes on over the next E lines. */
-  let pending: { time: number; text: string } | undefined;
-  for (const line of lines) {
+  let pending: { time: number; at: number; text: string } | undefined;
+  // Only whole lines: after the last newline, a line still being written (read on the next look).
+  for (let start = 0, nl = text.indexOf("\n"); nl >= 0; start = nl + 1, nl = text.indexOf("\n", start)) {
+    const line = text.slice(start, nl);
+    const at = (opts.base ?? 0) + start;
     if (line === "") continue;
     const m = /^([REWX]) (\d+(?:\.\d+)?)(?: ([\s\S]*))?$/.exec(line);
     if (!m) {
@@ -60,7 +77,10 @@ export function parseChangeLog(text: string, watched?: readonly string[]): Chang
     const rest = m[3] ?? "";
     switch (m[1]) {
       case "R":
-        log.readyAt ??= time;
+        if (log.readyAt === undefined) {
+          log.readyAt = time;
+          log.readyPos = at;
+        }
         break;
       case "X":
         log.ended ??= { time, why: rest };
@@ -70,17 +90,19 @@ export function parseChangeLog(text: string, watched?: readonly string[]): Chang
         break;
       case "E": {
         const record = pending
-          ? { time: pending.time, text: `${pending.text}\n${rest}` }
-          : { time, text: rest };
+          ? { time: pending.time, at: pending.at, text: `${pending.text}\n${rest}` }
+          : { time, at, text: rest };
         // An odd number of quotes: a quoted field is still open, its newline was part of a name.
         if (countQuotes(record.text) % 2 === 1) {
           pending = record;
           continue;
         }
         pending = undefined;
-        const ev = eventFromCsv(record.text, record.time, watched);
+        const ev = eventFromCsv(record.text, record.time, record.at, watched, opts.scratch);
         if (typeof ev === "string") distrust(ev);
-        else {
+        else if ("mark" in ev) {
+          if (!log.marks!.has(ev.mark)) log.marks!.set(ev.mark, ev.at);
+        } else {
           if (ev.events.includes("UNMOUNT"))
             distrust(`a filesystem was unmounted under ${displayBytes(ev.path)}`);
           log.events.push(ev);
@@ -137,9 +159,18 @@ export function splitCsv(text: string): { value: string; quoted: boolean }[] | u
   }
 }
 
-/** One CSV record as an event, or why it cannot be one. */
-function eventFromCsv(text: string, time: number, watched?: readonly string[]): ChangeEvent | string {
+/** One CSV record as an event (or the tool's own mark), or why it cannot be one. */
+function eventFromCsv(
+  text: string,
+  time: number,
+  at: number,
+  watched?: readonly string[],
+  scratch?: string,
+): ChangeEvent | { mark: string; at: number } | string {
   const shown = displayBytes(text.slice(0, 200));
+  // What inotifywait 3.22 and 4.23 print (`Q_OVERFLOW,`, the watched directory empty) once the
+  // kernel's queue (fs.inotify.max_queued_events) overflowed; 3.14 (Debian 11) crashes there
+  // instead (a NULL directory), which ends the watcher: see test/fixtures/inotifywait-*.
   if (/(?:^|,)"?Q_OVERFLOW/.test(text)) return "the origin's inotify queue overflowed: events were lost";
   const f = splitCsv(text);
   if (!f || f.length !== 3) return `unreadable event in the change log: ${shown}`;
@@ -154,9 +185,15 @@ function eventFromCsv(text: string, time: number, watched?: readonly string[]): 
   const steps = path.split("/").slice(1);
   if (steps.some((c) => c === "" || c === "." || c === ".."))
     return `an event with a path that is not plain: ${displayBytes(path)}`;
+  if (scratch !== undefined) {
+    const rel = relativeTo(scratch, path);
+    // The scratch directory itself (its creation, its removal when the watcher ends): no mark.
+    if (rel === "") return { mark: "", at };
+    if (rel !== undefined) return { mark: rel, at };
+  }
   if (watched && !watched.some((w) => relativeTo(w, path) !== undefined))
     return `an event outside the watched directories: ${displayBytes(path)}`;
-  return { time, events: names.value.split(","), path };
+  return { time, at, events: names.value.split(","), path };
 }
 
 /** What changed in one data directory. */
@@ -178,11 +215,11 @@ export function relativeTo(dir: string, path: string): string | undefined {
   return p.slice(base.length + 1);
 }
 
-/** The changes to `dir` from the events at or after `since` (seconds). */
+/** The changes to `dir` from the events at or after `since` (a place in the log, bytes). */
 export function changesFor(dir: string, events: readonly ChangeEvent[], since: number): DirChanges {
   const c: DirChanges = { paths: new Set(), createdDirs: new Set() };
   for (const ev of events) {
-    if (ev.time < since) continue;
+    if (ev.at < since) continue;
     const rel = relativeTo(dir, ev.path);
     if (rel === undefined) continue;
     const isDir = ev.events.includes("ISDIR");
@@ -256,27 +293,41 @@ export function incompleteLinkGroups(findOutput: string): string[] {
   return [...groups].filter(([, g]) => g.names.size < g.links).map(([inode]) => inode);
 }
 
+/** Where a copy began in the change journal's log: the log (its watcher's id) and its length then. */
+export interface LogPosition {
+  log: string;
+  at: number;
+}
+
+/** A step's `data.journal`, if it is a LogPosition. */
+export function logPositionOf(data: Record<string, unknown> | undefined): LogPosition | undefined {
+  const j = data?.["journal"] as Record<string, unknown> | undefined;
+  return typeof j?.["log"] === "string" && typeof j["at"] === "number"
+    ? { log: j["log"], at: j["at"] }
+    : undefined;
+}
+
 /**
- * When the last complete copy of `dir` before this pass began (ms since the epoch): the
- * `step-started` of the last `rsync:<dir>` step that is done, in any pass but `currentPass`.
+ * Where in the change journal's log the last complete copy of `dir` before this pass began: the
+ * `journal` position in the data of the last `rsync:<dir>` step that is done, in any pass but
+ * `currentPass`. A place in the log, not a time: no clock is involved (a clock stepped backwards
+ * would otherwise hide the changes made meanwhile). Undefined when there was none, or when that
+ * copy recorded no position (no watcher then, or an older release of bm-migrate).
  */
 export function lastCopyStart(
   records: readonly JournalRecord[],
   dir: string,
   currentPass?: string,
-): number | undefined {
+): LogPosition | undefined {
   const step = `rsync:${dir}`;
-  const startedIn = new Map<string, number>();
-  let last: number | undefined;
+  let last: LogPosition | undefined;
+  let any = false;
   for (const r of records) {
-    if (r.step !== step || !r.pass || r.pass === currentPass) continue;
-    if (r.type === "step-started") startedIn.set(r.pass, Date.parse(r.t));
-    else if (r.type === "step-done") {
-      const t = startedIn.get(r.pass);
-      if (t !== undefined) last = t;
-    }
+    if (r.step !== step || !r.pass || r.pass === currentPass || r.type !== "step-done") continue;
+    any = true;
+    last = logPositionOf(r["data"] as Record<string, unknown> | undefined);
   }
-  return last;
+  return any ? (last ?? { log: "", at: -1 }) : undefined;
 }
 
 /** Why a directory's first copy cannot be a listed one. */
@@ -284,17 +335,16 @@ export const noEarlierCopy = (dir: string): string => `${dir} has no complete ea
 
 export type Trust = { trusted: true; since: number } | { trusted: false; reason: string };
 
-/** Events are replayed from a little before the copy began: a few extra paths cost little. */
-export const REPLAY_MARGIN_SEC = 60;
-
 export interface TrustInput {
   dir: string;
   /** The watcher's recorded directories, if one was started. */
   watchedDirs?: readonly string[];
+  /** The running watcher's id (its log's name). */
+  logId?: string;
   alive: boolean;
   log: ChangeLog;
   /** From lastCopyStart. */
-  lastCopyStartMs?: number;
+  lastCopy?: LogPosition;
 }
 
 /** Whether the journal describes every change to `dir` since its last complete copy began. */
@@ -309,13 +359,78 @@ export function trustFor(i: TrustInput): Trust {
       reason: `the watcher ended at ${new Date(i.log.ended.time * 1000).toISOString()} (${i.log.ended.why})`,
     };
   if (!i.alive) return { trusted: false, reason: "the watcher process is gone" };
-  if (i.log.readyAt === undefined)
+  if (i.log.readyPos === undefined)
     return { trusted: false, reason: "the watcher never established its watches" };
-  if (i.lastCopyStartMs === undefined) return { trusted: false, reason: noEarlierCopy(i.dir) };
-  if (i.log.readyAt * 1000 > i.lastCopyStartMs)
+  if (i.lastCopy === undefined) return { trusted: false, reason: noEarlierCopy(i.dir) };
+  if (i.lastCopy.at < 0)
+    return {
+      trusted: false,
+      reason: `the last complete copy of ${i.dir} recorded no place in the change journal (none ran then, or an older release of bm-migrate)`,
+    };
+  if (i.lastCopy.log !== i.logId)
+    return {
+      trusted: false,
+      reason: `the watcher was restarted since the last complete copy of ${i.dir} began`,
+    };
+  if (i.log.readyPos >= i.lastCopy.at)
     return {
       trusted: false,
       reason: `the watcher started after the last complete copy of ${i.dir} began`,
     };
-  return { trusted: true, since: Math.max(i.log.readyAt, i.lastCopyStartMs / 1000 - REPLAY_MARGIN_SEC) };
+  return { trusted: true, since: i.lastCopy.at };
+}
+
+/** Mount points (from /proc/self/mountinfo) that decide what a data directory's paths are. */
+export function mountsFor(dir: string, mountinfo: string): string[] {
+  const out: string[] = [];
+  for (const line of mountinfo.split("\n")) {
+    // proc(5): "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPEROPTS";
+    // the mount point's spaces and newlines are octal escapes, so the fields split on spaces.
+    const f = line.split(" ");
+    if (f.length < 5) continue;
+    const point = f[4]!;
+    // At the directory, under it (a filesystem inside the tree) or above it (what the path means).
+    if (relativeTo(dir, point) !== undefined || relativeTo(point, dir) !== undefined)
+      out.push(`${f[0]} ${f[2]} ${point}`);
+  }
+  return out.sort();
+}
+
+/** What changed among `dir`'s mounts, or undefined when nothing did. */
+export function mountChange(dir: string, before: readonly string[], mountinfo: string): string | undefined {
+  const now = mountsFor(dir, mountinfo);
+  const added = now.filter((m) => !before.includes(m));
+  const gone = before.filter((m) => !now.includes(m));
+  if (added.length === 0 && gone.length === 0) return undefined;
+  const show = (m: string): string => m.split(" ").slice(2).join(" ");
+  return `the filesystems mounted at or under ${dir} changed since the watches were set (${[
+    ...added.map((m) => `mounted ${show(m)}`),
+    ...gone.map((m) => `unmounted ${show(m)}`),
+  ].join(", ")}): writes there raise no event the watcher sees`;
+}
+
+/**
+ * From `find DIRS -type f -links +1 -printf '%D:%i %n %p\0'` over every data directory: the files
+ * with a name outside the data directories (fewer names found than links). A write through that
+ * other name raises no inotify event in the watched trees (inotify reports a change to the
+ * directory watch of the name it was made through, and inotifywait -r watches directories only).
+ */
+export function outsideLinked(findOutput: string): string[] {
+  const groups = new Map<string, { links: number; names: string[] }>();
+  for (const rec of findOutput.split("\0")) {
+    const m = /^(\d+:\d+) (\d+) (\/[\s\S]*)$/.exec(rec);
+    if (!m) continue;
+    const g = groups.get(m[1]!) ?? { links: Number(m[2]), names: [] };
+    g.names.push(m[3]!);
+    groups.set(m[1]!, g);
+  }
+  return [...groups.values()].filter((g) => g.names.length < g.links).flatMap((g) => g.names);
+}
+
+/** The outside-linked files under `dir`, relative to it. */
+export function outsideLinksIn(dir: string, paths: readonly string[] | undefined): string[] {
+  return (paths ?? []).flatMap((p) => {
+    const rel = relativeTo(dir, p);
+    return rel ? [rel] : [];
+  });
 }

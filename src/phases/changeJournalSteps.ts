@@ -8,15 +8,21 @@ import { failure, shellQuote } from "../adapters/process.js";
 import { rsyncListedArgs, rsyncListedPull } from "../adapters/rsyncListed.js";
 import type { SshConnection } from "../adapters/ssh.js";
 import {
+  barrierCommand,
   readWatcherLog,
+  readWatcherLogFrom,
   readWatcherMeta,
   startWatcher,
   stopWatcher,
-  waitUntilQuiet,
+  waitForBarrier,
   waitUntilReady,
   watcherAlive,
+  watcherLogSize,
   type WatcherMeta,
 } from "../adapters/watcher.js";
+import { randomUUID } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { statePaths } from "../engine/paths.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { displayBytes } from "../engine/text.js";
 import { join } from "node:path";
@@ -26,15 +32,20 @@ import {
   changesFor,
   lastCopyStart,
   incompleteLinkGroups,
+  mountChange,
+  mountsFor,
   noEarlierCopy,
   namesFromFindOutput,
+  outsideLinked,
   parseChangeLog,
+  outsideLinksIn,
   trustFor,
   withParents,
   type ChangeLog,
 } from "./changeJournal.js";
 
 export const START_STEP = "change-journal:start";
+export const LINKS_STEP = "change-journal:links";
 export const STOP_STEP = "change-journal:stop";
 
 /** Setting up watches walks every directory of the tree once: generous for a large store. */
@@ -47,9 +58,17 @@ export interface ChangeJournalOptions {
   dirs: readonly string[];
 }
 
+/** The watcher's whole log, read with its scratch directory's marks set apart. */
+export function parseWatcherLog(meta: WatcherMeta, text = readWatcherLog(meta), base = 0): ChangeLog {
+  return parseChangeLog(text, meta.dirs, { base, ...(meta.scratch ? { scratch: meta.scratch } : {}) });
+}
+
 function healthy(meta: WatcherMeta, o: ChangeJournalOptions): boolean {
-  const log = parseChangeLog(readWatcherLog(meta), meta.dirs);
+  const log = parseWatcherLog(meta);
   return (
+    // One started by an older release has no barrier directory nor mounts to compare with.
+    meta.scratch !== undefined &&
+    meta.mounts !== undefined &&
     watcherAlive(meta) &&
     meta.origin === o.ssh.destination &&
     log.readyAt !== undefined &&
@@ -97,12 +116,17 @@ for d in ${o.dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] && printf '%s\\n' "
       const dirs = probe.stdout.split("\n").filter((d) => d !== "");
       if (dirs.length === 0)
         return { summary: "no data directory on the origin to watch", data: { watching: false } };
+      // The mounts before the watches are set: the final copy's barrier compares them again (a
+      // filesystem mounted under a data directory afterwards is written to without any event).
+      const mountinfo = await o.origin.sh("cat /proc/self/mountinfo", { signal: ctx.signal });
+      if (mountinfo.exitCode !== 0) throw failure(o.origin.label, mountinfo);
+      const mounts = Object.fromEntries(dirs.map((d) => [d, mountsFor(d, mountinfo.stdout)]));
       const id = new Date().toISOString().replace(/[-:]/g, "").slice(0, 15);
       ctx.logCommand("target", `detached: ssh ${o.ssh.destination} inotifywait -m -r ${dirs.join(" ")}`);
-      const meta = startWatcher({ ssh: o.ssh, dirs, stateDir: o.stateDir, id });
+      const meta = startWatcher({ ssh: o.ssh, dirs, stateDir: o.stateDir, id, mounts });
       const state = await waitUntilReady(meta, { timeoutMs: READY_TIMEOUT_MS, signal: ctx.signal });
       if (state !== "ready") {
-        const log = parseChangeLog(readWatcherLog(meta), meta.dirs);
+        const log = parseWatcherLog(meta);
         stopWatcher(o.stateDir);
         const why = log.untrusted ?? log.ended?.why ?? state;
         ctx.events.emit({
@@ -115,6 +139,66 @@ for d in ${o.dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] && printf '%s\\n' "
       return {
         summary: `watching ${dirs.length} directories on the origin`,
         data: { watching: true, id, dirs },
+      };
+    },
+  };
+}
+
+/** Where the last inventory of files with a name outside the data directories is kept. */
+const outsideLinksFile = (stateDir: string): string =>
+  join(statePaths(stateDir).changes, "outside-links.json");
+
+/**
+ * The files of the data directories that also have a name outside them (absolute, latin1), as the
+ * last hot sync found them; undefined when none was made.
+ */
+export function readOutsideLinks(stateDir: string): string[] | undefined {
+  try {
+    const j = JSON.parse(readFileSync(outsideLinksFile(stateDir), "latin1")) as { paths?: unknown };
+    return Array.isArray(j.paths) ? j.paths.filter((p): p is string => typeof p === "string") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Hot sync, once the journal watches: every file of the data directories that has a name outside
+ * them (a hard link from /root, /tmp...). A write through that other name raises no event in the
+ * watched trees, so the final copy and the downtime's verification always take these files, as
+ * if they had changed. A link made after this inventory is not known: check says so.
+ */
+export function outsideLinksStep(o: ChangeJournalOptions): Step {
+  const find = `find ${o.dirs.map(shellQuote).join(" ")} -type f -links +1 -printf '%D:%i %n %p\\0'`;
+  return {
+    id: LINKS_STEP,
+    title: "Find the data files that also have a name outside the data directories",
+    host: "origin",
+    commands: [find],
+    async run(ctx) {
+      if (!readWatcherMeta(o.stateDir)) return { summary: "no change journal: nothing to look for" };
+      const r = await o.origin.sh(`nice -n 10 ${find} 2>/dev/null; exit 0`, {
+        signal: ctx.signal,
+        maxStdout: 256 << 20,
+        stdoutEncoding: "latin1",
+      });
+      if (r.exitCode !== 0) throw failure(o.origin.label, r);
+      const paths = outsideLinked(r.stdout);
+      writeFileSync(
+        outsideLinksFile(o.stateDir),
+        JSON.stringify({ at: new Date().toISOString(), paths }) + "\n",
+        { mode: 0o600, encoding: "latin1" },
+      );
+      if (paths.length)
+        ctx.events.emit({
+          type: "warning",
+          step: LINKS_STEP,
+          message: `${formatCount(paths.length)} data files also have a name outside the data directories (first: ${displayBytes(paths[0]!)}): writes through that name raise no event, so the final copy and the verification always take them`,
+        });
+      return {
+        summary: paths.length
+          ? `${formatCount(paths.length)} files with a name outside the data directories: always copied and compared in the downtime`
+          : "no data file has a name outside the data directories",
+        data: { outsideLinks: paths.length },
       };
     },
   };
@@ -141,7 +225,7 @@ export interface LogSnapshot {
   meta?: WatcherMeta;
   alive: boolean;
   log: ChangeLog;
-  /** Bytes of the log read: later rounds read what came after. */
+  /** Bytes of the log read: later rounds read what came after; the pass's place in the log. */
   size: number;
 }
 
@@ -158,11 +242,11 @@ function readSnapshot(stateDir: string): LogSnapshot {
 }
 
 /**
- * Once the origin is still, how long the log must have been silent before what it holds is taken
- * as complete. Events of the origin's last writes before its services stopped may still be in
- * transit (inotifywait writes each at once, and ssh carries it in milliseconds).
+ * How long the final copy waits for its barrier to come back through the watcher. Normally a few
+ * milliseconds; a watcher that has not delivered it by then is stalled (starved of CPU, stopped,
+ * its ssh blocked) and what it has not delivered is unknown: the directory gets a full pass.
  */
-const QUIET_MS = 250;
+export const BARRIER_TIMEOUT_MS = 20_000;
 
 export interface JournaledCopyOptions {
   ssh: SshConnection;
@@ -172,6 +256,8 @@ export interface JournaledCopyOptions {
   records: readonly JournalRecord[];
   pass: string;
   readLog: () => Promise<LogSnapshot>;
+  /** Where the inventory of outside-linked files is (readOutsideLinks). */
+  stateDir: string;
   /**
    * A hot pass: the origin serves, so changes keep coming. The pass copies what the journal held
    * when it began (and what that implies); what comes after is the next pass's.
@@ -195,14 +281,19 @@ export function journaledRsyncStep(full: Step, o: JournaledCopyOptions): Step {
     ],
     async run(ctx) {
       const listed = await listedCopy(ctx, o);
-      if (typeof listed !== "string") return listed;
+      if (!("reason" in listed)) return listed;
       // A hot pass's first copy is a full one by nature: nothing to point out.
-      const first = o.serving && listed === noEarlierCopy(o.dir);
-      if (!first) ctx.events.emit({ type: "info", message: `${o.dir}: full pass (${listed})` });
+      const first = o.serving && listed.reason === noEarlierCopy(o.dir);
+      if (!first)
+        ctx.events.emit({
+          type: o.serving ? "info" : "warning",
+          step: full.id,
+          message: `${o.dir}: full pass (${listed.reason})`,
+        });
       const r = await full.run(ctx);
       return {
-        summary: first ? r.summary : `${r.summary} (full pass: ${listed})`,
-        data: { ...r.data, mode: "full", reason: listed },
+        summary: first ? r.summary : `${r.summary} (full pass: ${listed.reason})`,
+        data: { ...r.data, mode: "full", reason: listed.reason, ...journalAt(listed.snap) },
       };
     },
   };
@@ -215,20 +306,50 @@ export function journaledRsyncStep(full: Step, o: JournaledCopyOptions): Step {
  */
 const MAX_ROUNDS = 4;
 
+/**
+ * The copy's place in the log, for the step's data: the snapshot's length, read before the copy
+ * began, so that every change made after the copy began is logged after it.
+ */
+function journalAt(snap: LogSnapshot): { journal?: { log: string; at: number } } {
+  return snap.meta ? { journal: { log: snap.meta.id, at: snap.size } } : {};
+}
+
 /** The listed copy, or the reason it cannot be used. */
-async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<StepResult | string> {
+async function listedCopy(
+  ctx: StepContext,
+  o: JournaledCopyOptions,
+): Promise<StepResult | { reason: string; snap: LogSnapshot }> {
   const t0 = Date.now();
   const snap = await o.readLog();
-  const ms = { readLog: Date.now() - t0, parents: 0, newDirs: 0, links: 0, rsync: 0, quiet: 0 };
+  const r = await listedRounds(ctx, o, snap, Date.now() - t0);
+  if (typeof r === "string") return { reason: r, snap };
+  return { ...r, data: { ...r.data, ...journalAt(snap) } };
+}
+
+async function listedRounds(
+  ctx: StepContext,
+  o: JournaledCopyOptions,
+  snap: LogSnapshot,
+  readLogMs: number,
+): Promise<StepResult | string> {
+  const ms = { readLog: readLogMs, parents: 0, newDirs: 0, links: 0, rsync: 0, barrier: 0 };
   const trust = trustFor({
     dir: o.dir,
-    ...(snap.meta ? { watchedDirs: snap.meta.dirs } : {}),
+    ...(snap.meta ? { watchedDirs: snap.meta.dirs, logId: snap.meta.id } : {}),
     alive: snap.alive,
     log: snap.log,
-    lastCopyStartMs: lastCopyStart(o.records, o.dir, o.pass),
+    ...(() => {
+      const last = lastCopyStart(o.records, o.dir, o.pass);
+      return last ? { lastCopy: last } : {};
+    })(),
   });
   if (!trust.trusted) return trust.reason;
   let changes = changesFor(o.dir, snap.log.events, trust.since);
+  // The final copy: the files with a name outside the data directories, changed or not (a write
+  // through that name raises no event here).
+  const outside = o.serving ? [] : outsideLinksIn(o.dir, readOutsideLinks(o.stateDir));
+  for (const p of outside) changes.paths.add(p);
+  const outsideSet = new Set(outside);
   let offset = snap.size;
   const totals: ListedTotals = {
     listed: 0,
@@ -251,7 +372,8 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
       // a round trip, and what the questions find (rarely anything) is copied by the next round.
       const [copy, found] = await Promise.all([
         list.length ? checkedCopy(ctx, o, list, ms) : Promise.resolve(undefined),
-        impliedPaths(o, paths, createdDirs, ctx.signal, ms),
+        // The outside-linked files' other names are outside: no walk would find them.
+        impliedPaths(o, new Set([...paths].filter((p) => !outsideSet.has(p))), createdDirs, ctx.signal, ms),
       ]);
       if (typeof copy === "string") return copy;
       if (copy) {
@@ -261,12 +383,16 @@ async function listedCopy(ctx: StepContext, o: JournaledCopyOptions): Promise<St
         totals.deletedFiles += copy.deletedFiles;
       }
       if (found.walked) totals.linkWalks++;
-      implied = found;
+      // Names this round copied already, found again (a group with a name outside): nothing new.
+      implied = [...found.paths].every((p) => paths.has(p))
+        ? { paths: new Set(), walked: found.walked }
+        : found;
     }
     // Anything the log got since it was read: while the origin serves, that is the next pass's;
     // once it is still, the events that were in transit (the first round's copy ran meanwhile),
     // and any change it should not have made.
-    const more = o.serving ? undefined : await laterEvents(snap.meta, offset, ctx.signal, ms);
+    const more = o.serving ? undefined : await laterEvents(o, snap.meta, offset, ctx.signal, ms);
+    if (typeof more === "string") return more;
     if (more) {
       offset = more.size;
       if (more.log.untrusted) return more.log.untrusted;
@@ -379,14 +505,14 @@ interface ListedTotals {
   linkWalks: number;
 }
 
-/** Where the time went (ms): reading the log, new directories, hard links, rsync, waiting for the log's silence. */
+/** Where the time went (ms): reading the log, new directories, hard links, rsync, the barrier. */
 type ListedTimings = {
   readLog: number;
   parents: number;
   newDirs: number;
   links: number;
   rsync: number;
-  quiet: number;
+  barrier: number;
 };
 
 function done(dir: string, rounds: number, t: ListedTotals, ms: ListedTimings): StepResult {
@@ -396,17 +522,39 @@ function done(dir: string, rounds: number, t: ListedTotals, ms: ListedTimings): 
   };
 }
 
-/** The log's whole lines after `offset`, once it has been silent for QUIET_MS. */
+/**
+ * The log's whole lines after `offset`, once a barrier has come back through the watcher: every
+ * event the origin queued before it is then in the log (none left in the origin's queue, in a slow
+ * inotifywait or in ssh). Also compares the origin's mounts with those before the watches were
+ * set. A string: why the journal cannot be trusted for this directory.
+ */
 async function laterEvents(
+  o: JournaledCopyOptions,
   meta: WatcherMeta | undefined,
   offset: number,
   signal: AbortSignal,
   ms: ListedTimings,
-): Promise<{ log: ChangeLog; size: number }> {
+): Promise<{ log: ChangeLog; size: number } | string> {
   if (!meta) return { log: { events: [] }, size: offset };
+  if (!meta.scratch || !meta.mounts) return "the watcher was started by an older release of bm-migrate";
   const t0 = Date.now();
-  if (watcherAlive(meta) && !signal.aborted) await waitUntilQuiet(meta, QUIET_MS, 10_000);
-  ms.quiet += Date.now() - t0;
+  try {
+    const name = `barrier-${randomUUID().slice(0, 13)}`;
+    const from = watcherLogSize(meta);
+    const r = await o.origin.sh(barrierCommand(meta.scratch, name), { signal });
+    if (r.exitCode !== 0)
+      return `the change journal's barrier could not be made on the origin (exit ${r.exitCode}: ${r.stderr.trim().split("\n").pop() ?? ""})`;
+    const moved = mountChange(o.dir, meta.mounts[o.dir] ?? [], r.stdout);
+    if (moved) return moved;
+    const seen = await waitForBarrier(meta, name, Math.max(from, offset), {
+      timeoutMs: BARRIER_TIMEOUT_MS,
+      signal,
+    });
+    if (!seen)
+      return `the change journal's barrier did not come back within ${BARRIER_TIMEOUT_MS / 1000} s: the watcher is stalled or gone, its events are incomplete`;
+  } finally {
+    ms.barrier += Date.now() - t0;
+  }
   return readLogFrom(meta, offset);
 }
 
@@ -415,9 +563,9 @@ async function laterEvents(
  * along (latin1: one character per byte), so that names that are not UTF-8 survive.
  */
 function readLogFrom(meta: WatcherMeta, offset: number): { log: ChangeLog; size: number } {
-  const rest = readWatcherLog(meta).slice(offset);
+  const rest = readWatcherLogFrom(meta, offset);
   const whole = rest.slice(0, rest.lastIndexOf("\n") + 1);
-  return { log: parseChangeLog(whole, meta.dirs), size: offset + whole.length };
+  return { log: parseWatcherLog(meta, whole, offset), size: offset + whole.length };
 }
 
 /** Relative paths (latin1 strings of their bytes) as `./path\0` input for xargs -0. */

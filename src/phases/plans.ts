@@ -21,6 +21,7 @@ import { originDbCredentials } from "./prepare.js";
 import {
   changeLogReader,
   journaledRsyncStep,
+  outsideLinksStep,
   startChangeJournalStep,
   stopChangeJournalStep,
 } from "./changeJournalSteps.js";
@@ -43,12 +44,13 @@ function setAsideStage(mc: MigrationContext, records: JournalRecord[]): Step[] {
 
 export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: ColdSyncExtras): Plan {
   const dumpDir = statePaths(mc.settings.stateDir).dumps(x.pass);
-  const journal = startChangeJournalStep({
+  const journalOptions = {
     ssh: mc.ssh,
     origin: mc.origin,
     stateDir: mc.settings.stateDir,
     dirs: mc.profile.dataDirs,
-  });
+  };
+  const journal = startChangeJournalStep(journalOptions);
   const stages: Stage[] = [
     { name: "Stop BlueMind and postfix on the target", steps: [stopServicesStep(mc.target)] },
     // Only once the target's own BlueMind is stopped: it could write into its directories meanwhile.
@@ -73,6 +75,8 @@ export function hotSyncPlan(mc: MigrationContext, records: JournalRecord[], x: C
         // Each directory only once the journal watches it: later passes may then visit only what
         // changed since (this one too, after the first: what changed since the last began).
         ...dataCopySteps(mc, records, x.pass, "hot").map((step) => ({ ...step, waitFor: [journal.id] })),
+        // The files the journal cannot follow (a name outside the data directories), found last.
+        { ...outsideLinksStep(journalOptions), waitFor: [journal.id] },
       ],
     },
   ];
@@ -101,6 +105,7 @@ function dataCopySteps(
       records,
       pass,
       readLog,
+      stateDir: mc.settings.stateDir,
       ...(hot ? { serving: true, nice } : {}),
     }),
   );

@@ -19,9 +19,9 @@ import { PassThrough } from "node:stream";
 import type { Host } from "../adapters/host.js";
 import { failure, run, stderrTail, type ProcessResult } from "../adapters/process.js";
 import type { JournalRecord } from "../engine/journal.js";
-import { changesFor, parseChangeLog, relativeTo } from "../phases/changeJournal.js";
+import { changesFor, outsideLinksIn, parseChangeLog, relativeTo } from "../phases/changeJournal.js";
 import { tableOf, TABLES_SQL, type OriginScan } from "../phases/databaseDelta.js";
-import { readWatcherMeta } from "../adapters/watcher.js";
+import { readWatcherMeta, scratchDir, watcherLogSize } from "../adapters/watcher.js";
 import { readFileSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
@@ -55,8 +55,6 @@ import { SNAPSHOT_TEXT } from "../database/rowVersions.js";
 
 /** Beyond this many paths to re-check in one directory, it is compared whole. */
 export const MAX_LISTED = 50_000;
-/** Events are taken from a little before the ahead began (their times are the target's clock). */
-const EVENT_MARGIN_SEC = 5;
 
 /** The `verify-ahead` journal record. */
 export interface VerifyAheadRecord extends JournalRecord {
@@ -65,8 +63,12 @@ export interface VerifyAheadRecord extends JournalRecord {
   durationMs: number;
   /** A refreshed record: the ahead record it was made from (its start). */
   refreshOf?: string;
-  /** The change journal's log the downtime reads (absent: no journal, every directory whole). */
-  changeLog?: { id: string; path: string };
+  /**
+   * The change journal's log the downtime reads (absent: no journal, every directory whole), and
+   * its length when the ahead began (`at`): the events logged after it are the changes since. A
+   * place in the log, not a time (absent in records of older releases: every directory whole).
+   */
+  changeLog?: { id: string; path: string; at?: number };
   /** Per data directory: the paths (relative, latin1) that differed, or why it must be compared whole. */
   files: Record<string, { paths: string[] } | { whole: string }>;
   /** Per database: what the downtime relies on (see AheadDatabase), or why it is compared whole. */
@@ -250,9 +252,9 @@ export function aheadFiles(
 }
 
 /** The change journal's log for the ahead record, when a watcher runs. */
-export function currentChangeLog(stateDir: string): { id: string; path: string } | undefined {
+export function currentChangeLog(stateDir: string): { id: string; path: string; at: number } | undefined {
   const meta = readWatcherMeta(stateDir);
-  return meta ? { id: meta.id, path: meta.log } : undefined;
+  return meta ? { id: meta.id, path: meta.log, at: watcherLogSize(meta) } : undefined;
 }
 
 export interface ListedPlan {
@@ -278,12 +280,16 @@ export function planListed(
   ahead: VerifyAheadRecord,
   records: readonly JournalRecord[],
   logText: string | undefined,
-  opts: { finalCopy: "cold" | "none" } = { finalCopy: "cold" },
+  opts: { finalCopy: "cold" | "none"; outsideLinks?: readonly string[] } = { finalCopy: "cold" },
 ): ListedPlan {
   const plan: ListedPlan = { entries: [], listedDirs: [], whole: new Map(), counts: {} };
-  const log = logText === undefined ? undefined : parseChangeLog(logText, dataDirs);
+  const log =
+    logText === undefined || !ahead.changeLog
+      ? undefined
+      : parseChangeLog(logText, dataDirs, { scratch: scratchDir(ahead.changeLog.id) });
   const cold = lastColdPass(records);
-  const since = Date.parse(ahead.startedAt) / 1000 - EVENT_MARGIN_SEC;
+  const since = ahead.changeLog?.at;
+  const outside = opts.outsideLinks;
   for (const dir of dataDirs) {
     const a = ahead.files[dir];
     const copy = cold?.find((r) => isRecord(r, "step-done") && r.step === `rsync:${dir}`);
@@ -296,10 +302,12 @@ export function planListed(
           ? "the change journal's log is gone"
           : log.untrusted
             ? `the change journal cannot be trusted: ${log.untrusted}`
-            : opts.finalCopy === "cold" && mode !== "journal"
-              ? `its final copy was a full pass (${reasonOf(copy)})`
-              : undefined;
-    if (why || !a || "whole" in a || !log) {
+            : since === undefined
+              ? "the verification ahead recorded no place in the change journal (an older release of bm-migrate)"
+              : opts.finalCopy === "cold" && mode !== "journal"
+                ? `its final copy was a full pass (${reasonOf(copy)})`
+                : undefined;
+    if (why || !a || "whole" in a || !log || since === undefined) {
       plan.whole.set(dir, why ?? "?");
       continue;
     }
@@ -308,7 +316,8 @@ export function planListed(
       plan.whole.set(dir, changes.full);
       continue;
     }
-    const paths = new Set([...a.paths, ...changes.paths]);
+    // The files with a name outside the data directories: a write through it raised no event.
+    const paths = new Set([...a.paths, ...changes.paths, ...outsideLinksIn(dir, outside)]);
     if (paths.size > MAX_LISTED) {
       plan.whole.set(dir, `${paths.size} paths to re-check`);
       continue;

@@ -13,6 +13,7 @@ import type { JournalRecord } from "../engine/journal.js";
 import { formatCount } from "../engine/format.js";
 import type { MigrationContext } from "../phases/context.js";
 import { stagingName } from "../phases/databaseSteps.js";
+import { readOutsideLinks } from "../phases/changeJournalSteps.js";
 import { DifferenceLog, type FileCounts } from "./compare.js";
 import { fileManifestScript, isUnder, listedInput } from "./fileManifest.js";
 import { readDbManifest, SCHEMA_SQL, SEQUENCE_VALUES_SQL, type PsqlAccess } from "../database/manifest.js";
@@ -320,7 +321,10 @@ export async function verifyChangedFiles(
         ahead,
         records,
         ahead.changeLog ? readLogText(ahead.changeLog.path) : undefined,
-        { finalCopy: opts.refresh ? "none" : "cold" },
+        {
+          finalCopy: opts.refresh ? "none" : "cold",
+          outsideLinks: readOutsideLinks(app.settings.stateDir) ?? [],
+        },
       );
       // Changes on the target since the ahead: what the origin's change journal cannot see (the
       // target's own BlueMind, a cron job, an administrator). Every entry whose inode changed since

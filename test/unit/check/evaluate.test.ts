@@ -386,6 +386,12 @@ test("an extension the origin uses that the target cannot create is a blocker na
   assert.match(b.remedy ?? "", /apt-get install postgresql-contrib or postgresql-15/);
 });
 
+test("with the change journal possible, check says what it assumes", () => {
+  const i = only(evaluateChecks(readyFacts(), ctx), "origin-tools", "info");
+  assert.match(i.detail ?? "", /hard link to a data file is made from outside the data directories/);
+  assert.match(i.detail ?? "", /mount changed under a data directory is detected/);
+});
+
 test("an origin without inotifywait, or with an rsync before 3.1: a warning with the fallback, no blocker", () => {
   const f = readyFacts();
   delete f.origin.host!.inotifywaitVersion;

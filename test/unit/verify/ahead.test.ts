@@ -204,7 +204,8 @@ const ahead = (over: Partial<VerifyAheadRecord> = {}): VerifyAheadRecord => ({
   type: "verify-ahead",
   startedAt: "2026-12-04T22:00:00.000Z",
   durationMs: 10_000,
-  changeLog: { id: "w", path: "/nonexistent" },
+  // The log's length when the ahead began: the events after it are the changes since.
+  changeLog: { id: "w", path: "/nonexistent", at: logText.indexOf(`E ${t0 + 3} `) },
   files: { "/var/spool/cyrus": { paths: ["data/a/1."] }, "/var/lib/cyrus": { paths: [] } },
   databases: {
     bj: { watermark: 1234, targetWatermark: 99, tables: {}, grouping: GROUPING, counts: "/c" },
@@ -233,6 +234,8 @@ const logText = [
   `E ${t0 - 60} /var/spool/cyrus/data/,MODIFY,old.`, // before the ahead (and its margin): its difference was recorded then
   `E ${t0 + 3} /var/spool/cyrus/data/b/,CREATE,2.`,
   `E ${t0 + 4} /var/spool/cyrus/data/,"CREATE,ISDIR",newbox`,
+  // The target's clock stepped back an hour: an older time, but logged after the ahead began.
+  `E ${t0 - 3600} /var/spool/cyrus/data/,MODIFY,stepped.`,
   `X ${t0 + 20} stopped`,
   "",
 ].join("\n");
@@ -259,6 +262,7 @@ void test("the downtime lists what differed ahead, what the journal saw since, p
     "/var/spool/cyrus/data/b",
     "/var/spool/cyrus/data/b/2.",
     "/var/spool/cyrus/data/newbox",
+    "/var/spool/cyrus/data/stepped.",
   ]);
   assert.deepEqual(
     plan.entries.filter((e) => e.tree).map((e) => e.path),
@@ -292,6 +296,14 @@ void test("what the journal cannot vouch for is compared whole", () => {
     `${logText}E ${t0 + 6} /var/lib/cyrus/,"MOVED_FROM,ISDIR",db\n`,
   );
   assert.match(renamed.whole.get("/var/lib/cyrus") ?? "", /renamed/);
+  // An ahead record of an older release: no place in the log, so no way to tell what came since.
+  const older = planListed(
+    dirs,
+    ahead({ changeLog: { id: "w", path: "/nonexistent" } }),
+    coldPass({ "/var/spool/cyrus": "journal", "/var/lib/cyrus": "journal" }),
+    logText,
+  );
+  assert.match(older.whole.get("/var/lib/cyrus") ?? "", /recorded no place/);
   const gone = planListed(
     dirs,
     ahead(),
@@ -308,6 +320,19 @@ void test("what the journal cannot vouch for is compared whole", () => {
     "/var/spool/cyrus": { paths: ["x"] },
     "/var/lib/cyrus": { paths: ["."] },
   });
+});
+
+void test("a file with a name outside the data directories is always compared in the downtime", () => {
+  const dirs = ["/var/spool/cyrus", "/var/lib/cyrus"];
+  const plan = planListed(
+    dirs,
+    ahead(),
+    coldPass({ "/var/spool/cyrus": "journal", "/var/lib/cyrus": "journal" }),
+    logText,
+    { finalCopy: "cold", outsideLinks: ["/var/lib/cyrus/db/aliased", "/var/spool/bm-hsm/x"] },
+  );
+  assert.ok(plan.entries.some((e) => e.path === "/var/lib/cyrus/db/aliased"));
+  assert.ok(!plan.entries.some((e) => e.path.startsWith("/var/spool/bm-hsm")));
 });
 
 /** A hot pass's copy of a data directory, as journaled. */
