@@ -18,6 +18,7 @@
 import { PassThrough } from "node:stream";
 import type { Host } from "../adapters/host.js";
 import { failure, run, stderrTail, type ProcessResult } from "../adapters/process.js";
+import type { ClockMark } from "../engine/clock.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { changesFor, outsideLinksIn, parseChangeLog, relativeTo } from "../phases/changeJournal.js";
 import { tableOf, TABLES_SQL, type OriginScan } from "../phases/databaseDelta.js";
@@ -60,6 +61,11 @@ export const MAX_LISTED = 50_000;
 export interface VerifyAheadRecord extends JournalRecord {
   type: "verify-ahead";
   startedAt: string;
+  /**
+   * The target's clock when it began, with its boot-time clock: the target's own changes since are
+   * found by ctime, in today's clock even if the clock was stepped (absent in older records).
+   */
+  targetClock?: ClockMark;
   durationMs: number;
   /** A refreshed record: the ahead record it was made from (its start). */
   refreshOf?: string;

@@ -11,6 +11,7 @@ import { shellQuote, stderrTail } from "../adapters/process.js";
 import { ExitCode, StepFailed } from "../engine/errors.js";
 import type { JournalRecord } from "../engine/journal.js";
 import { formatCount } from "../engine/format.js";
+import { clockMark, isClockMark, markInTodaysClock } from "../engine/clock.js";
 import type { MigrationContext } from "../phases/context.js";
 import { stagingName } from "../phases/databaseSteps.js";
 import { readOutsideLinks } from "../phases/changeJournalSteps.js";
@@ -141,7 +142,7 @@ function recordAhead(
   app: App,
   record: Pick<
     VerifyAheadRecord,
-    "startedAt" | "durationMs" | "refreshOf" | "changeLog" | "files" | "databases"
+    "startedAt" | "targetClock" | "durationMs" | "refreshOf" | "changeLog" | "files" | "databases"
   >,
   differing: number,
 ): number {
@@ -164,6 +165,7 @@ export async function verifyAhead(
   started: number,
 ): Promise<number> {
   const startedAt = new Date(started).toISOString();
+  const targetClock = clockMark();
   const changeLog = currentChangeLog(app.settings.stateDir);
   const dataDirs = mc.profile.dataDirs;
   const access = dbAccess(mc, port);
@@ -202,6 +204,7 @@ export async function verifyAhead(
     app,
     {
       startedAt,
+      targetClock,
       durationMs: Date.now() - started,
       ...(changeLog ? { changeLog } : {}),
       files: aheadFiles(dataDirs, differing, changeLog ? undefined : "no change journal runs"),
@@ -289,6 +292,8 @@ export async function verifyRefresh(
     app,
     {
       startedAt: new Date(started).toISOString(),
+      // The refresh does not look at the target's own changes: the downtime looks since the first ahead.
+      ...(ahead.targetClock ? { targetClock: ahead.targetClock } : {}),
       durationMs: Date.now() - started,
       refreshOf: ahead.startedAt,
       ...(changeLog ? { changeLog } : {}),
@@ -364,7 +369,14 @@ export async function verifyChangedFiles(
       let targetNote = "";
       if (targetFind) {
         const found = await targetFind;
-        const more = beyondPlan(plan, found.paths);
+        const more = found.whole
+          ? { entries: [], whole: [...plan.listedDirs] }
+          : beyondPlan(plan, found.paths);
+        if (found.whole)
+          app.events.emit({
+            type: "info",
+            message: `verify: the listed directories compared whole on the target's side too (${found.whole})`,
+          });
         if (more.entries.length)
           all = [...all, await run(scripts.listed!, { input: listedInput(more.entries), listed: true })];
         if (more.whole.length)
@@ -400,18 +412,29 @@ export async function verifyChangedFiles(
 }
 
 /**
- * The target's entries whose inode changed (ctime) since the ahead began (5 s of margin, the
- * target's clock, as the ahead's start), in the listed directories. In the downtime these include
- * what the cold sync itself wrote (listed anyway).
+ * The target's entries whose inode changed (ctime) since the first ahead began (5 s of margin), in
+ * the listed directories. In the downtime these include what the cold sync itself wrote (listed
+ * anyway). The moment is taken in today's clock (engine/clock.ts): a clock stepped backwards since
+ * moves it back too. After a reboot of the target, or with a record of an older release that kept
+ * no clock mark, the directories are compared whole (`whole`).
  */
 async function targetChangesSince(
   app: App,
   mc: MigrationContext,
   dirs: readonly string[],
   ahead: VerifyAheadRecord,
-): Promise<{ paths: string[]; ms: number }> {
+): Promise<{ paths: string[]; ms: number; whole?: string }> {
   if (!dirs.length) return { paths: [], ms: 0 };
-  const since = Math.floor(Date.parse(ahead.startedAt) / 1000) - 5;
+  const at = isClockMark(ahead.targetClock) ? markInTodaysClock(ahead.targetClock) : undefined;
+  if (at === undefined)
+    return {
+      paths: [],
+      ms: 0,
+      whole: ahead.targetClock
+        ? "the target was restarted since the verification ahead"
+        : "the verification ahead kept no mark of the target's clock (another release)",
+    };
+  const since = Math.floor(at / 1000) - 5;
   const t0 = Date.now();
   const script = `export LC_ALL=C; for d in ${dirs.map(shellQuote).join(" ")}; do find "$d" -newerct "@${since}" -printf '%p\\0' 2>/dev/null; done; true`;
   app.logCommand(
