@@ -10,6 +10,7 @@
  * queries as the target's. The session is read-only (default_transaction_read_only).
  */
 import { run, type ProcessResult } from "../adapters/process.js";
+import { FENCE_SETTING } from "./fence.js";
 
 /**
  * pg_repack's work while it runs (BlueMind's nightly job repacks partitions): in its own schema
@@ -170,7 +171,7 @@ SELECT 'database'::text, current_database()::text, json_build_object(
     'encoding', pg_encoding_to_char(d.encoding), 'collation', d.datcollate, 'ctype', d.datctype,
     'owner', pg_get_userbyid(d.datdba), 'grants', (SELECT string_agg(g::text, ',' ORDER BY g::text) FROM unnest(coalesce(d.datacl, acldefault('d', d.datdba))) g),
     'settings', coalesce((SELECT string_agg(x, ' ' ORDER BY x) FROM pg_db_role_setting s, unnest(s.setconfig) x
-                          WHERE s.setdatabase = d.oid AND s.setrole = 0), ''),
+                          WHERE s.setdatabase = d.oid AND s.setrole = 0 AND x NOT LIKE '${FENCE_SETTING}=%'), ''),
     'role settings', coalesce((SELECT string_agg(pg_get_userbyid(s.setrole) || ':' || x, ' ' ORDER BY pg_get_userbyid(s.setrole) || ':' || x) FROM pg_db_role_setting s, unnest(s.setconfig) x
                           WHERE s.setdatabase = d.oid AND s.setrole <> 0), ''))::text
   FROM pg_database d WHERE d.datname = current_database()

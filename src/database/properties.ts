@@ -6,6 +6,14 @@
  * CONNECT from PUBLIC). Read on the origin, given to the staging database when it is created.
  */
 import { quoteIdent, quoteLiteral } from "../adapters/postgres.js";
+import { FENCE_SETTING } from "./fence.js";
+
+/**
+ * The origin's write fence (database/fence.ts) while the downtime lasts: not the origin's own
+ * setting, never carried (a full copy in the downtime reads it), never compared (database/manifest.ts).
+ * A BlueMind database made read-only by its administrator could not serve, so nothing is lost.
+ */
+export const isFenceSetting = (config: string): boolean => config.startsWith(`${FENCE_SETTING}=`);
 
 /** One row of pg_db_role_setting for the database: `role` null for the whole database. */
 export interface DatabaseSetting {
@@ -71,7 +79,7 @@ export function databasePropertiesSql(database: string, owner: string, p: Databa
   const db = quoteIdent(database);
   const out: string[] = [];
   for (const s of p.settings)
-    for (const c of s.config)
+    for (const c of s.config.filter((c) => s.role !== null || !isFenceSetting(c)))
       out.push(
         s.role === null
           ? `ALTER DATABASE ${db} ${setClause(c)};`

@@ -30,3 +30,14 @@ test("a database with the default ACL and no setting needs no statement", () => 
     "",
   );
 });
+
+test("the origin's write fence (read-only for the downtime) is not the origin's setting: never carried, never compared", async () => {
+  const { SCHEMA_SQL } = await import("../../../src/database/manifest.js");
+  const p = parseDatabaseProperties(
+    '{"acl" : null, "settings" : [{"role" : null, "config" : ["TimeZone=GMT", "default_transaction_read_only=on"]}]}',
+  );
+  const sql = databasePropertiesSql("bj", "bj", p);
+  assert.match(sql, /SET "TimeZone" = 'GMT'/);
+  assert.doesNotMatch(sql, /default_transaction_read_only/);
+  assert.match(SCHEMA_SQL, /x NOT LIKE 'default_transaction_read_only=%'/);
+});
