@@ -56,7 +56,8 @@
 --   user-accounts-schema: parent/user/net.bluemind.user.accounts.sqlschema/sql/user-accounts-schema.1.0.0.sql (after item-store)
 --   dataprotect-schema: parent/dataprotect/net.bluemind.dataprotect.sqlschema/sql/dataprotect-schema.1.0.0.sql (after schema-version)
 --   user-container_sub: parent/user/net.bluemind.user.sqlschema/sql/user-container-sub-schema.1.0.0.sql
--- Edits (1):
+-- Edits (2):
+--   *: CREATE OR REPLACE TRIGGER is PostgreSQL 14+ (BlueMind 4.9 and 5.x run on 14+; the lab's bullseye hosts have 13): written as DROP TRIGGER IF EXISTS + CREATE TRIGGER, the same on a new database
 --   parent/core/net.bluemind.core.sqlschema/sql/pg_repack.sql: pg_repack is created only where the host has it (BlueMind's packages depend on postgresql-NN-repack; the lab's Debian hosts do not install it), so the file loads everywhere
 
 \set ON_ERROR_STOP on
@@ -892,7 +893,8 @@ $$;
 
 -------------------------------------------------
 -- Message inserted or marked not deleted
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_insert
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_insert ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_insert
   AFTER INSERT
   ON t_mailbox_record
   FOR EACH ROW
@@ -901,7 +903,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_insert
   EXECUTE PROCEDURE v_trig_conversation_by_folder_add();
 
 -- Message marked as deleted, or removed
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_undelete
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_undelete ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_undelete
   AFTER UPDATE
   ON t_mailbox_record
   FOR EACH ROW
@@ -910,7 +913,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_undelete
   EXECUTE PROCEDURE v_trig_conversation_by_folder_add();
 
 -- Conversation is replaced
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_update_conversation
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_update_conversation ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_update_conversation
   AFTER UPDATE
   ON t_mailbox_record
   FOR EACH ROW
@@ -919,7 +923,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_update_conversation
   )
   EXECUTE PROCEDURE v_conversation_by_folder_update_conversation_row();
 
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_update
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_update ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_update
   AFTER UPDATE
   ON t_mailbox_record
   FOR EACH ROW
@@ -931,7 +936,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_update
   EXECUTE PROCEDURE v_conversation_by_folder_update();
 
 
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_remove
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_remove ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_remove
   AFTER UPDATE
   ON t_mailbox_record
   FOR EACH ROW
@@ -939,7 +945,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_remove
   WHEN (OLD.conversation_id IS NOT NULL AND OLD.system_flags & 4 = 0 AND NEW.system_flags & 4 = 4)
   EXECUTE PROCEDURE v_conversation_by_folder_remove();
 
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_expunge
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_expunge ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_expunge
   AFTER DELETE
   ON t_mailbox_record
   FOR EACH ROW

@@ -60,7 +60,8 @@
 --   user-accounts-schema: parent/user/net.bluemind.user.accounts.sqlschema/sql/user-accounts-schema.1.0.0.sql (after item-store)
 --   dataprotect-schema: parent/dataprotect/net.bluemind.dataprotect.sqlschema/sql/dataprotect-schema.1.0.0.sql (after schema-version)
 --   user-container_sub: parent/user/net.bluemind.user.sqlschema/sql/user-container-sub-schema.1.0.0.sql
--- Edits (1):
+-- Edits (2):
+--   *: CREATE OR REPLACE TRIGGER is PostgreSQL 14+ (BlueMind 4.9 and 5.x run on 14+; the lab's bullseye hosts have 13): written as DROP TRIGGER IF EXISTS + CREATE TRIGGER, the same on a new database
 --   parent/core/net.bluemind.core.sqlschema/sql/pg_repack.sql: pg_repack is created only where the host has it (BlueMind's packages depend on postgresql-NN-repack; the lab's Debian hosts do not install it), so the file loads everywhere
 
 \set ON_ERROR_STOP on
@@ -216,8 +217,10 @@ AS $$
 	END;
 $$;
 
-CREATE OR REPLACE TRIGGER changeset_insert AFTER INSERT ON t_changeset FOR EACH ROW WHEN (NEW.type = 2) EXECUTE PROCEDURE changeset_delete();
-CREATE OR REPLACE TRIGGER changeset_cleanup AFTER DELETE ON q_changeset_cleanup FOR EACH ROW EXECUTE PROCEDURE q_changeset_cleanup_delete();
+DROP TRIGGER IF EXISTS changeset_insert ON t_changeset;
+CREATE TRIGGER changeset_insert AFTER INSERT ON t_changeset FOR EACH ROW WHEN (NEW.type = 2) EXECUTE PROCEDURE changeset_delete();
+DROP TRIGGER IF EXISTS changeset_cleanup ON q_changeset_cleanup;
+CREATE TRIGGER changeset_cleanup AFTER DELETE ON q_changeset_cleanup FOR EACH ROW EXECUTE PROCEDURE q_changeset_cleanup_delete();
 
 CREATE OR REPLACE PROCEDURE proc_insert_t_changeset(
      IN p_version bigint,
@@ -977,37 +980,43 @@ BEGIN
 END;
 $$;
 
-CREATE OR REPLACE TRIGGER virtual_message_record_insert
+DROP TRIGGER IF EXISTS virtual_message_record_insert ON t_mailbox_record;
+CREATE TRIGGER virtual_message_record_insert
     AFTER INSERT ON t_mailbox_record FOR EACH ROW
     -- system_flags 4 => DELETED (MailboxItemFlag.java:System)
     WHEN (NEW.system_flags & 4 = 0)
     EXECUTE PROCEDURE s_mailbox_record_add();
 
-CREATE OR REPLACE TRIGGER virtual_message_record_undelete
+DROP TRIGGER IF EXISTS virtual_message_record_undelete ON t_mailbox_record;
+CREATE TRIGGER virtual_message_record_undelete
     AFTER UPDATE ON t_mailbox_record FOR EACH ROW
     -- system_flags 4 => DELETED (MailboxItemFlag.java:System)
     WHEN (OLD.system_flags & 4 = 4 AND NEW.system_flags & 4 = 0)
     EXECUTE PROCEDURE s_mailbox_record_add();
 
-CREATE OR REPLACE TRIGGER virtual_message_record_update
+DROP TRIGGER IF EXISTS virtual_message_record_update ON t_mailbox_record;
+CREATE TRIGGER virtual_message_record_update
     AFTER UPDATE ON t_mailbox_record FOR EACH ROW
     -- system_flags 4 => DELETED (MailboxItemFlag.java:System)
     WHEN (OLD.system_flags & 4 = 0 AND NEW.system_flags & 4 = 0)
     EXECUTE PROCEDURE s_mailbox_record_update();
 
-CREATE OR REPLACE TRIGGER virtual_message_record_remove
+DROP TRIGGER IF EXISTS virtual_message_record_remove ON t_mailbox_record;
+CREATE TRIGGER virtual_message_record_remove
     AFTER UPDATE ON t_mailbox_record FOR EACH ROW
     -- system_flags 4 => DELETED (MailboxItemFlag.java:System)
     WHEN (OLD.system_flags & 4 = 0 AND NEW.system_flags & 4 = 4)
     EXECUTE PROCEDURE s_mailbox_record_remove();
 
-CREATE OR REPLACE TRIGGER virtual_message_record_expunge
+DROP TRIGGER IF EXISTS virtual_message_record_expunge ON t_mailbox_record;
+CREATE TRIGGER virtual_message_record_expunge
     AFTER DELETE ON t_mailbox_record FOR EACH ROW
     -- system_flags 4 => DELETED (MailboxItemFlag.java:System)
     WHEN (OLD.system_flags & 4 = 0)
     EXECUTE PROCEDURE s_mailbox_record_remove();
 
-CREATE OR REPLACE TRIGGER virtual_message_record_truncate
+DROP TRIGGER IF EXISTS virtual_message_record_truncate ON t_mailbox_record;
+CREATE TRIGGER virtual_message_record_truncate
     AFTER TRUNCATE ON t_mailbox_record FOR EACH STATEMENT
     EXECUTE PROCEDURE s_mailbox_record_truncate();
     
@@ -1065,20 +1074,23 @@ END;
 $$ LANGUAGE plpgsql;
 
 
-CREATE OR REPLACE TRIGGER trigger_mailbox_record_expunged_insert
+DROP TRIGGER IF EXISTS trigger_mailbox_record_expunged_insert ON t_mailbox_record;
+CREATE TRIGGER trigger_mailbox_record_expunged_insert
     AFTER INSERT ON t_mailbox_record FOR EACH ROW
     -- WHEN new message is Expunged 
     WHEN (((NEW.system_flags)::bit(32) & (1<<31)::bit(32)) = (1<<31)::bit(32))
     EXECUTE PROCEDURE fct_mailbox_record_expunged();
 
-CREATE OR REPLACE TRIGGER trigger_mailbox_record_expunged_update
+DROP TRIGGER IF EXISTS trigger_mailbox_record_expunged_update ON t_mailbox_record;
+CREATE TRIGGER trigger_mailbox_record_expunged_update
     AFTER UPDATE ON t_mailbox_record FOR EACH ROW
     -- WHEN updated message became Expunged 
     WHEN ((((OLD.system_flags)::bit(32) & (1<<31)::bit(32)) = 0::bit(32)) 
     AND (((NEW.system_flags)::bit(32) & (1<<31)::bit(32)) = (1<<31)::bit(32)))
     EXECUTE PROCEDURE fct_mailbox_record_expunged();
 
-CREATE OR REPLACE TRIGGER trigger_mailbox_record_expunged_delete
+DROP TRIGGER IF EXISTS trigger_mailbox_record_expunged_delete ON t_mailbox_record;
+CREATE TRIGGER trigger_mailbox_record_expunged_delete
     AFTER DELETE ON t_mailbox_record FOR EACH ROW
     EXECUTE PROCEDURE fct_mailbox_record_expunged();
     
@@ -2516,13 +2528,15 @@ $$;
 
 
 -- new item created
-CREATE OR REPLACE TRIGGER trigger_container_item_count_insert
+DROP TRIGGER IF EXISTS trigger_container_item_count_insert ON t_container_item;
+CREATE TRIGGER trigger_container_item_count_insert
     AFTER INSERT ON t_container_item
     FOR EACH ROW
     EXECUTE PROCEDURE fct_container_item_counter_inserted();
 
 -- item is updated, and seen or deleted was changed
-CREATE OR REPLACE TRIGGER trigger_container_item_count_updater
+DROP TRIGGER IF EXISTS trigger_container_item_count_updater ON t_container_item;
+CREATE TRIGGER trigger_container_item_count_updater
     AFTER UPDATE ON t_container_item
     FOR EACH ROW
     WHEN (
@@ -2532,18 +2546,21 @@ CREATE OR REPLACE TRIGGER trigger_container_item_count_updater
     EXECUTE PROCEDURE fct_container_item_counter_updated();
 
 -- item is deleted, but was not deleted and not seen
-CREATE OR REPLACE TRIGGER trigger_container_item_counter_deleted
+DROP TRIGGER IF EXISTS trigger_container_item_counter_deleted ON t_container_item;
+CREATE TRIGGER trigger_container_item_counter_deleted
     AFTER DELETE ON t_container_item
     FOR EACH ROW
     EXECUTE PROCEDURE fct_container_item_counter_deleted();
 
 -- item table was truncated
-CREATE OR REPLACE TRIGGER trigger_container_item_counter_truncate
+DROP TRIGGER IF EXISTS trigger_container_item_counter_truncate ON t_container_item;
+CREATE TRIGGER trigger_container_item_counter_truncate
     AFTER TRUNCATE ON t_container_item FOR EACH STATEMENT
     EXECUTE PROCEDURE fct_container_item_counter_truncated();
 
 -- container is created
-CREATE OR REPLACE TRIGGER trigger_container_item_counter_container_created
+DROP TRIGGER IF EXISTS trigger_container_item_counter_container_created ON t_container;
+CREATE TRIGGER trigger_container_item_counter_container_created
     AFTER INSERT ON t_container FOR EACH ROW
     EXECUTE PROCEDURE fct_container_item_counter_container_created();
 
@@ -3381,7 +3398,8 @@ $$;
 
 -------------------------------------------------
 -- system_flags 4 => DELETED (MailboxItemFlag.java:System)
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_insert
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_insert ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_insert
     AFTER INSERT ON t_mailbox_record FOR EACH ROW
     WHEN (
         -- conversation is set
@@ -3391,7 +3409,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_insert
     )
     EXECUTE PROCEDURE v_conversation_by_folder_add_trigger();
 
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_undelete
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_undelete ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_undelete
     AFTER UPDATE ON t_mailbox_record FOR EACH ROW
     WHEN (
         -- conversation is set
@@ -3403,7 +3422,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_undelete
     )
     EXECUTE PROCEDURE v_conversation_by_folder_add_trigger();
 
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_update_create_conversation
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_update_create_conversation ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_update_create_conversation
     AFTER UPDATE ON t_mailbox_record FOR EACH ROW
     WHEN (
         OLD.conversation_id IS NOT NULL
@@ -3412,7 +3432,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_update_create_conversat
     )
     EXECUTE PROCEDURE v_conversation_by_folder_add_trigger();
 
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_update
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_update ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_update
     AFTER UPDATE ON t_mailbox_record FOR EACH ROW
     WHEN (
         -- we are interrested because we did something before
@@ -3429,7 +3450,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_update
     )
     EXECUTE PROCEDURE v_conversation_by_folder_update();
 
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_remove
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_remove ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_remove
     AFTER UPDATE ON t_mailbox_record FOR EACH ROW
     WHEN (
         -- we are interrested because we did something before
@@ -3440,7 +3462,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_remove
     )
     EXECUTE PROCEDURE v_conversation_by_folder_remove_trigger();
 
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_expunge
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_expunge ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_expunge
     AFTER DELETE ON t_mailbox_record FOR EACH ROW
     WHEN (
         -- we are interrested because we did something before
@@ -3450,7 +3473,8 @@ CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_expunge
     )
     EXECUTE PROCEDURE v_conversation_by_folder_remove_trigger();
 
-CREATE OR REPLACE TRIGGER virtual_conversation_by_folder_conversation_id_changed
+DROP TRIGGER IF EXISTS virtual_conversation_by_folder_conversation_id_changed ON t_mailbox_record;
+CREATE TRIGGER virtual_conversation_by_folder_conversation_id_changed
     AFTER UPDATE ON t_mailbox_record FOR EACH ROW
     WHEN (
         -- we are interrested because we did something before
