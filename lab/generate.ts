@@ -41,6 +41,8 @@ import { dirname } from "node:path/posix";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { readAccounts, type Accounts } from "./manifest.js";
+import { schemaFile, type SchemaVersion } from "./schema/assemble.js";
+import { bjDataFillSql, bjFillSql, type FillPlan } from "./schema/fill.js";
 
 export type Role = "origin" | "target";
 
@@ -95,7 +97,7 @@ export const TRAP_FILES: readonly string[] = [
  * Gets SELECT on t_directory_entry and t_mailbox in `bj`, only if the role already exists (bj cannot create
  * roles; the lab may). Beware: a dump of such a database restores on another host only if the role exists there.
  */
-export const OPTIONAL_READ_ROLE = "bj_readonly";
+export const OPTIONAL_READ_ROLE = "bj_readonly"; // granted in lab/schema/fill.ts
 
 const DAY = 86_400;
 const ORIGIN_EPOCH = Date.UTC(2024, 0, 1) / 1000;
@@ -1355,302 +1357,6 @@ function sqlLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
-interface DbPlan {
-  role: Role;
-  tag: string;
-  users: UserInfo[];
-  ip: string;
-  groups: number;
-  mailshares: number;
-  resources: number;
-  bodies: number;
-  records: number;
-  changes: number;
-  utf8: boolean;
-}
-
-const TS = (iso: string): string => `timestamptz '${iso} 00:00:00+00'`;
-
-function bjSql(p: DbPlan): string {
-  const t = sqlLiteral(p.tag);
-  const userRows = p.users
-    .map((u, i) => `(${i + 1}, ${sqlLiteral(u.login)}, ${sqlLiteral(u.displayName)})`)
-    .join(",\n  ");
-  const ip = sqlLiteral(p.ip);
-  const created = TS(p.role === "origin" ? "2023-05-10" : "2024-06-18");
-  return `
-SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS hstore;
-DROP VIEW IF EXISTS v_user_mailbox;
-DROP TABLE IF EXISTS t_settings, t_container, t_mailbox, t_domain_stats, t_directory_entry, t_server,
-  t_systemconf, t_domain CASCADE;
-DROP FUNCTION IF EXISTS f_mailbox_touch() CASCADE;
-DROP FUNCTION IF EXISTS f_mailbox_count() CASCADE;
-DROP SEQUENCE IF EXISTS bm_version_seq;
-
-CREATE TABLE t_domain (
-  name text PRIMARY KEY,
-  label text NOT NULL,
-  aliases text[] NOT NULL DEFAULT '{}',
-  global boolean NOT NULL DEFAULT false,
-  properties hstore NOT NULL DEFAULT ''::hstore
-);
-CREATE TABLE t_domain_stats (
-  domain_name text PRIMARY KEY REFERENCES t_domain(name),
-  mailboxes integer NOT NULL DEFAULT 0
-);
-CREATE TABLE t_directory_entry (
-  id serial PRIMARY KEY,
-  uid text NOT NULL UNIQUE,
-  domain_name text NOT NULL REFERENCES t_domain(name),
-  kind text NOT NULL CHECK (kind IN ('USER', 'GROUP', 'RESOURCE', 'MAILSHARE', 'EXTERNALUSER')),
-  displayname text NOT NULL,
-  email text,
-  hidden boolean NOT NULL DEFAULT false,
-  created timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX i_directory_entry_email ON t_directory_entry (lower(email));
-CREATE INDEX i_directory_entry_kind ON t_directory_entry (domain_name, kind);
-CREATE TABLE t_mailbox (
-  uid text PRIMARY KEY REFERENCES t_directory_entry(uid) ON DELETE CASCADE,
-  name text NOT NULL,
-  quota integer,
-  routing text NOT NULL DEFAULT 'internal' CHECK (routing IN ('internal', 'external', 'none')),
-  datalocation text NOT NULL,
-  updated timestamptz NOT NULL DEFAULT now()
-);
-CREATE UNIQUE INDEX i_mailbox_name ON t_mailbox (lower(name));
-CREATE TABLE t_server (uid text PRIMARY KEY, ip text NOT NULL, name text NOT NULL, fqdn text, tags text[] NOT NULL DEFAULT '{}');
-CREATE TABLE t_systemconf (configuration hstore NOT NULL);
-CREATE TABLE t_settings (
-  domain_name text NOT NULL REFERENCES t_domain(name),
-  user_uid text REFERENCES t_directory_entry(uid) ON DELETE CASCADE,
-  settings hstore NOT NULL,
-  UNIQUE (domain_name, user_uid)
-);
-CREATE TABLE t_container (
-  id serial PRIMARY KEY,
-  uid text NOT NULL UNIQUE,
-  container_type text NOT NULL,
-  name text NOT NULL,
-  owner text NOT NULL,
-  domain_name text NOT NULL REFERENCES t_domain(name),
-  created timestamptz NOT NULL DEFAULT now(),
-  readonly boolean NOT NULL DEFAULT false
-);
-CREATE SEQUENCE bm_version_seq;
-
-CREATE FUNCTION f_mailbox_touch() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-  NEW.updated := now();
-  RETURN NEW;
-END
-$fn$;
-CREATE TRIGGER tr_mailbox_touch BEFORE UPDATE ON t_mailbox FOR EACH ROW EXECUTE FUNCTION f_mailbox_touch();
-
--- Keeps t_domain_stats.mailboxes equal to the number of mailboxes of each domain.
-CREATE FUNCTION f_mailbox_count() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
-  IF TG_OP = 'INSERT' THEN
-    UPDATE t_domain_stats s SET mailboxes = s.mailboxes + 1
-      FROM t_directory_entry d WHERE d.uid = NEW.uid AND s.domain_name = d.domain_name;
-    RETURN NEW;
-  END IF;
-  UPDATE t_domain_stats s SET mailboxes = s.mailboxes - 1
-    FROM t_directory_entry d WHERE d.uid = OLD.uid AND s.domain_name = d.domain_name;
-  RETURN OLD;
-END
-$fn$;
-CREATE TRIGGER tr_mailbox_count AFTER INSERT OR DELETE ON t_mailbox FOR EACH ROW EXECUTE FUNCTION f_mailbox_count();
-
-CREATE VIEW v_user_mailbox AS
-  SELECT d.uid, d.email, d.displayname, m.name AS mailbox, m.quota, m.datalocation
-  FROM t_directory_entry d JOIN t_mailbox m USING (uid)
-  WHERE d.kind = 'USER';
-GRANT SELECT ON v_user_mailbox TO PUBLIC;
-DO $do$
-BEGIN
-  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ${sqlLiteral(OPTIONAL_READ_ROLE)}) THEN
-    EXECUTE 'GRANT SELECT ON t_directory_entry, t_mailbox TO ${OPTIONAL_READ_ROLE}';
-  END IF;
-END
-$do$;
-
-CREATE TEMP TABLE gen_user (idx integer PRIMARY KEY, login text NOT NULL, displayname text NOT NULL) ON COMMIT DROP;
-INSERT INTO gen_user VALUES
-  ${userRows};
-
-INSERT INTO t_domain VALUES
-  ('global.virt', 'global.virt', '{}', true, ''),
-  ('${DOMAIN}', '${DOMAIN}', ARRAY['${DOMAIN}', 'mail.${DOMAIN}'${p.role === "origin" ? ", 'ancien-domaine.example'" : ""}], false,
-   hstore(ARRAY['mail_routing_relay', 'domain.max.users', 'mailbox.default.quota'],
-          ARRAY[${p.role === "origin" ? "'smtp.relais.example'" : "''"}, '${p.users.length + 100}', '${p.role === "origin" ? 10485760 : 0}']));
-INSERT INTO t_domain_stats (domain_name) VALUES ('global.virt'), ('${DOMAIN}');
-
-INSERT INTO t_directory_entry (uid, domain_name, kind, displayname, email, hidden, created)
-  VALUES ('admin0_global.virt', 'global.virt', 'USER', 'admin0', 'admin0@global.virt', true, ${created});
-INSERT INTO t_directory_entry (uid, domain_name, kind, displayname, email, hidden, created)
-  SELECT md5(${t} || ':user:' || login)::uuid::text, '${DOMAIN}', 'USER', displayname, login || '@${DOMAIN}',
-         false, ${created} + idx * interval '67 minutes'
-  FROM gen_user ORDER BY idx;
-INSERT INTO t_directory_entry (uid, domain_name, kind, displayname, email, hidden, created)
-  SELECT md5(${t} || ':group:' || g)::uuid::text, '${DOMAIN}', 'GROUP', 'Groupe ' || g, 'groupe' || g || '@${DOMAIN}',
-         g % 4 = 0, ${created} + g * interval '1 day'
-  FROM generate_series(1, ${p.groups}) g;
-INSERT INTO t_directory_entry (uid, domain_name, kind, displayname, email, hidden, created)
-  SELECT md5(${t} || ':share:' || s)::uuid::text, '${DOMAIN}', 'MAILSHARE', 'Boîte partagée ' || s,
-         'partage' || s || '@${DOMAIN}', false, ${created} + s * interval '2 days'
-  FROM generate_series(1, ${p.mailshares}) s;
-INSERT INTO t_directory_entry (uid, domain_name, kind, displayname, email, hidden, created)
-  SELECT md5(${t} || ':resource:' || r)::uuid::text, '${DOMAIN}', 'RESOURCE', 'Salle de réunion ' || r,
-         'salle' || r || '@${DOMAIN}', false, ${created} + r * interval '3 days'
-  FROM generate_series(1, ${p.resources}) r;
-
-INSERT INTO t_mailbox (uid, name, quota, routing, datalocation, updated)
-  SELECT uid, split_part(email, '@', 1),
-         CASE WHEN ('x' || substr(md5(uid), 1, 2))::bit(8)::int < 64 THEN NULL ELSE 1048576 * (1 + id % 10) END,
-         'internal', 'bm-master', created
-  FROM t_directory_entry WHERE domain_name = '${DOMAIN}' AND kind IN ('USER', 'MAILSHARE') ORDER BY id;
-
-INSERT INTO t_server VALUES
-  ('bm-master', ${ip}, 'bm-master', ${sqlLiteral(p.role === "origin" ? "bm-prod." + DOMAIN : "bm-neu." + DOMAIN)},
-   ARRAY['bm/core', 'bm/es', 'bm/pgsql', 'bm/pgsql-data', 'mail/imap', 'mail/smtp', 'bm/hps', 'bm/webmail']);
-INSERT INTO t_systemconf VALUES (hstore(
-  ARRAY['host', 'hz-member-address', 'mynetworks', 'external-url', 'message_size_limit', 'relayhost'],
-  ARRAY[${ip}, ${ip}, '127.0.0.0/8 ' || ${ip} || '/32', '${DOMAIN}', '${p.role === "origin" ? 52428800 : 10240000}',
-        ${p.role === "origin" ? "'[smtp.relais.example]:587'" : "''"}]));
-INSERT INTO t_settings (domain_name, user_uid, settings)
-  SELECT '${DOMAIN}', NULL, hstore(ARRAY['lang', 'timezone', 'date'], ARRAY['fr', 'Europe/Paris', 'dd/MM/yyyy']);
-INSERT INTO t_settings (domain_name, user_uid, settings)
-  SELECT domain_name, uid, hstore(ARRAY['lang', 'timezone', 'default_app', 'mail_signature'],
-         ARRAY[CASE WHEN id % 5 = 0 THEN 'de' ELSE 'fr' END, 'Europe/Paris', '/mail/',
-               '-- ' || displayname || E'\\n' || email])
-  FROM t_directory_entry WHERE kind = 'USER' AND domain_name = '${DOMAIN}' ORDER BY id;
-INSERT INTO t_container (uid, container_type, name, owner, domain_name, created)
-  SELECT c.type || ':' || d.uid, c.type, c.label, d.uid, d.domain_name, d.created
-  FROM t_directory_entry d CROSS JOIN (VALUES
-    (1, 'mailboxacl', 'Boîte aux lettres'), (2, 'calendar', 'Mon calendrier'), (3, 'addressbook', 'Mes contacts'),
-    (4, 'addressbook_collected', 'Contacts collectés'), (5, 'todolist', 'Mes tâches'), (6, 'notes', 'Mes notes')
-  ) AS c(ord, type, label)
-  WHERE d.kind = 'USER' AND d.domain_name = '${DOMAIN}' ORDER BY d.id, c.ord;
-SELECT setval('bm_version_seq', ${1000 + p.users.length * 7 + (p.role === "origin" ? 0 : 3)});
-
-SELECT 'rows=' || ((SELECT count(*) FROM t_domain) + (SELECT count(*) FROM t_domain_stats)
-  + (SELECT count(*) FROM t_directory_entry) + (SELECT count(*) FROM t_mailbox) + (SELECT count(*) FROM t_server)
-  + (SELECT count(*) FROM t_systemconf) + (SELECT count(*) FROM t_settings) + (SELECT count(*) FROM t_container));
-`;
-}
-
-function bjDataSql(p: DbPlan): string {
-  const t = sqlLiteral(p.tag);
-  const subjects = [
-    "Compte rendu de réunion",
-    "Facture à régler",
-    "Re: Planning",
-    "Grüße aus Köln",
-    "Devis n°",
-    "Congés",
-    ...(p.utf8 ? ["Отчёт за квартал", "会議の議事録", "تقرير شهري"] : []),
-  ]
-    .map(sqlLiteral)
-    .join(", ");
-  const containers = Math.max(1, p.users.length * 3);
-  const guid = (n: string): string =>
-    `decode(md5(${t} || ':b:' || ${n}) || substr(md5(${t} || ':c:' || ${n}), 1, 8), 'hex')`;
-  const epoch = TS(p.role === "origin" ? "2024-01-01" : "2024-06-20");
-  const userRows = p.users.map((u, i) => `(${i + 1}, ${sqlLiteral(u.login)})`).join(", ");
-  return `
-SET client_min_messages = warning;
-DROP VIEW IF EXISTS v_mailbox_message;
-DROP TABLE IF EXISTS t_mailbox_record, t_message_body, t_container_changeset, rc_users CASCADE;
-
-CREATE TABLE t_message_body (
-  guid bytea PRIMARY KEY,
-  subject text,
-  size integer NOT NULL DEFAULT 0,
-  structure jsonb,
-  created timestamptz NOT NULL DEFAULT now(),
-  preview text NOT NULL DEFAULT '',
-  body_version integer NOT NULL DEFAULT 1
-);
-CREATE TABLE t_mailbox_record (
-  id bigserial PRIMARY KEY,
-  container_id integer NOT NULL,
-  message_body_guid bytea NOT NULL REFERENCES t_message_body(guid),
-  imap_uid integer NOT NULL,
-  flags text[] NOT NULL DEFAULT '{}',
-  internal_date timestamptz NOT NULL DEFAULT now(),
-  last_updated timestamptz NOT NULL DEFAULT now(),
-  system_flags integer NOT NULL DEFAULT 0,
-  conversation_id bigint
-);
-CREATE INDEX i_mailbox_record_container ON t_mailbox_record (container_id, imap_uid);
-CREATE INDEX i_mailbox_record_body ON t_mailbox_record (message_body_guid);
-CREATE TABLE t_container_changeset (
-  id bigserial PRIMARY KEY,
-  container_id integer NOT NULL,
-  item_uid text NOT NULL,
-  version bigint NOT NULL,
-  type smallint NOT NULL,
-  date timestamptz NOT NULL
-);
-CREATE INDEX i_changeset_container ON t_container_changeset (container_id, version);
-CREATE TABLE rc_users (
-  user_id serial PRIMARY KEY,
-  username varchar(128) NOT NULL,
-  mail_host varchar(128) NOT NULL,
-  created timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00',
-  last_login timestamptz,
-  language varchar(5),
-  preferences text,
-  UNIQUE (username, mail_host)
-);
-CREATE VIEW v_mailbox_message AS
-  SELECT r.container_id, r.imap_uid, r.flags, b.subject, b.size, r.internal_date
-  FROM t_mailbox_record r JOIN t_message_body b ON b.guid = r.message_body_guid;
-
-INSERT INTO t_message_body (guid, subject, size, structure, created)
-  SELECT ${guid("i")},
-         (ARRAY[${subjects}])[1 + i % ${p.utf8 ? 9 : 6}] || ' #' || i,
-         s,
-         jsonb_build_object('mime', 'multipart/alternative', 'size', s, 'children', jsonb_build_array(
-           jsonb_build_object('mime', 'text/plain', 'address', '1', 'charset', 'utf-8', 'size', s / 3),
-           jsonb_build_object('mime', 'text/html', 'address', '2', 'charset', 'utf-8', 'size', s - s / 3))),
-         ${epoch} + (i::bigint * 613 % 25920000) * interval '1 second'
-  FROM (SELECT i, 700 + (('x' || substr(md5(${t} || ':s:' || i), 1, 8))::bit(32)::int & 262143) AS s
-        FROM generate_series(1, ${p.bodies}) i) b;
-
-INSERT INTO t_mailbox_record (container_id, message_body_guid, imap_uid, flags, internal_date, last_updated, system_flags)
-  SELECT 1 + i % ${containers}, ${guid("j")}, 1 + i / ${containers},
-         CASE i % 7 WHEN 0 THEN ARRAY[]::text[] WHEN 1 THEN ARRAY['\\Seen'] WHEN 2 THEN ARRAY['\\Seen', '\\Answered']
-              WHEN 3 THEN ARRAY['\\Seen', '\\Flagged'] WHEN 4 THEN ARRAY['\\Seen', '$Forwarded']
-              WHEN 5 THEN ARRAY['\\Draft'] ELSE ARRAY['\\Seen'] END,
-         ${epoch} + (i::bigint * 977 % 25920000) * interval '1 second',
-         ${epoch} + (i * 977 % 25920000 + 3600) * interval '1 second',
-         i % 3
-  FROM (SELECT i, 1 + (i::bigint * 7919) % ${p.bodies} AS j FROM generate_series(1, ${p.records}) i) r;
-
-INSERT INTO t_container_changeset (container_id, item_uid, version, type, date)
-  SELECT 1 + i % ${containers * 2}, md5(${t} || ':item:' || (i / 3)), i, (i % 3)::smallint,
-         ${epoch} + i * interval '101 seconds'
-  FROM generate_series(1, ${p.changes}) i;
-
-INSERT INTO rc_users (username, mail_host, created, last_login, language, preferences)
-  SELECT login || '@${DOMAIN}', ${sqlLiteral(p.ip)}, ${epoch} + idx * interval '1 hour',
-         ${epoch} + idx * interval '1 day', CASE WHEN idx % 5 = 0 THEN 'de_DE' ELSE 'fr_FR' END,
-         'a:2:{s:8:"timezone";s:12:"Europe/Paris";s:9:"page_size";i:' || (50 + idx % 3 * 25) || ';}'
-  FROM (VALUES ${userRows}) AS u(idx, login) ORDER BY idx;
-
--- Sequences well past their row counts, as on a server that has lived.
-SELECT setval('t_mailbox_record_id_seq', (SELECT coalesce(max(id), 0) FROM t_mailbox_record) + 1000);
-SELECT setval('t_container_changeset_id_seq', (SELECT coalesce(max(id), 0) FROM t_container_changeset) + 250);
-SELECT setval('rc_users_user_id_seq', (SELECT coalesce(max(user_id), 0) FROM rc_users) + 17);
-
-SELECT 'rows=' || ((SELECT count(*) FROM t_message_body) + (SELECT count(*) FROM t_mailbox_record)
-  + (SELECT count(*) FROM t_container_changeset) + (SELECT count(*) FROM rc_users));
-`;
-}
-
 function runPsql(db: string, sql: string, password: string, singleTransaction: boolean): string {
   const args = [
     "-X",
@@ -1682,38 +1388,68 @@ function runPsql(db: string, sql: string, password: string, singleTransaction: b
   return result.stdout;
 }
 
+/**
+ * Loads BlueMind's schema into `db` when it is not there yet, as `DbSchemaService.initialize` does for
+ * every database BlueMind creates (lab/schema/assemble.ts); refuses a database already filled.
+ */
+function ensureSchema(db: string, version: SchemaVersion, password: string): void {
+  const present = runPsql(
+    db,
+    "SELECT to_regclass('public.schema_version') IS NOT NULL;",
+    password,
+    false,
+  ).trim();
+  if (present !== "t") {
+    // The file holds its own BEGIN/COMMIT per schema file (ignoreErrors files are rolled back alone).
+    runPsql(db, readFileSync(schemaFile(version), "utf8"), password, false);
+  }
+  const filled = runPsql(db, "SELECT EXISTS (SELECT 1 FROM t_container);", password, false).trim();
+  if (filled === "t") {
+    throw new Error(
+      `database ${db} already holds BlueMind containers: the generator fills a new lab only (npm run lab -- down, then up)`,
+    );
+  }
+}
+
 function fillDatabases(opts: GenerateOptions, list: UserInfo[]): number {
   const origin = opts.role === "origin";
   const k = opts.scale;
+  const five = isFive(opts.bmVersion);
+  const threeDotX = /^3\./.test(opts.bmVersion ?? "");
   const encoding = runPsql(
-    "bj-data",
+    "bj",
     "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database();",
     opts.pgPassword,
     false,
   ).trim();
-  const plan: DbPlan = {
-    role: opts.role,
+  const plan: FillPlan = {
+    five,
+    origin,
     tag: `${opts.seed}:${opts.role}`,
+    domain: DOMAIN,
     users: origin ? list : list.slice(0, 1),
     ip: opts.hostIp,
+    fqdn: origin ? `bm-prod.${DOMAIN}` : `bm-neu.${DOMAIN}`,
     groups: origin ? Math.round(5 * k) : 1,
     mailshares: origin ? Math.round(2 * k) : 0,
     resources: origin ? Math.round(k) : 0,
-    bodies: origin ? Math.round(6000 * k) : 3,
-    records: origin ? Math.round(9000 * k) : 3,
-    changes: origin ? Math.round(4000 * k) : 5,
+    bodies: origin ? Math.round(1400 * k) : 3,
+    records: origin ? Math.round(2000 * k) : 3,
+    events: origin ? 6 : 1,
+    contacts: origin ? 4 : 1,
     utf8: encoding === "UTF8",
   };
   let rows = 0;
-  for (const [db, sql] of [
-    ["bj", bjSql(plan)],
-    ["bj-data", bjDataSql(plan)],
-  ] as const) {
-    const out = runPsql(db, sql, opts.pgPassword, true);
+  // 3.x has no bj-data (lab/host-setup.sh); its bj gets the 4.x schema, the oldest the lab knows.
+  const databases: [string, (p: FillPlan) => string][] = [["bj", bjFillSql]];
+  if (!threeDotX) databases.push(["bj-data", bjDataFillSql]);
+  for (const [db, sql] of databases) {
+    ensureSchema(db, five ? "5" : "4", opts.pgPassword);
+    const out = runPsql(db, sql(plan), opts.pgPassword, true);
     const match = /rows=(\d+)/.exec(out);
     rows += match?.[1] === undefined ? 0 : Number(match[1]);
   }
-  if (isFive(opts.bmVersion)) {
+  if (five) {
     let token = "";
     try {
       token = readFileSync(`${opts.root.replace(/\/+$/, "")}/etc/bm/bm-core.tok`, "utf8").trim();

@@ -82,9 +82,17 @@ service postgresql start
 if [ "$role" = origin ]; then dbopts="-T template0 -E UTF8 --lc-collate=C --lc-ctype=C"; else dbopts=""; fi
 bjpass=bj
 case "$version" in 5.[2-9]*|[6-9].*) bjpass="$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" ;; esac
-runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -c "CREATE ROLE bj LOGIN PASSWORD '$bjpass'" >/dev/null
-runuser -u postgres -- createdb $dbopts -O bj bj
-case "$version" in 3.*) ;; *) runuser -u postgres -- createdb $dbopts -O bj bj-data ;; esac
+# As BlueMind's install_bmdb_pgsql_0.sh makes them (bluemindfork
+# parent/system/net.bluemind.system.pg.tests/data/install_bmdb_pgsql_0.sh, run by PostgreSQLService for
+# bj and for each bj-data): `createuser --createdb --superuser --no-createrole --login bj`,
+# `createdb --owner=bj --encoding=UTF-8 DB`, `ALTER DATABASE "DB" SET TIMEZONE='GMT'`. The schema
+# (lab/schema/bluemind-*.sql) is loaded into each by the generator, as DbSchemaService does.
+runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -c "CREATE ROLE bj LOGIN SUPERUSER CREATEDB NOCREATEROLE PASSWORD '$bjpass'" >/dev/null
+bmdbs="bj"; case "$version" in 3.*) ;; *) bmdbs="bj bj-data" ;; esac
+for db in $bmdbs; do
+  runuser -u postgres -- createdb $dbopts -O bj "$db"
+  runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -c "ALTER DATABASE \"$db\" SET TIMEZONE='GMT'" >/dev/null
+done
 # 5.x: Keycloak keeps its realms in a database of its own (the generator fills it).
 case "$version" in 5.*|[6-9].*) runuser -u postgres -- createdb -O bj keycloak ;; esac
 
@@ -123,6 +131,7 @@ install -m 0755 "$LAB_DIR/standin/bmctl" /usr/bin/bmctl
 # bmctl also starts the core API stand-in (lab/standin/core.ts) with this repository's node and tsx.
 printf 'LAB_REPO=%s\nLAB_NODE=%s\n' "$(dirname "$LAB_DIR")" "$(command -v node || true)" > /etc/default/bm-lab-core
 install -m 0755 "$LAB_DIR/standin/writer.sh" /usr/share/bm-lab-writer.sh
+install -m 0644 "$LAB_DIR/standin/writer.sql" /usr/share/bm-lab-writer.sql
 install -m 0755 "$LAB_DIR/standin/postfix.init" /etc/init.d/postfix
 mkdir -p /var/spool/cyrus /var/lib/cyrus /var/spool/bm-hsm /var/spool/sieve /var/spool/bm-elasticsearch /var/spool/bm-docs /var/spool/bm-filehosting
 chown cyrus:mail /var/spool/cyrus /var/lib/cyrus /var/spool/bm-hsm /var/spool/sieve

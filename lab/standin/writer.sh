@@ -1,6 +1,7 @@
 #!/bin/bash
 # The lab's live writer: while "BlueMind" runs it delivers mail into Cyrus mailboxes, expunges and
-# renames a few, and adds rows to bj-data, so that a hot sync always chases a moving origin.
+# renames a few, and changes bj-data as BlueMind's core does (writer.sql: new mail, flags, moves,
+# deletions, calendar edits), so that a hot sync always chases a moving origin.
 #   bm-lab-writer.sh            run until TERM (each round a few changes, WRITER_INTERVAL s apart)
 #   bm-lab-writer.sh --count N  make exactly N rounds now, deterministically, then exit
 set -u
@@ -13,6 +14,7 @@ db=bj-data; psql -h localhost -U bj -d bj-data -c 'select 1' >/dev/null 2>&1 || 
 [ -n "$db" ] && { psql -h localhost -U bj -d "$db" -tAc "select to_regclass('t_mailbox_record') is not null" 2>/dev/null | grep -q t || db=""; }
 mapfile -t boxes < <(find /var/spool/cyrus/data -type d -path '*/user/*' -prune 2>/dev/null | sort)
 [ ${#boxes[@]} -gt 0 ] || { mkdir -p /var/spool/cyrus/data/lab/user/writer; chown -R cyrus:mail /var/spool/cyrus/data/lab; boxes=(/var/spool/cyrus/data/lab/user/writer); }
+sql_file="${0%.sh}.sql" # installed beside it: /usr/share/bm-lab-writer.sql
 round=0
 seq_file=/var/lib/cyrus/bm-lab-writer.seq
 n="$(cat "$seq_file" 2>/dev/null || echo 0)"
@@ -29,10 +31,7 @@ while [ "$stop" = 0 ] && [ "$count" != 0 ]; do
   fi
   printf '%s\n' "$n" > "$seq_file"
   if [ -n "$db" ]; then
-    psql -h localhost -U bj -d "$db" -q -v ON_ERROR_STOP=1 >/dev/null 2>&1 <<SQL
-INSERT INTO t_message_body(guid, subject, size, structure, created) VALUES (decode(md5('w$n$(hostname)'),'hex'), 'live $n', $(( (n * 1103) % 6000 + 200 )), '{"w": $n}', now());
-INSERT INTO t_mailbox_record(container_id, message_body_guid, imap_uid, flags, internal_date) VALUES ($((n % 50)), decode(md5('w$n$(hostname)'),'hex'), $n, '{"\\\\Seen"}', now());
-SQL
+    psql -h localhost -U bj -d "$db" -q -v ON_ERROR_STOP=1 -v n="$n" -v host="$(hostname)" >/dev/null 2>&1 < "$sql_file"
   fi
   [ "$count" -gt 0 ] && count=$((count - 1))
   # A TERM interrupts the pause (wait returns at once), as a service stops promptly: not after it.

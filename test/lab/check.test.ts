@@ -224,9 +224,9 @@ test("a target in use: fresh-target blocker, a warning with --force-overwrite-ta
   provoked(
     "target",
     sql(
-      "INSERT INTO t_directory_entry(uid, domain_name, kind, displayname) SELECT 'inuse' || g, (SELECT name FROM t_domain LIMIT 1), 'USER', 'user ' || g FROM generate_series(1, 60) g",
+      "INSERT INTO t_directory_entry(entry_uid, kind, displayname) SELECT 'inuse' || g, 'USER', 'user ' || g FROM generate_series(1, 60) g",
     ),
-    sql("DELETE FROM t_directory_entry WHERE uid LIKE 'inuse%'"),
+    sql("DELETE FROM t_directory_entry WHERE entry_uid LIKE 'inuse%'"),
     () => {
       const r = check();
       assert.equal(r.code, 3);

@@ -199,7 +199,7 @@ INSERT INTO "Weird $table" SELECT i, 'new', i, 'N', 1, 'n', '$', i, hstore('n', 
       // What verify must still catch across the versions: a changed row, a dropped index, a
       // BlueMind table owned by someone else. Each is put back afterwards.
       const index = lab
-        .must("target", asPostgres("bj", "SELECT pg_get_indexdef('i_directory_entry_kind'::regclass)"))
+        .must("target", asPostgres("bj", "SELECT pg_get_indexdef('idx_t_directory_entry_kind'::regclass)"))
         .trim();
       const guid = lab
         .must(
@@ -216,12 +216,12 @@ INSERT INTO "Weird $table" SELECT i, 'new', i, 'N', 1, 'n', '$', i, hstore('n', 
       );
       lab.must(
         "target",
-        asPostgres("bj", "DROP INDEX i_directory_entry_kind; ALTER TABLE t_mailbox OWNER TO postgres"),
+        asPostgres("bj", "DROP INDEX idx_t_directory_entry_kind; ALTER TABLE t_mailbox OWNER TO postgres"),
       );
       const caught = timed(lab, ["verify"]);
       assert.equal(caught.code, 1, caught.out);
       assert.match(caught.out, /bj-data: table public\.t_message_body: content differs/);
-      assert.match(caught.out, /bj: index public\.i_directory_entry_kind: missing on target/);
+      assert.match(caught.out, /bj: index public\.idx_t_directory_entry_kind: missing on target/);
       assert.match(caught.out, /bj: table public\.t_mailbox: owner differs: bj vs postgres/);
       assert.match(caught.out, /Verification FAILED: 3 differences/);
       lab.must(
