@@ -34,7 +34,8 @@ test("a round without hostile events ends with the target equal to the origin (t
   await round(1, 0);
 });
 
-for (const seed of [11, 28])
+// Seed 11: bigint keys, an open transaction and a hard-link alias after the ahead (holes 6, 7, 4).
+for (const seed of [11])
   test(
     `seeded round ${seed}: the swap is refused, or the target equals the origin`,
     { todo: TODO },
