@@ -84,6 +84,11 @@ export const HOSTILE_CLOCK_ENV: Record<string, string> = {
   FAKETIME_TIMESTAMP_FILE: HOSTILE_CLOCK_FILE,
   FAKETIME_CACHE_DURATION: "1",
   FAKETIME_DONT_FAKE_MONOTONIC: "1",
+  // libfaketime exports FAKETIME_SHARED (a semaphore and shared memory of the first process,
+  // root's); a child under another user (runuser -u postgres) may then fail to open them and exit
+  // ("sem_open failed"). The PostgreSQL tools run as postgres are left alone: the proof reads xids
+  // there, not clocks.
+  FAKETIME_SKIP_CMDS: "runuser,psql,pg_dump,pg_restore,pg_dumpall,createdb,dropdb",
 };
 
 const sqlText = (s: string): string => `'${s.replace(/'/g, "''")}'`;
