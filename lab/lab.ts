@@ -139,6 +139,13 @@ export class Lab {
     });
   }
 
+  /** Start argv inside a host in the background, its stdin a pipe (to answer its prompts). */
+  spawn(role: Role, argv: string[], env?: Record<string, string>) {
+    return spawn("nsenter", [...this.enter(role), ...envArgs(env), ...argv], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+  }
+
   /** Run a command in the lab's LAN namespace (a client standing on the network). */
   lan(argv: string[]): Exec {
     const r = spawnSync("ip", ["netns", "exec", this.env.LAB_LAN_NS, ...argv], {
