@@ -8,7 +8,8 @@ import { spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { PsqlAccess } from "../src/database/manifest.js";
-import { blueMindSchemaFiles, loadInRounds } from "./bluemindSchema.js";
+import { blueMindSchemaSql } from "./bluemindSchema.js";
+import type { SchemaVersion } from "./schema/assemble.js";
 
 /** The directory of a PostgreSQL server's programs on this machine (Debian's layout), if any. */
 export const PG_BIN = existsSync("/usr/lib/postgresql")
@@ -28,8 +29,8 @@ export interface ScratchPostgres {
   psql(db: string, sql: string): string;
   /** pg_dump of `db`, plain SQL. */
   dump(db: string): string;
-  /** BlueMind's schema at `commit` into a new database `db` owned by bj; the files that did not load. */
-  loadBlueMind(commit: string, db: string): string[];
+  /** BlueMind's assembled schema into a new database `db` owned by bj (throws when it does not load). */
+  loadBlueMind(version: SchemaVersion, db: string): void;
   stop(): void;
 }
 
@@ -70,16 +71,9 @@ export function startScratchPostgres(): ScratchPostgres {
     access: { label: "scratch", command: ["runuser", "-u", "postgres", "--", "psql"], connection },
     psql,
     dump: (db) => must([`${bin}/pg_dump`, ...connection, "-d", db]),
-    loadBlueMind(commit, db) {
+    loadBlueMind(version, db) {
       psql("postgres", `CREATE DATABASE "${db}" OWNER bj`);
-      return loadInRounds(blueMindSchemaFiles(commit), (sql) => {
-        try {
-          psql(db, sql);
-          return true;
-        } catch {
-          return false;
-        }
-      });
+      psql(db, `SET ROLE bj;\n${blueMindSchemaSql(version)}`);
     },
     stop() {
       asPostgres([`${bin}/pg_ctl`, "-D", join(dir, "data"), "-m", "immediate", "stop"]);

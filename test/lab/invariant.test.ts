@@ -1,19 +1,13 @@
 // Issue #25's invariant, a short seeded run (the long one: npm run soak): a migration interleaved
 // with hostile events (lab/hostile.ts), each round on a fresh lab, then the one invariant: either
 // the swap was refused with a reason, or the lab's oracle finds the target equal to the origin.
-// The round without events checks the harness itself: it must end equal. The seeded rounds are
-// marked TODO until the fixes of issue #25 are merged (they break the invariant on the code before
-// them); BM_INVARIANT_STRICT=1 makes them count.
+// The round without events checks the harness itself: it must end equal. The seeded rounds broke
+// the invariant on the code before issue #25's fixes (seed 11: stale rows and message).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
 import { formatRound, planRound, runRound } from "../../lab/invariant.js";
 import { compareHosts } from "./support.js";
-
-const TODO =
-  process.env["BM_INVARIANT_STRICT"] === "1"
-    ? false
-    : "issue #25: the invariant holds once the fixes of h-journal, h-fence, h-delta and h-compare are merged";
 
 async function round(seed: number, events: number): Promise<ReturnType<typeof formatRound>> {
   const plan = planRound(seed, events);
@@ -36,10 +30,6 @@ test("a round without hostile events ends with the target equal to the origin (t
 
 // Seed 11: bigint keys, an open transaction and a hard-link alias after the ahead (holes 6, 7, 4).
 for (const seed of [11])
-  test(
-    `seeded round ${seed}: the swap is refused, or the target equals the origin`,
-    { todo: TODO },
-    async () => {
-      await round(seed, 3);
-    },
-  );
+  test(`seeded round ${seed}: the swap is refused, or the target equals the origin`, async () => {
+    await round(seed, 3);
+  });

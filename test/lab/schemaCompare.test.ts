@@ -1,6 +1,5 @@
-// BlueMind's real 4.x schema (assembled from its source mirror, lab/bluemindSchema.ts) migrated
-// end to end, beside the lab's own tables: in schema bm4 of the origin's bj-data, with BlueMind's
-// database setting TimeZone = 'GMT' and a hardened ACL (CONNECT revoked from PUBLIC). `check`
+// BlueMind's real 4.x schema (the lab's own, lab/schema/bluemind-4.sql) migrated end to end, with
+// BlueMind's database setting TimeZone = 'GMT' and a hardened ACL (CONNECT revoked from PUBLIC). `check`
 // reads the calendar's time zone names and blocks on one the target lacks; another session's
 // temporary sequence and pg_repack's log table leave the delta a delta; an enum label renamed after
 // the first hot pass (no row version written, yet the rows' text changes) is carried; and verify
@@ -8,17 +7,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
-import { BLUEMIND_COMMITS, blueMindSchemaFiles, loadInRounds } from "../../lab/bluemindSchema.js";
 import { compareHosts, labForTests, ORIGIN, timedBm } from "./support.js";
 
 let lab: Lab;
 
-/** SQL on a host's bj-data as bj, BlueMind's own role (search path: the real schema first). */
+/** SQL on a host's bj-data as bj, BlueMind's own role. */
 const asBj = (role: "origin" | "target", sql: string) =>
   lab.exec(
     role,
     ["bash", "-c", "PGPASSWORD=bj psql -X -q -At -v ON_ERROR_STOP=1 -h localhost -U bj -d bj-data"],
-    { input: `SET search_path = bm4, public;\n${sql}\n` },
+    { input: `${sql}\n` },
   );
 const onOrigin = (sql: string): string => {
   const r = asBj("origin", sql);
@@ -43,17 +41,6 @@ labForTests(
   { scale: 1 },
   (l) => {
     lab = l;
-    asPostgres("origin", "CREATE SCHEMA bm4 AUTHORIZATION bj;");
-    // pg_stat_statements is not a trusted extension and the lab's bj no superuser: left out. The
-    // lab's own tables hold schema public: what the files put there explicitly goes to bm4.
-    const files = blueMindSchemaFiles(BLUEMIND_COMMITS["4.x"])
-      .filter((f) => !f.path.endsWith("/pg_stat_statements.sql"))
-      .map((f) => ({ ...f, sql: f.sql.replace(/\bpublic\./g, "bm4.") }));
-    assert.deepEqual(
-      loadInRounds(files, (sql) => asBj("origin", sql).code === 0),
-      [],
-      "BlueMind's schema files load",
-    );
     asPostgres(
       "origin",
       `ALTER DATABASE "bj-data" SET TimeZone = 'GMT';
@@ -113,10 +100,7 @@ printf '%s\\n' 'CREATE TEMP SEQUENCE other_session_seq;' > ${FIFO}`,
   assert.doesNotMatch(v.out, /definition differs/);
 
   assert.equal(
-    asPostgres(
-      "target",
-      "SELECT transparency FROM bm4.t_calendar_vevent ORDER BY dtstart_timestamp LIMIT 1;",
-    ),
+    asPostgres("target", "SELECT transparency FROM t_calendar_vevent ORDER BY dtstart_timestamp LIMIT 1;"),
     "Busy",
   );
   assert.equal(
