@@ -26,6 +26,8 @@
  *   set, and written in (inotify watches the directory underneath the mount, not the mounted one).
  */
 import type { Lab } from "./lab.js";
+import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 
 /** When, in a round, an event may happen. */
 export const MOMENTS = ["between-hot", "before-run", "after-ahead", "in-downtime"] as const;
@@ -75,21 +77,52 @@ const FIFO = "/run/hostile-tx";
 /**
  * The environment every bm-migrate run of a round gets on the target, so that a clock step can be
  * made while it runs: libfaketime (package faketime) reads the offset from HOSTILE_CLOCK_FILE at
- * most once a second ("+0" until a step); its children (ssh, rsync, psql, the change watcher, which
- * stamps events with bash's $EPOCHREALTIME) inherit it. CLOCK_MONOTONIC is left alone: a real step
- * of the wall clock does not move it either.
+ * most once a second ("+0" until a step); its children (ssh, rsync, psql, the change watcher)
+ * inherit it. CLOCK_MONOTONIC is left alone: a real step of the wall clock does not move it either.
+ *
+ * libfaketime 0.9.10 keeps a semaphore and a shared memory segment (FAKETIME_SHARED) that every
+ * process of the tree opens; made by the first process (root's, mode 0600), a child run as
+ * postgres (runuser -u postgres -- psql) then fails ("sem_open failed ... Permission denied") and
+ * every process left one pair in /dev/shm behind. So the pair is made here first, once per lab,
+ * readable and writable by all (zeroed: only the offsets of the timestamp file are used), and named
+ * in FAKETIME_SHARED: every process opens it, none makes its own. `releaseHostileClock` removes it.
  */
-export const HOSTILE_CLOCK_ENV: Record<string, string> = {
-  LD_PRELOAD: "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-  FAKETIME_TIMESTAMP_FILE: HOSTILE_CLOCK_FILE,
-  FAKETIME_CACHE_DURATION: "1",
-  FAKETIME_DONT_FAKE_MONOTONIC: "1",
-  // libfaketime exports FAKETIME_SHARED (a semaphore and shared memory of the first process,
-  // root's); a child under another user (runuser -u postgres) may then fail to open them and exit
-  // ("sem_open failed"). The PostgreSQL tools run as postgres are left alone: the proof reads xids
-  // there, not clocks.
-  FAKETIME_SKIP_CMDS: "runuser,psql,pg_dump,pg_restore,pg_dumpall,createdb,dropdb",
-};
+export function hostileClockEnv(lab: Lab): Record<string, string> {
+  const name = `bm_hostile_${lab.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
+  const made = spawnSync("python3", ["-c", SHARED_PAIR_PY, name], { encoding: "utf8" });
+  if (made.status !== 0) throw new Error(`libfaketime's shared pair for ${name}: ${made.stderr}`);
+  return {
+    LD_PRELOAD: "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    FAKETIME_TIMESTAMP_FILE: HOSTILE_CLOCK_FILE,
+    FAKETIME_CACHE_DURATION: "1",
+    FAKETIME_DONT_FAKE_MONOTONIC: "1",
+    FAKETIME_SHARED: made.stdout.trim(),
+  };
+}
+
+export function releaseHostileClock(lab: Lab): void {
+  const name = `bm_hostile_${lab.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
+  for (const f of [`/dev/shm/sem.faketime_sem_${name}`, `/dev/shm/faketime_shm_${name}`])
+    rmSync(f, { force: true });
+}
+
+/** Makes the semaphore (sem_open, through libc) and the segment, mode 0666; prints FAKETIME_SHARED. */
+const SHARED_PAIR_PY = `
+import ctypes, os, sys
+name = sys.argv[1]
+os.umask(0)
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+libc.sem_open.restype = ctypes.c_void_p
+libc.sem_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_uint]
+sem = libc.sem_open(("/faketime_sem_" + name).encode(), os.O_CREAT, 0o666, 1)
+if sem in (None, ctypes.c_void_p(-1).value):
+    sys.exit("sem_open: " + os.strerror(ctypes.get_errno()))
+fd = os.open("/dev/shm/faketime_shm_" + name, os.O_CREAT | os.O_RDWR, 0o666)
+os.ftruncate(fd, 4096)
+os.fchmod(fd, 0o666)
+os.chmod("/dev/shm/sem.faketime_sem_" + name, 0o666)
+print("/faketime_sem_%s /faketime_shm_%s" % (name, name))
+`;
 
 const sqlText = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { swapGate } from "../src/verify/gate.js";
 import type { JournalRecord } from "../src/engine/journal.js";
 import {
-  HOSTILE_CLOCK_ENV,
+  hostileClockEnv,
   HOSTILE_CLOCK_FILE,
   HOSTILE_EVENTS,
   MOMENTS,
@@ -93,7 +93,7 @@ function journalOf(lab: Lab): JournalRecord[] {
 
 /** bm-migrate on the target with the round's clock; the exit code and its output. */
 function bm(lab: Lab, args: string[]): { code: number | null; out: string } {
-  const r = lab.bm([...args, ...ORIGIN], { env: HOSTILE_CLOCK_ENV, timeoutMs: 900_000 });
+  const r = lab.bm([...args, ...ORIGIN], { env: hostileClockEnv(lab), timeoutMs: 900_000 });
   return { code: r.code, out: r.stdout + r.stderr };
 }
 
@@ -126,7 +126,7 @@ async function runOnTerminal(
     String(refreshAheadAfter),
   ];
   // script(1) gives it a terminal: run asks only there.
-  const child = lab.spawn("target", ["script", "-qfec", cmd.join(" "), "/dev/null"], HOSTILE_CLOCK_ENV);
+  const child = lab.spawn("target", ["script", "-qfec", cmd.join(" "), "/dev/null"], hostileClockEnv(lab));
   let out = "";
   child.stdout.on("data", (b: Buffer) => (out += b.toString()));
   child.stderr.on("data", (b: Buffer) => (out += b.toString()));

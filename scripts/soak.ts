@@ -10,6 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { Lab } from "../lab/lab.js";
+import { releaseHostileClock } from "../lab/hostile.js";
 import { describePlan, formatRound, planRound, runRound, type RoundResult } from "../lab/invariant.js";
 import { compareHosts } from "../test/lab/support.js";
 
@@ -52,6 +53,7 @@ for (let r = 0; r < rounds; r++) {
     );
     process.exitCode = 1;
   } finally {
+    releaseHostileClock(lab);
     lab.down();
   }
 }

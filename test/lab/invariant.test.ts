@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Lab } from "../../lab/lab.js";
 import { formatRound, planRound, runRound } from "../../lab/invariant.js";
+import { releaseHostileClock } from "../../lab/hostile.js";
 import { compareHosts } from "./support.js";
 
 async function round(seed: number, events: number): Promise<ReturnType<typeof formatRound>> {
@@ -20,6 +21,7 @@ async function round(seed: number, events: number): Promise<ReturnType<typeof fo
     if (events === 0) assert.equal(r.outcome, "equal", text);
     return text;
   } finally {
+    releaseHostileClock(lab);
     lab.down();
   }
 }

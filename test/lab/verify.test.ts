@@ -22,8 +22,9 @@ const CONFIG = [
 /**
  * The cold sync done by hand on the target: services stopped on both, rsync of the data
  * directories and of the configuration directories, configuration files with rsync -aR (exit 23:
- * an optional file absent), and each database recreated (C collation, as the origin's) and loaded
- * from pg_dump.
+ * an optional file absent), and each database recreated (C collation, as the origin's) with the
+ * database setting BlueMind's install gives it (TimeZone GMT, install_bmdb_pgsql_0.sh; pg_dump
+ * without --create leaves it out) and loaded from pg_dump.
  */
 function copyByHand(opts: { checksum: boolean }): string {
   const rsync = `rsync -aH --delete${opts.checksum ? " --checksum" : ""}`;
@@ -37,6 +38,7 @@ rc=0; rsync -aR${opts.checksum ? " --checksum" : ""} ${sources} / || rc=$?
 for db in bj bj-data; do
   runuser -u postgres -- dropdb --if-exists "$db"
   runuser -u postgres -- createdb -O bj -T template0 -E UTF8 --lc-collate=C --lc-ctype=C "$db"
+  runuser -u postgres -- psql -q -c "ALTER DATABASE \"$db\" SET TimeZone = 'GMT'"
   ssh root@bm-origin "runuser -u postgres -- pg_dump -d '$db'" | runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null
 done`;
 }
@@ -127,8 +129,11 @@ void test("each change on the target is named: content (same size and mtime), a 
   for (const line of expected)
     assert.ok(r.stdout.split("\n").includes(line), `reported: ${line}\n--- got:\n${r.stdout}`);
   assert.match(r.stdout, /^bj: table public\.t_domain: content differs \(\d+ rows? on both\)$/m);
-  assert.match(r.stdout, /Verification FAILED: 5 differences/);
+  // BlueMind's trigger on t_mailbox_record keeps the folder's conversations (v_conversation_by_folder,
+  // mailreplica-schema-1.0.0.sql): the deleted record changed one of its partitions too.
+  assert.match(r.stdout, /^bj-data: table public\.v_conversation_by_folder_\d+: /m);
+  assert.match(r.stdout, /Verification FAILED: 6 differences/);
   const j = lastVerifyResult();
   assert.equal(j.ok, false);
-  assert.equal(j.differences.length, 5);
+  assert.equal(j.differences.length, 6);
 });
