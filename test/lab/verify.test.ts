@@ -38,7 +38,7 @@ rc=0; rsync -aR${opts.checksum ? " --checksum" : ""} ${sources} / || rc=$?
 for db in bj bj-data; do
   runuser -u postgres -- dropdb --if-exists "$db"
   runuser -u postgres -- createdb -O bj -T template0 -E UTF8 --lc-collate=C --lc-ctype=C "$db"
-  runuser -u postgres -- psql -q -c "ALTER DATABASE \"$db\" SET TimeZone = 'GMT'"
+  runuser -u postgres -- psql -q -c "ALTER DATABASE \\"$db\\" SET TimeZone = 'GMT'"
   ssh root@bm-origin "runuser -u postgres -- pg_dump -d '$db'" | runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -d "$db" >/dev/null
 done`;
 }
