@@ -12,8 +12,8 @@ set -euo pipefail
 # runs its own master and queue), the copies (rsync, tar), the
 # change journal (inotify-tools), process tools of the stand-ins and tests (procps, psmisc,
 # dpkg's start-stop-daemon), curl for the API, GNU time for the benchmark's memory figures, libfaketime
-# (faketime) for the invariant test's clock steps on the target (lab/hostile.ts).
-packages=(rsync tar openssh-server openssh-client postgresql postgresql-contrib postfix iproute2 util-linux inotify-tools procps psmisc curl time faketime)
+# (faketime) for the invariant test's clock steps on the target and python3 to make its shared semaphore (lab/hostile.ts).
+packages=(rsync tar openssh-server openssh-client postgresql postgresql-contrib postfix iproute2 util-linux inotify-tools procps psmisc curl time faketime python3)
 [ "${1:-}" = ensure ] && shift
 for a in "$@"; do
   case "$a" in
