@@ -87,8 +87,11 @@ const FIFO = "/run/hostile-tx";
  * readable and writable by all (zeroed: only the offsets of the timestamp file are used), and named
  * in FAKETIME_SHARED: every process opens it, none makes its own. `releaseHostileClock` removes it.
  */
+/** The name of a lab's libfaketime pair (one per lab, so labs run side by side). */
+const clockPairName = (lab: Lab): string => `bm_hostile_${lab.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
+
 export function hostileClockEnv(lab: Lab): Record<string, string> {
-  const name = `bm_hostile_${lab.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
+  const name = clockPairName(lab);
   const made = spawnSync("python3", ["-c", SHARED_PAIR_PY, name], { encoding: "utf8" });
   if (made.status !== 0) throw new Error(`libfaketime's shared pair for ${name}: ${made.stderr}`);
   return {
@@ -101,7 +104,7 @@ export function hostileClockEnv(lab: Lab): Record<string, string> {
 }
 
 export function releaseHostileClock(lab: Lab): void {
-  const name = `bm_hostile_${lab.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
+  const name = clockPairName(lab);
   for (const f of [`/dev/shm/sem.faketime_sem_${name}`, `/dev/shm/faketime_shm_${name}`])
     rmSync(f, { force: true });
 }
